@@ -1,0 +1,61 @@
+# Raw smallNORB files (downloaded or rendered) and their conversion to HDF5 splits.
+
+
+rule download_smallnorb:
+    output:
+        "resources/smallnorb/{file}.mat.gz",
+    params:
+        url=config["dataset"]["smallnorb"]["url"],
+        checksum=lambda wc: config["dataset"]["smallnorb"]["checksums"].get(
+            f"{wc.file}.mat.gz"
+        ),
+        retries=config["dataset"]["smallnorb"]["retries"],
+        timeout=config["dataset"]["smallnorb"]["timeout_s"],
+    log:
+        "logs/download_smallnorb/{file}.log",
+    wildcard_constraints:
+        file=r"smallnorb-5x\w+-\w+-(dat|cat|info)",
+    script:
+        "../scripts/download_smallnorb.py"
+
+
+rule synthesize_smallnorb:
+    output:
+        [f"resources/synthnorb/{official_name(s, k)}" for s in SPLITS for k in KINDS],
+    params:
+        synthetic=config["dataset"]["synthetic"],
+    threads: workflow.cores
+    log:
+        "logs/synthesize_smallnorb.log",
+    benchmark:
+        "logs/synthesize_smallnorb.benchmark.tsv"
+    script:
+        "../scripts/synthesize_smallnorb.py"
+
+
+rule convert_norb_to_hdf5:
+    input:
+        unpack(raw_split),
+    output:
+        f"{RESULTS}/data/{{split}}.h5",
+    params:
+        image_size=config["dataset"]["image_size"],
+        subset=config["dataset"]["subset"],
+        source=config["dataset"]["source"],
+    log:
+        f"{LOGS}/convert_norb_to_hdf5/{{split}}.log",
+    script:
+        "../scripts/convert_norb_to_hdf5.py"
+
+
+rule plot_dataset:
+    input:
+        all_raw_files(),
+    output:
+        report(f"{RESULTS}/figures/dataset.png", category="Data"),
+    params:
+        folder=RAW,
+    log:
+        f"{LOGS}/plot_dataset.log",
+    script:
+        "../scripts/plot_dataset.py"

@@ -1,0 +1,31 @@
+# Degraded query sets restored by their enhancer (config key `enhance`).
+
+
+rule enhance_queries:
+    input:
+        queries=f"{RESULTS}/queries/{{query}}.h5",
+        model=lambda wc: f"{RESULTS}/models/{config['enhance'][wc.query]}.pt",
+    output:
+        f"{RESULTS}/queries/{{query}}_enhanced.h5",
+    params:
+        batch_size=config["embedding"]["batch_size"],
+    threads: workflow.cores
+    log:
+        f"{LOGS}/enhance_queries/{{query}}.log",
+    script:
+        "../scripts/enhance_queries.py"
+
+
+rule plot_enhancement:
+    input:
+        clean=f"{RESULTS}/queries/clean.h5",
+        degraded=f"{RESULTS}/queries/{{query}}.h5",
+        enhanced=f"{RESULTS}/queries/{{query}}_enhanced.h5",
+    output:
+        report(f"{RESULTS}/figures/enhancement_{{query}}.png", category="Enhancement"),
+    params:
+        seed=config["seed"],
+    log:
+        f"{LOGS}/plot_enhancement/{{query}}.log",
+    script:
+        "../scripts/plot_enhancement.py"

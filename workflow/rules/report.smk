@@ -1,0 +1,36 @@
+# Tables and retrieval figures: the paper's Table 1 and more.
+
+
+rule evaluate_retrieval:
+    input:
+        gallery=f"{RESULTS}/embeddings/gallery.h5",
+        queries=expand(f"{RESULTS}/embeddings/{{qset}}.h5", qset=QUERY_SETS),
+        results=expand(f"{RESULTS}/retrieval/{{qset}}.h5", qset=QUERY_SETS),
+    output:
+        csv=report(f"{RESULTS}/tables/retrieval.csv", category="Retrieval"),
+        table1=report(f"{RESULTS}/tables/table1.md", category="Retrieval"),
+        per_query=report(f"{RESULTS}/tables/queries.md", category="Retrieval"),
+    params:
+        qsets=QUERY_SETS,
+        ks=config["retrieval"]["ks"],
+        enhance=config["enhance"],
+    log:
+        f"{LOGS}/evaluate_retrieval.log",
+    script:
+        "../scripts/evaluate_retrieval.py"
+
+
+rule plot_retrieval:
+    input:
+        results=f"{RESULTS}/retrieval/{{qset}}.h5",
+        queries=f"{RESULTS}/queries/{{qset}}.h5",
+        gallery=f"{RESULTS}/data/train.h5",
+    output:
+        report(f"{RESULTS}/figures/retrieval_{{qset}}.png", category="Retrieval"),
+    params:
+        n_queries=config["report"]["figure_queries"],
+        seed=config["seed"],
+    log:
+        f"{LOGS}/plot_retrieval/{{qset}}.log",
+    script:
+        "../scripts/plot_retrieval.py"

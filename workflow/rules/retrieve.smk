@@ -1,0 +1,41 @@
+# Embeddings and exact top-k search (DESIGN section 7).
+
+
+def embed_source(wildcards):
+    if wildcards.name == "gallery":
+        return f"{RESULTS}/data/train.h5"
+    return f"{RESULTS}/queries/{wildcards.name}.h5"
+
+
+rule embed_images:
+    input:
+        model=f"{RESULTS}/models/classifier.pt",
+        images=embed_source,
+    output:
+        f"{RESULTS}/embeddings/{{name}}.h5",
+    params:
+        batch_size=config["embedding"]["batch_size"],
+    wildcard_constraints:
+        name="|".join(["gallery", *QUERY_SETS]),
+    threads: workflow.cores
+    log:
+        f"{LOGS}/embed_images/{{name}}.log",
+    script:
+        "../scripts/embed_images.py"
+
+
+rule retrieve_topk:
+    input:
+        gallery=f"{RESULTS}/embeddings/gallery.h5",
+        queries=f"{RESULTS}/embeddings/{{qset}}.h5",
+    output:
+        f"{RESULTS}/retrieval/{{qset}}.h5",
+    params:
+        metrics=config["retrieval"]["metrics"],
+        topk=config["retrieval"]["topk"],
+        chunk_size=config["retrieval"]["chunk_size"],
+    threads: workflow.cores
+    log:
+        f"{LOGS}/retrieve_topk/{{qset}}.log",
+    script:
+        "../scripts/retrieve_topk.py"

@@ -1,0 +1,185 @@
+"""HDF5 files of the pipeline: image sets, embeddings and retrieval results.
+
+Image set (splits and query sets): dataset ``images`` uint8 [N, H, W] plus one int64
+column per name in COLUMNS. Embeddings: ``features`` float32 [N, D] plus the same
+columns. Retrieval: a group per metric with ``indices`` int32 [N, K] and ``scores``
+float32 [N, K]. Provenance lives in the file attributes: scalars as they are, and
+the whole mapping JSON-encoded under ``meta`` so nested parameters survive.
+All writers are atomic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from cbir.fsutil import atomic_path
+
+COLUMNS = ("label", "instance", "elevation", "azimuth", "lighting", "camera")
+
+
+class StoreError(ValueError):
+    """An HDF5 file is missing a dataset or has inconsistent shapes."""
+
+
+@dataclass
+class ImageSet:
+    images: np.ndarray  # uint8 [N, H, W]
+    columns: dict[str, np.ndarray]  # name -> int64 [N]
+    attrs: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.columns["label"]
+
+    def subset(self, index: np.ndarray | slice) -> ImageSet:
+        """Rows `index` of the set (attributes shared)."""
+        return ImageSet(self.images[index], {k: v[index] for k, v in self.columns.items()}, self.attrs)
+
+
+@dataclass
+class Embeddings:
+    features: np.ndarray  # float32 [N, D]
+    columns: dict[str, np.ndarray]
+    attrs: dict = field(default_factory=dict)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.columns["label"]
+
+
+def _check_columns(columns: dict[str, np.ndarray], n: int, path: Path) -> None:
+    missing = [c for c in COLUMNS if c not in columns]
+    if missing:
+        raise StoreError(f"{path}: missing columns {missing}")
+    for name in COLUMNS:
+        if len(columns[name]) != n:
+            raise StoreError(f"{path}: column {name!r} has {len(columns[name])} rows, expected {n}")
+
+
+def _write_attrs(h5: h5py.File, attrs: dict) -> None:
+    for key, value in attrs.items():
+        if isinstance(value, (str, int, float, bool, np.integer, np.floating)):
+            h5.attrs[key] = value
+    h5.attrs["meta"] = json.dumps(attrs, default=_json_default, sort_keys=True)
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "items"):  # snakemake Namedlist/Params and other mappings
+        return dict(value.items())
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise TypeError(f"cannot store {type(value).__name__} in HDF5 attributes")
+
+
+def _read_attrs(h5: h5py.File) -> dict:
+    return json.loads(h5.attrs["meta"]) if "meta" in h5.attrs else {}
+
+
+def _open(path: Path, *required: str) -> h5py.File:
+    try:
+        h5 = h5py.File(path, "r")
+    except (OSError, FileNotFoundError) as exc:
+        raise StoreError(f"{path}: cannot open as HDF5: {exc}") from exc
+    missing = [name for name in required if name not in h5]
+    if missing:
+        h5.close()
+        raise StoreError(f"{path}: missing datasets {missing}")
+    return h5
+
+
+def _write_table(h5: h5py.File, name: str, data: np.ndarray, columns: dict, attrs: dict) -> None:
+    chunk = (min(len(data), 256), *data.shape[1:]) if len(data) else None
+    h5.create_dataset(name, data=data, chunks=chunk, compression="gzip", compression_opts=4, shuffle=True)
+    for col in COLUMNS:
+        h5.create_dataset(col, data=np.asarray(columns[col], np.int64))
+    _write_attrs(h5, attrs)
+
+
+def write_image_set(path: str | os.PathLike, images: np.ndarray, columns: dict, attrs: dict | None = None) -> None:
+    """Write an image set atomically: uint8 [N, H, W] images and the COLUMNS."""
+    path = Path(path)
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 3:
+        raise StoreError(f"{path}: images must be uint8 [N, H, W], got {images.dtype} {images.shape}")
+    _check_columns(columns, len(images), path)
+    attrs = dict(attrs or {})
+    attrs.setdefault("image_size", int(images.shape[1]))
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+        _write_table(h5, "images", images, columns, attrs)
+
+
+def read_columns(h5: h5py.File, path: Path) -> dict[str, np.ndarray]:
+    missing = [c for c in COLUMNS if c not in h5]
+    if missing:
+        raise StoreError(f"{path}: missing columns {missing}")
+    return {c: h5[c][()] for c in COLUMNS}
+
+
+def read_image_set(path: str | os.PathLike) -> ImageSet:
+    """Read a whole image set into memory."""
+    path = Path(path)
+    with _open(path, "images") as h5:
+        images = h5["images"][()]
+        columns = read_columns(h5, path)
+        attrs = _read_attrs(h5)
+    _check_columns(columns, len(images), path)
+    return ImageSet(images, columns, attrs)
+
+
+def write_embeddings(path: str | os.PathLike, features: np.ndarray, columns: dict, attrs: dict | None = None) -> None:
+    """Write float32 [N, D] features and the COLUMNS atomically."""
+    path = Path(path)
+    features = np.asarray(features, np.float32)
+    if features.ndim != 2:
+        raise StoreError(f"{path}: features must be [N, D], got {features.shape}")
+    _check_columns(columns, len(features), path)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+        _write_table(h5, "features", features, columns, dict(attrs or {}))
+
+
+def read_embeddings(path: str | os.PathLike) -> Embeddings:
+    path = Path(path)
+    with _open(path, "features") as h5:
+        features = h5["features"][()]
+        columns = read_columns(h5, path)
+        attrs = _read_attrs(h5)
+    _check_columns(columns, len(features), path)
+    return Embeddings(features, columns, attrs)
+
+
+def write_retrieval(path: str | os.PathLike, results: dict[str, tuple[np.ndarray, np.ndarray]], attrs: dict | None = None) -> None:
+    """Write per-metric (indices int32 [N, K], scores float32 [N, K]) atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+        for metric, (indices, scores) in results.items():
+            group = h5.create_group(metric)
+            group.create_dataset("indices", data=np.asarray(indices, np.int32), compression="gzip")
+            group.create_dataset("scores", data=np.asarray(scores, np.float32), compression="gzip")
+        _write_attrs(h5, dict(attrs or {}))
+
+
+def read_retrieval(path: str | os.PathLike) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict]:
+    """Per-metric (indices, scores) and the attributes."""
+    path = Path(path)
+    with _open(path) as h5:
+        results = {}
+        for metric, group in h5.items():
+            if "indices" not in group or "scores" not in group:
+                raise StoreError(f"{path}: group {metric!r} lacks indices or scores")
+            results[metric] = (group["indices"][()], group["scores"][()])
+        return results, _read_attrs(h5)
