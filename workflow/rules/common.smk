@@ -44,13 +44,22 @@ def all_raw_files():
     return [raw_file(split, kind) for split in SPLITS for kind in KINDS]
 
 
+def embed_source(wildcards):
+    """Embeddings are computed for the gallery (training split) or a query set."""
+    if wildcards.name == "gallery":
+        return f"{RESULTS}/data/train.h5"
+    return f"{RESULTS}/queries/{wildcards.name}.h5"
+
+
 def final_outputs():
     figures = ["dataset", "degradations", "augmentation", "confusion_matrix"]
     return [
         expand(f"{RESULTS}/data/{{split}}.h5", split=SPLITS),
         expand(f"{RESULTS}/queries/{{qset}}.h5", qset=QUERY_SETS),
         expand(f"{RESULTS}/figures/{{name}}.png", name=figures),
-        expand(f"{RESULTS}/figures/learning_curve_{{m}}.png", m=["classifier", *ENHANCERS]),
+        expand(
+            f"{RESULTS}/figures/learning_curve_{{m}}.png", m=["classifier", *ENHANCERS]
+        ),
         expand(f"{RESULTS}/figures/enhancement_{{query}}.png", query=config["enhance"]),
         expand(f"{RESULTS}/figures/retrieval_{{qset}}.png", qset=QUERY_SETS),
         f"{RESULTS}/tables/classification.json",

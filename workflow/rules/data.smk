@@ -4,6 +4,10 @@
 rule download_smallnorb:
     output:
         "resources/smallnorb/{file}.mat.gz",
+    log:
+        "logs/download_smallnorb/{file}.log",
+    wildcard_constraints:
+        file=r"smallnorb-5x\w+-\w+-(dat|cat|info)",
     params:
         url=config["dataset"]["smallnorb"]["url"],
         checksum=lambda wc: config["dataset"]["smallnorb"]["checksums"].get(
@@ -11,10 +15,6 @@ rule download_smallnorb:
         ),
         retries=config["dataset"]["smallnorb"]["retries"],
         timeout=config["dataset"]["smallnorb"]["timeout_s"],
-    log:
-        "logs/download_smallnorb/{file}.log",
-    wildcard_constraints:
-        file=r"smallnorb-5x\w+-\w+-(dat|cat|info)",
     script:
         "../scripts/download_smallnorb.py"
 
@@ -22,13 +22,13 @@ rule download_smallnorb:
 rule synthesize_smallnorb:
     output:
         [f"resources/synthnorb/{official_name(s, k)}" for s in SPLITS for k in KINDS],
-    params:
-        synthetic=config["dataset"]["synthetic"],
-    threads: workflow.cores
     log:
         "logs/synthesize_smallnorb.log",
     benchmark:
         "logs/synthesize_smallnorb.benchmark.tsv"
+    threads: workflow.cores
+    params:
+        synthetic=config["dataset"]["synthetic"],
     script:
         "../scripts/synthesize_smallnorb.py"
 
@@ -38,12 +38,12 @@ rule convert_norb_to_hdf5:
         unpack(raw_split),
     output:
         f"{RESULTS}/data/{{split}}.h5",
+    log:
+        f"{LOGS}/convert_norb_to_hdf5/{{split}}.log",
     params:
         image_size=config["dataset"]["image_size"],
         subset=config["dataset"]["subset"],
         source=config["dataset"]["source"],
-    log:
-        f"{LOGS}/convert_norb_to_hdf5/{{split}}.log",
     script:
         "../scripts/convert_norb_to_hdf5.py"
 
@@ -53,8 +53,6 @@ rule plot_dataset:
         all_raw_files(),
     output:
         report(f"{RESULTS}/figures/dataset.png", category="Data"),
-    params:
-        folder=RAW,
     log:
         f"{LOGS}/plot_dataset.log",
     script:

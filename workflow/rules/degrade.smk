@@ -6,12 +6,12 @@ rule degrade_queries:
         f"{RESULTS}/data/test.h5",
     output:
         f"{RESULTS}/queries/{{query}}.h5",
+    log:
+        f"{LOGS}/degrade_queries/{{query}}.log",
     params:
         spec=lambda wc: config["queries"][wc.query],
         options=config["degradation"],
         seed=config["seed"],
-    log:
-        f"{LOGS}/degrade_queries/{{query}}.log",
     script:
         "../scripts/degrade_queries.py"
 
@@ -21,10 +21,10 @@ rule plot_degradations:
         f"{RESULTS}/data/test.h5",
     output:
         report(f"{RESULTS}/figures/degradations.png", category="Data"),
+    log:
+        f"{LOGS}/plot_degradations.log",
     params:
         options=config["degradation"],
         seed=config["seed"],
-    log:
-        f"{LOGS}/plot_degradations.log",
     script:
         "../scripts/plot_degradations.py"

@@ -7,11 +7,11 @@ rule enhance_queries:
         model=lambda wc: f"{RESULTS}/models/{config['enhance'][wc.query]}.pt",
     output:
         f"{RESULTS}/queries/{{query}}_enhanced.h5",
-    params:
-        batch_size=config["embedding"]["batch_size"],
-    threads: workflow.cores
     log:
         f"{LOGS}/enhance_queries/{{query}}.log",
+    threads: workflow.cores
+    params:
+        batch_size=config["embedding"]["batch_size"],
     script:
         "../scripts/enhance_queries.py"
 
@@ -23,9 +23,9 @@ rule plot_enhancement:
         enhanced=f"{RESULTS}/queries/{{query}}_enhanced.h5",
     output:
         report(f"{RESULTS}/figures/enhancement_{{query}}.png", category="Enhancement"),
-    params:
-        seed=config["seed"],
     log:
         f"{LOGS}/plot_enhancement/{{query}}.log",
+    params:
+        seed=config["seed"],
     script:
         "../scripts/plot_enhancement.py"

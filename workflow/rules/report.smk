@@ -10,12 +10,12 @@ rule evaluate_retrieval:
         csv=report(f"{RESULTS}/tables/retrieval.csv", category="Retrieval"),
         table1=report(f"{RESULTS}/tables/table1.md", category="Retrieval"),
         per_query=report(f"{RESULTS}/tables/queries.md", category="Retrieval"),
+    log:
+        f"{LOGS}/evaluate_retrieval.log",
     params:
         qsets=QUERY_SETS,
         ks=config["retrieval"]["ks"],
         enhance=config["enhance"],
-    log:
-        f"{LOGS}/evaluate_retrieval.log",
     script:
         "../scripts/evaluate_retrieval.py"
 
@@ -27,10 +27,10 @@ rule plot_retrieval:
         gallery=f"{RESULTS}/data/train.h5",
     output:
         report(f"{RESULTS}/figures/retrieval_{{qset}}.png", category="Retrieval"),
+    log:
+        f"{LOGS}/plot_retrieval/{{qset}}.log",
     params:
         n_queries=config["report"]["figure_queries"],
         seed=config["seed"],
-    log:
-        f"{LOGS}/plot_retrieval/{{qset}}.log",
     script:
         "../scripts/plot_retrieval.py"

@@ -1,25 +1,19 @@
 # Embeddings and exact top-k search (DESIGN section 7).
 
 
-def embed_source(wildcards):
-    if wildcards.name == "gallery":
-        return f"{RESULTS}/data/train.h5"
-    return f"{RESULTS}/queries/{wildcards.name}.h5"
-
-
 rule embed_images:
     input:
         model=f"{RESULTS}/models/classifier.pt",
         images=embed_source,
     output:
         f"{RESULTS}/embeddings/{{name}}.h5",
-    params:
-        batch_size=config["embedding"]["batch_size"],
+    log:
+        f"{LOGS}/embed_images/{{name}}.log",
     wildcard_constraints:
         name="|".join(["gallery", *QUERY_SETS]),
     threads: workflow.cores
-    log:
-        f"{LOGS}/embed_images/{{name}}.log",
+    params:
+        batch_size=config["embedding"]["batch_size"],
     script:
         "../scripts/embed_images.py"
 
@@ -30,12 +24,12 @@ rule retrieve_topk:
         queries=f"{RESULTS}/embeddings/{{qset}}.h5",
     output:
         f"{RESULTS}/retrieval/{{qset}}.h5",
+    log:
+        f"{LOGS}/retrieve_topk/{{qset}}.log",
+    threads: workflow.cores
     params:
         metrics=config["retrieval"]["metrics"],
         topk=config["retrieval"]["topk"],
         chunk_size=config["retrieval"]["chunk_size"],
-    threads: workflow.cores
-    log:
-        f"{LOGS}/retrieve_topk/{{qset}}.log",
     script:
         "../scripts/retrieve_topk.py"

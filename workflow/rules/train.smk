@@ -8,16 +8,16 @@ rule train_classifier:
     output:
         model=f"{RESULTS}/models/classifier.pt",
         history=f"{RESULTS}/models/classifier.csv",
-    params:
-        recipe=config["classifier"],
-        training=config["training"],
-        seed=config["seed"],
+    log:
+        f"{LOGS}/train_classifier.log",
     threads: workflow.cores
     resources:
         gpu=1,
         mem_mb=16000,
-    log:
-        f"{LOGS}/train_classifier.log",
+    params:
+        recipe=config["classifier"],
+        training=config["training"],
+        seed=config["seed"],
     script:
         "../scripts/train_classifier.py"
 
@@ -29,16 +29,16 @@ rule train_enhancer:
     output:
         model=f"{RESULTS}/models/{{enhancer}}.pt",
         history=f"{RESULTS}/models/{{enhancer}}.csv",
-    params:
-        recipe=lambda wc: config["enhancers"][wc.enhancer],
-        training=config["training"],
-        seed=config["seed"],
+    log:
+        f"{LOGS}/train_enhancer/{{enhancer}}.log",
     threads: workflow.cores
     resources:
         gpu=1,
         mem_mb=16000,
-    log:
-        f"{LOGS}/train_enhancer/{{enhancer}}.log",
+    params:
+        recipe=lambda wc: config["enhancers"][wc.enhancer],
+        training=config["training"],
+        seed=config["seed"],
     script:
         "../scripts/train_enhancer.py"
 
@@ -50,11 +50,11 @@ rule evaluate_classifier:
     output:
         table=f"{RESULTS}/tables/classification.json",
         figure=report(f"{RESULTS}/figures/confusion_matrix.png", category="Training"),
-    params:
-        batch_size=config["embedding"]["batch_size"],
-    threads: workflow.cores
     log:
         f"{LOGS}/evaluate_classifier.log",
+    threads: workflow.cores
+    params:
+        batch_size=config["embedding"]["batch_size"],
     script:
         "../scripts/evaluate_classifier.py"
 
@@ -64,10 +64,10 @@ rule plot_learning_curve:
         f"{RESULTS}/models/{{model}}.csv",
     output:
         report(f"{RESULTS}/figures/learning_curve_{{model}}.png", category="Training"),
-    wildcard_constraints:
-        model="classifier|" + "|".join(ENHANCERS),
     log:
         f"{LOGS}/plot_learning_curve/{{model}}.log",
+    wildcard_constraints:
+        model="classifier|" + "|".join(ENHANCERS),
     script:
         "../scripts/plot_learning_curve.py"
 
@@ -77,10 +77,10 @@ rule plot_augmentation:
         f"{RESULTS}/data/train.h5",
     output:
         report(f"{RESULTS}/figures/augmentation.png", category="Training"),
+    log:
+        f"{LOGS}/plot_augmentation.log",
     params:
         augment=config["classifier"]["augment"],
         seed=config["seed"],
-    log:
-        f"{LOGS}/plot_augmentation.log",
     script:
         "../scripts/plot_augmentation.py"

@@ -28,6 +28,18 @@ def _key(path) -> str:
     return ".".join(str(p) for p in path) or "<top level>"
 
 
+def _describe(error: jsonschema.ValidationError) -> str:
+    """One line naming the key; unknown keys are named themselves, with the allowed ones."""
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - allowed)
+        if unknown and allowed:
+            prefix = _key(error.absolute_path) + "." if error.absolute_path else ""
+            names = ", ".join(f"'{prefix}{name}'" for name in unknown)
+            return f"config key {names}: unknown key; allowed here: {', '.join(sorted(allowed))}"
+    return f"config key '{_key(error.absolute_path)}': {error.message}"
+
+
 def _fill_defaults(config: dict, schema: dict) -> None:
     """Insert schema defaults for absent keys, recursing into objects that exist."""
     for name, sub in schema.get("properties", {}).items():
@@ -63,8 +75,7 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     if errors:
         lines = []
         for error in errors:
-            best = jsonschema.exceptions.best_match([error])
-            lines.append(f"config key '{_key(best.absolute_path)}': {best.message}")
+            lines.append(_describe(jsonschema.exceptions.best_match([error])))
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(dict.fromkeys(lines)))
     _fill_defaults(config, schema)
     _semantic_checks(config)

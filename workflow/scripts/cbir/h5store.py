@@ -65,7 +65,7 @@ def _check_columns(columns: dict[str, np.ndarray], n: int, path: Path) -> None:
             raise StoreError(f"{path}: column {name!r} has {len(columns[name])} rows, expected {n}")
 
 
-def _write_attrs(h5: h5py.File, attrs: dict) -> None:
+def write_attrs(h5: h5py.File, attrs: dict) -> None:
     for key, value in attrs.items():
         if isinstance(value, (str, int, float, bool, np.integer, np.floating)):
             h5.attrs[key] = value
@@ -107,7 +107,7 @@ def _write_table(h5: h5py.File, name: str, data: np.ndarray, columns: dict, attr
     h5.create_dataset(name, data=data, chunks=chunk, compression="gzip", compression_opts=4, shuffle=True)
     for col in COLUMNS:
         h5.create_dataset(col, data=np.asarray(columns[col], np.int64))
-    _write_attrs(h5, attrs)
+    write_attrs(h5, attrs)
 
 
 def write_image_set(path: str | os.PathLike, images: np.ndarray, columns: dict, attrs: dict | None = None) -> None:
@@ -162,7 +162,9 @@ def read_embeddings(path: str | os.PathLike) -> Embeddings:
     return Embeddings(features, columns, attrs)
 
 
-def write_retrieval(path: str | os.PathLike, results: dict[str, tuple[np.ndarray, np.ndarray]], attrs: dict | None = None) -> None:
+def write_retrieval(
+    path: str | os.PathLike, results: dict[str, tuple[np.ndarray, np.ndarray]], attrs: dict | None = None
+) -> None:
     """Write per-metric (indices int32 [N, K], scores float32 [N, K]) atomically."""
     path = Path(path)
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
@@ -170,7 +172,7 @@ def write_retrieval(path: str | os.PathLike, results: dict[str, tuple[np.ndarray
             group = h5.create_group(metric)
             group.create_dataset("indices", data=np.asarray(indices, np.int32), compression="gzip")
             group.create_dataset("scores", data=np.asarray(scores, np.float32), compression="gzip")
-        _write_attrs(h5, dict(attrs or {}))
+        write_attrs(h5, dict(attrs or {}))
 
 
 def read_retrieval(path: str | os.PathLike) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict]:

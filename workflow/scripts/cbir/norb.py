@@ -83,7 +83,9 @@ def parse_header(buf: bytes, path: str | os.PathLike = "<bytes>") -> tuple[np.dt
     ndims_stored = max(ndim, 3)
     offset = 8 + 4 * ndims_stored
     if len(buf) < offset:
-        raise NorbFormatError(f"{path}: header truncated: {ndims_stored} dimensions announced, file is {len(buf)} bytes")
+        raise NorbFormatError(
+            f"{path}: header truncated: {ndims_stored} dimensions announced, file is {len(buf)} bytes"
+        )
     dims = np.frombuffer(buf, "<i4", count=ndims_stored, offset=8).tolist()
     if any(d < 0 for d in dims):
         raise NorbFormatError(f"{path}: negative dimension in {dims}")
@@ -154,7 +156,9 @@ def read_split(dat: str | os.PathLike, cat: str | os.PathLike, info: str | os.Pa
     """Read and cross-validate the dat, cat and info files of one split."""
     images, labels, factors = read_matrix(dat), read_matrix(cat), read_matrix(info)
     if images.ndim != 4 or images.shape[1] != 2 or images.dtype != np.uint8:
-        raise NorbFormatError(f"{dat}: expected a uint8 [N, 2, H, W] image matrix, got {images.dtype.name} {images.shape}")
+        raise NorbFormatError(
+            f"{dat}: expected a uint8 [N, 2, H, W] image matrix, got {images.dtype.name} {images.shape}"
+        )
     if labels.ndim != 1 or labels.dtype.kind != "i":
         raise NorbFormatError(f"{cat}: expected an int32 [N] label matrix, got {labels.dtype.name} {labels.shape}")
     if factors.ndim != 2 or factors.shape[1] != 4 or factors.dtype.kind != "i":

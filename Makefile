@@ -1,0 +1,39 @@
+# One entry point for users and CI. `make run` installs (once) and runs the pipeline;
+# `make test` installs (once) and runs the test suite. VENV may point elsewhere.
+VENV ?= .venv
+PYTHON ?= python3
+CORES ?= all
+BIN := $(VENV)/bin
+
+.PHONY: install run test test-all lint dag report clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/snakemake --cores $(CORES)
+
+test: install
+	$(BIN)/pytest
+
+test-all: install
+	$(BIN)/pytest -m ''
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check Snakefile workflow
+	$(BIN)/pytest -q tests/test_workflow.py -k "lint or snakefmt"
+
+dag: install
+	$(BIN)/snakemake all --dag | dot -Tsvg > dag.svg
+
+report: install
+	$(BIN)/snakemake --report report.zip
+
+clean:
+	rm -rf results logs .snakemake

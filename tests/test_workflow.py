@@ -1,0 +1,104 @@
+"""The Snakemake workflow as a whole: DAG, lint, formatting and config validation."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+from conftest import REPO, run_snakemake, write_config
+
+from cbir.configcheck import ConfigError, validate_config
+
+CONDA_ADVICE = "Specify a conda environment or container for each rule."
+
+
+def _planned_jobs(stdout: str) -> dict[str, int]:
+    """The job-count table that a dry run prints."""
+    table = stdout.split("Job stats:")[1].split("Reasons:")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+def test_dry_run_default_config(workdir):
+    jobs = _planned_jobs(run_snakemake(workdir, "-n").stdout)
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    n_queries, n_enhanced = len(config["queries"]), len(config["enhance"])
+    assert jobs["synthesize_smallnorb"] == 1 and "download_smallnorb" not in jobs
+    assert jobs["convert_norb_to_hdf5"] == 2
+    assert jobs["degrade_queries"] == n_queries
+    assert jobs["train_classifier"] == 1 and jobs["train_enhancer"] == 3
+    assert jobs["enhance_queries"] == n_enhanced
+    assert jobs["embed_images"] == 1 + n_queries + n_enhanced
+    assert jobs["retrieve_topk"] == n_queries + n_enhanced
+    assert jobs["evaluate_retrieval"] == 1
+
+
+def test_dry_run_paper_config_downloads_the_real_files(workdir):
+    stdout = run_snakemake(workdir, "-n", "--configfile", str(REPO / "config/paper.yaml")).stdout
+    jobs = _planned_jobs(stdout)
+    assert jobs["download_smallnorb"] == 6 and "synthesize_smallnorb" not in jobs
+    assert "results/paper/tables/table1.md" in stdout
+
+
+def test_lint_is_clean_but_for_the_conda_advice():
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    findings = re.findall(r"^\s+\* (.+?):?$", proc.stdout + proc.stderr, re.M)
+    assert findings, "expected at least the conda advice; did the lint run?"
+    assert set(findings) == {CONDA_ADVICE.rstrip(".") + "."} or set(findings) == {CONDA_ADVICE}, findings
+
+
+def test_snakefmt_clean():
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"datset": {}}, "config key 'datset': unknown key"),
+        ({"dataset": {"image_size": 7}}, "config key 'dataset.image_size': 7 is less than the minimum of 16"),
+        ({"dataset": {"source": "imagenet"}}, "config key 'dataset.source': 'imagenet' is not one of"),
+        ({"retrieval": {"ks": [1, 50]}}, "config key 'retrieval.ks': k = 50 exceeds retrieval.topk"),
+        ({"enhance": {"nosiy": "denoiser"}}, "config key 'enhance.nosiy': no query set named"),
+    ],
+)
+def test_bad_config_is_rejected_before_any_job(workdir, override, message):
+    write_config(workdir, **override)
+    proc = run_snakemake(workdir, "-n", check=False)
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
+    assert not (workdir / "results").exists()
+
+
+def test_bad_degradation_parameter_names_the_list_item():
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["queries"]["blurry"][0]["sigma"] = -0.5
+    with pytest.raises(ConfigError, match=r"config key 'queries.blurry.0.sigma': -0.5 is less than the minimum of 0"):
+        validate_config(config)
+
+
+def test_schema_documents_every_key():
+    """Every property in the schema has a description, and every optional leaf a default."""
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+
+    def walk(node, path):
+        for name, sub in node.get("properties", {}).items():
+            if not sub:  # re-declared key whose definition comes from an allOf reference
+                continue
+            where = f"{path}.{name}".lstrip(".")
+            assert "description" in sub or "$ref" in sub, f"{where} lacks a description"
+            leaf = sub.get("type") not in ("object", None) and "$ref" not in sub
+            if leaf and name not in node.get("required", []):
+                assert "default" in sub, f"{where} lacks a default"
+            walk(sub, where)
+
+    walk(schema, "")
+    for name, sub in schema["$defs"].items():
+        walk(sub, name)
