@@ -54,7 +54,9 @@ def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: float 
     """Run Snakemake on the project's Snakefile in `workdir` and return the completed process."""
     proc = subprocess.run(snakemake_cmd(workdir, *args), capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+        )
     return proc
 
 
