@@ -4,12 +4,15 @@ The baseline follows the paper's reference code: a Python loop over the images, 
 converted to float64 in [0, 1], given its own numpy Generator (seeded by seed and index,
 so it is deterministic per image as ours is), degraded with numpy calls on that image
 (np.fft.fft2 with a centred transfer function, pywt.wavedec2), min-max rescaled and
-quantised. Ours is `cbir.degradations.degrade` on the whole batch. The baseline runs on a
-subset (--baseline-n images) and its time is scaled to the full batch.
+quantised. Ours is `cbir.degradations.degrade` on the whole batch, with 1 thread and with
+each count in --threads (blocks of images shared out to a thread pool). The baseline runs on
+a subset (--baseline-n images) and its time is scaled to the full batch. Times are the best
+of --repeats wall-clock runs; on a shared machine compare the ratios, not the seconds.
 
     .venv/bin/python benchmarks/degradations.py                 # 24300 images of 96 x 96
     .venv/bin/python benchmarks/degradations.py --n 2000 --size 32
     .venv/bin/python benchmarks/degradations.py --h5 results/demo/data/test.h5
+    .venv/bin/python benchmarks/degradations.py --threads 2 4
 """
 
 from __future__ import annotations
@@ -115,7 +118,9 @@ def main() -> None:
     parser.add_argument("--baseline-n", type=int, default=1000, help="images the baseline runs on (then scaled)")
     parser.add_argument("--repeats", type=int, default=2, help="timing repeats (best of)")
     parser.add_argument("--only", nargs="*", choices=sorted(CASES), help="run only these degradations")
+    parser.add_argument("--threads", type=int, nargs="*", default=[2], help="thread counts to time besides 1")
     args = parser.parse_args()
+    counts = [1] + sorted({t for t in args.threads if t > 1})
 
     if args.h5:
         from cbir.h5store import read_image_set
@@ -128,13 +133,26 @@ def main() -> None:
     print(
         f"{n} images of {images.shape[1]}x{images.shape[2]}; baseline timed on {nb} images and scaled by {n / nb:.2f}"
     )
-    print(f"{'degradation':<12} {'ours s':>9} {'baseline s':>11} {'ours us/img':>12} {'base us/img':>12} {'ratio':>7}")
+    head = f"{'degradation':<12} {'base us/img':>12}"
+    for t in counts:
+        head += f" {f'{t}T us/img':>10} {f'{t}T ratio':>9}"
+    print(head)
     for case, spec in CASES.items():
         if args.only and case not in args.only:
             continue
-        ours = timed(lambda spec=spec: degrade(images, [spec], seed=0, stream="bench"), args.repeats)
-        base = timed(lambda spec=spec: baseline(images[:nb], spec, seed=0), args.repeats) * n / nb
-        print(f"{case:<12} {ours:9.3f} {base:11.3f} {ours / n * 1e6:12.1f} {base / n * 1e6:12.1f} {base / ours:6.1f}x")
+        base = timed(lambda spec=spec: baseline(images[:nb], spec, seed=0), args.repeats) / nb
+        row = f"{case:<12} {base * 1e6:12.1f}"
+        reference = None
+        for t in counts:
+            run = lambda spec=spec, t=t: degrade(images, [spec], seed=0, stream="bench", threads=t)  # noqa: E731
+            ours = timed(run, args.repeats) / n
+            result = run()
+            if reference is None:
+                reference = result
+            elif not np.array_equal(result, reference):
+                raise SystemExit(f"{case}: {t} threads gave other bytes than 1 thread")
+            row += f" {ours * 1e6:10.1f} {base / ours:8.1f}x"
+        print(row)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from cbir.degradations import (
     gaussian,
     lowres,
     motion_transfer,
+    normal_quantiles,
     salt_pepper,
     spec_choices,
     speckle,
@@ -53,6 +54,24 @@ def test_gaussian_residual_has_mean_zero_and_std_sigma_before_the_rescale():
     assert abs(np.corrcoef(flat[0, :-1], flat[0, 1:])[0, 1]) < 0.05
 
 
+def test_gaussian_quantile_table_is_the_normal_quantised_to_16_bits():
+    q = normal_quantiles()
+    assert q.shape == (65536,) and np.all(np.diff(q) > 0)
+    np.testing.assert_array_equal(q, -q[::-1])  # exactly symmetric: mean 0
+    assert q.std() == pytest.approx(1, abs=2e-5) and 4.3 < q[-1] < 4.35
+    # Level k sits at the normal quantile of (k + 1/2) / 65536.
+    from statistics import NormalDist
+
+    for k in (0, 1000, 32767, 40000, 65535):
+        assert q[k] == pytest.approx(NormalDist().inv_cdf((k + 0.5) / 65536), abs=1e-12)
+    # The draws hit the levels with equal chances: tails as the normal's, beyond 3 sigma too.
+    x = np.zeros((16, 128, 128), np.float32)
+    e = gaussian(x, rand_for(16), sigma=0.1).ravel()  # 262144 draws
+    assert np.abs(e).max() <= 0.1 * q[-1] * (1 + 1e-6)
+    assert np.mean(np.abs(e) > 0.3) == pytest.approx(0.0027, abs=0.0006)
+    assert np.mean(e > 0.2) == pytest.approx(0.02275, abs=0.0015)
+
+
 def test_salt_pepper_hits_the_fraction_amount_with_exact_zeros_and_ones():
     x = np.full((8, 64, 64), 0.5, np.float32)
     g = salt_pepper(x, rand_for(8), amount=0.1)
@@ -80,7 +99,7 @@ def test_speckle_stays_within_amount_times_f_and_fills_the_band():
     assert e.std() == pytest.approx(0.2 / np.sqrt(12), rel=0.01)  # U(-a, a): std a / sqrt(3)
 
 
-@pytest.mark.parametrize("level", [1, 2])
+@pytest.mark.parametrize("level", [1, 2, 3])
 def test_lowres_is_constant_on_blocks_and_equals_the_rescaled_block_means(level):
     images = smooth_images(6, 32)
     f = 2**level
@@ -190,6 +209,22 @@ def test_mixed_specs_index_subsets_and_clean():
     np.testing.assert_array_equal(degrade(images, [], seed=5, stream="clean"), images)
 
 
+@pytest.mark.parametrize("size", [16, 96])
+def test_threads_change_nothing(size):
+    images = smooth_images(70, size)
+    specs = [
+        {"name": "gaussian"},
+        {"name": "salt_pepper"},
+        {"name": "speckle"},
+        {"name": "motion_blur"},
+        {"name": "lowres", "level": 2},
+    ]
+    one = degrade(images, specs, seed=6, stream="t")
+    np.testing.assert_array_equal(degrade(images, specs, seed=6, stream="t", threads=3), one)
+    single = degrade(images, [{"name": "speckle"}], seed=6, stream="t")
+    np.testing.assert_array_equal(degrade(images, [{"name": "speckle"}], seed=6, stream="t", threads=2), single)
+
+
 def _write_test_split(path, n=50, size=16):
     images = smooth_images(n, size, seed=7)
     columns = {name: np.arange(n) * (i + 1) for i, name in enumerate(COLUMNS)}
@@ -200,12 +235,18 @@ def _write_test_split(path, n=50, size=16):
 def test_query_set_is_identical_whatever_the_chunk_size(tmp_path):
     images, columns = _write_test_split(tmp_path / "test.h5")
     specs = [{"name": "gaussian", "sigma": 0.1}, {"name": "salt_pepper"}, {"name": "motion_blur"}]
-    for chunk in (7, 1000):
+    for chunk, threads in ((7, 1), (1000, 1), (9, 2)):
         degrade_image_set(
-            tmp_path / "test.h5", tmp_path / f"q{chunk}.h5", specs, seed=3, query="noisy", chunk_size=chunk
+            tmp_path / "test.h5",
+            tmp_path / f"q{chunk}.h5",
+            specs,
+            seed=3,
+            query="noisy",
+            chunk_size=chunk,
+            threads=threads,
         )
-    with h5py.File(tmp_path / "q7.h5") as a, h5py.File(tmp_path / "q1000.h5") as b:
-        assert a["images"][()].tobytes() == b["images"][()].tobytes()
+    with h5py.File(tmp_path / "q7.h5") as a, h5py.File(tmp_path / "q1000.h5") as b, h5py.File(tmp_path / "q9.h5") as c:
+        assert a["images"][()].tobytes() == b["images"][()].tobytes() == c["images"][()].tobytes()
     q = read_image_set(tmp_path / "q7.h5")
     for name in COLUMNS:
         np.testing.assert_array_equal(q.columns[name], columns[name])
@@ -245,6 +286,9 @@ def test_bad_options_are_rejected(tmp_path):
         degrade(images, [{"name": "gaussian"}], seed=0, stream="t", rescale="stretch")
     with pytest.raises(DegradationError, match="uint8"):
         degrade(images.astype(float), [{"name": "gaussian"}], seed=0, stream="t")
+    for threads in (0, 1.5, True):
+        with pytest.raises(DegradationError, match="threads"):
+            degrade(images, [{"name": "gaussian"}], seed=0, stream="t", threads=threads)
     _write_test_split(tmp_path / "test.h5")
     with pytest.raises(DegradationError, match="chunk_size"):
         degrade_image_set(tmp_path / "test.h5", tmp_path / "q.h5", [], seed=0, query="q", chunk_size=0)

@@ -14,4 +14,5 @@ if __name__ == "__main__":
         query=snakemake.wildcards.query,
         rescale=options.get("rescale", "minmax"),
         chunk_size=options.get("chunk_size", 512),
+        threads=snakemake.threads,
     )

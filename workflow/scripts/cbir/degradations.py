@@ -4,10 +4,14 @@ Every degradation maps a batch of clean images ``f`` (float32 [N, H, W] in [0, 1
 degraded float batch ``g``; `finish` then rescales each image to [0, 1] (per-image min-max,
 the reference code's convention, or a clip) and quantises it to uint8.
 
-- ``gaussian``: g = f + e, e ~ N(0, sigma), sigma = 0.1.
+- ``gaussian``: g = f + e, e ~ N(0, sigma), sigma = 0.1. e = sigma Q(u) with Q the standard
+  normal quantile function at one of 65536 equiprobable levels, u = (k + 1/2) / 65536 for a
+  16-bit random word k (inverse-CDF sampling through a table): the distribution is the normal
+  one quantised to 65536 levels, symmetric, with the tails cut at |e| < 4.33 sigma (standard
+  deviation 0.99999 sigma).
 - ``salt_pepper``: a mask m ~ Bernoulli(amount = 0.1) picks pixels; each picked pixel becomes
   0 or 1 with probability 1/2: g = (1 - m) f + m s, s ~ Bernoulli(1/2).
-- ``speckle``: g = f + f e, e ~ U(-amount, amount), amount = 0.1.
+- ``speckle``: g = f + f e, e ~ U(-amount, amount), amount = 0.1 (65536 levels).
 - ``motion_blur``: g = real(IFFT{F(u, v) H(u, v)}), eq. (8)-(9), with
   H(u, v) = T / (pi s) sin(pi s) exp(-j pi s), s = u a + v b, where u (rows) and v (columns)
   are integer frequency indices centred on zero (H(0, 0) = T; H = T wherever s = 0), T = 1,
@@ -17,6 +21,10 @@ the reference code's convention, or a clip) and quantises it to uint8.
   in the [0, 1] range (the band itself is that mean times 2**level; the factor is removed so
   that ``clip`` is meaningful, and min-max is blind to it), then brought back to full size by
   nearest-neighbour upscaling.
+
+The noises and the blur are computed on grey levels, 255 f (exact integers for 8-bit images),
+and brought back to [0, 1] with a factor folded into their constants: the uint8 fast path then
+needs no division, and `degrade` equals the definition followed by `finish` bit for bit.
 
 Randomness is counter based: a 64-bit key is derived from (seed, stream) with BLAKE2b, each
 image's random numbers are a splitmix64 hash of (key, image index, counter). An image's
@@ -29,11 +37,14 @@ attributes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
 import os
+import statistics
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -153,20 +164,58 @@ class CounterRandom:
 # The degradations: float32 [n, H, W] in [0, 1] -> float32 [n, H, W] (before the finish)
 # ---------------------------------------------------------------------------------------
 
+_GREY = np.float32(255)
+_INV_GREY = np.float32(1 / 255)
+
+
+def _grey(x: np.ndarray) -> np.ndarray:
+    """float32 [n, H * W] grey levels 255 f: exactly p for f = float32(p) / 255, p in 0..255."""
+    return np.multiply(x.reshape(len(x), -1), _GREY, dtype=np.float32)
+
+
+def _grey_from_uint8(p: np.ndarray) -> np.ndarray:
+    """float32 [n, H * W] grey levels of uint8 images (equal to `_grey` of p / 255)."""
+    return p.reshape(len(p), -1).astype(np.float32)
+
+
+@functools.cache
+def normal_quantiles() -> np.ndarray:
+    """float64 [65536]: the standard normal quantiles at (k + 1/2) / 65536, k = 0 .. 65535.
+
+    A 16-bit uniform word k indexes it (inverse-CDF sampling): 65536 equiprobable levels,
+    exactly antisymmetric (mean 0), |z| < 4.33, standard deviation 0.99999.
+    """
+    quantile = statistics.NormalDist().inv_cdf
+    upper = np.array([quantile((k + 0.5) / 65536) for k in range(32768, 65536)])
+    return np.concatenate([-upper[::-1], upper])
+
+
+@functools.lru_cache(maxsize=16)
+def _gaussian_table(sigma: float) -> np.ndarray:
+    """float32 [65536]: the noise 255 sigma Q in grey levels, indexed by a 16-bit word."""
+    table = (255 * sigma * normal_quantiles()).astype(np.float32)
+    table.flags.writeable = False
+    return table
+
+
+def _gaussian_noise(rand: CounterRandom, pixels: int, sigma: float) -> np.ndarray:
+    """float32 [n, pixels]: 255 e, e ~ N(0, sigma) through the quantile table."""
+    words = rand.uint16(_PIXELS, pixels).astype(np.intp)
+    return np.take(_gaussian_table(sigma), words)
+
+
+def gaussian(x: np.ndarray, rand: CounterRandom, *, sigma: float = 0.1) -> np.ndarray:
+    """g = f + e, e ~ N(0, sigma) (quantised to 65536 levels, see `normal_quantiles`)."""
+    g = _gaussian_noise(rand, x.shape[1] * x.shape[2], sigma)
+    g += _grey(x)
+    g *= _INV_GREY
+    return g.reshape(x.shape)
+
 
 def _salt_pepper_threshold(amount: float) -> int:
     # An even threshold on 16-bit words: the mask has probability threshold / 2**16 (amount
     # to within 2**-16) and, given a hit, the lowest bit is exactly fair (salt or pepper).
     return 2 * round(amount * 2**15)
-
-
-def gaussian(x: np.ndarray, rand: CounterRandom, *, sigma: float = 0.1) -> np.ndarray:
-    """g = f + e, e ~ N(0, sigma)."""
-    n, h, w = x.shape
-    g = rand.normal(_PIXELS, h * w)
-    g *= np.float32(sigma)
-    g += x.reshape(n, h * w)
-    return g.reshape(n, h, w)
 
 
 def salt_pepper(x: np.ndarray, rand: CounterRandom, *, amount: float = 0.1) -> np.ndarray:
@@ -179,14 +228,19 @@ def salt_pepper(x: np.ndarray, rand: CounterRandom, *, amount: float = 0.1) -> n
     return g
 
 
+def _speckle_factor(rand: CounterRandom, pixels: int, amount: float) -> np.ndarray:
+    """float32 [n, pixels]: (1 + e) / 255, e ~ U(-amount, amount) at the midpoints of 65536 levels."""
+    factor = rand.uint16(_PIXELS, pixels).astype(np.float32)
+    factor *= np.float32(2 * amount / 2**16 / 255)
+    factor += np.float32((1 - amount + amount / 2**16) / 255)
+    return factor
+
+
 def speckle(x: np.ndarray, rand: CounterRandom, *, amount: float = 0.1) -> np.ndarray:
     """g = f + f e = f (1 + e), e ~ U(-amount, amount) (65536 levels, |e| < amount)."""
-    n, h, w = x.shape
-    factor = rand.uint16(_PIXELS, h * w).astype(np.float32)
-    factor *= np.float32(2 * amount / 2**16)
-    factor += np.float32(1 - amount + amount / 2**16)  # 1 + e, e at the level midpoints
-    factor *= x.reshape(n, h * w)
-    return factor.reshape(n, h, w)
+    g = _speckle_factor(rand, x.shape[1] * x.shape[2], amount)
+    g *= _grey(x)
+    return g.reshape(x.shape)
 
 
 def _centred(size: int) -> np.ndarray:
@@ -194,18 +248,31 @@ def _centred(size: int) -> np.ndarray:
     return np.fft.fftfreq(size, 1.0 / size).round().astype(np.float32)
 
 
+def _transfer_of(y: np.ndarray, T: float) -> np.ndarray:
+    """Eq. (9) from y = -pi s (float32, any shape): H = T sin(y) / y (cos y + j sin y), and
+    H = T where y = 0 (complex64)."""
+    sin = np.sin(y)
+    cos = np.cos(y)
+    zero = np.flatnonzero(y == 0)  # u = v = 0, and exact cancellations
+    with np.errstate(invalid="ignore", divide="ignore"):
+        k = np.divide(sin, y)  # sin(y) / y, nan where y = 0
+    k.reshape(-1)[zero] = 1
+    if T != 1:
+        k *= np.float32(T)
+    out = np.empty(k.shape, np.complex64)
+    np.multiply(k, cos, out=out.real)
+    np.multiply(k, sin, out=out.imag)
+    return out
+
+
+def _minus_pi(a: np.ndarray) -> np.ndarray:
+    return (-np.pi * np.asarray(a, np.float64)).astype(np.float32)
+
+
 def _transfer(u: np.ndarray, v: np.ndarray, a: np.ndarray, b: np.ndarray, T: float) -> np.ndarray:
     """Eq. (9) at rows u x columns v for each image's (a, b): complex64 [n, len(u), len(v)]."""
-    pa = (np.pi * np.asarray(a, np.float64)).astype(np.float32)[:, None, None]
-    pb = (np.pi * np.asarray(b, np.float64)).astype(np.float32)[:, None, None]
-    y = pa * u[None, :, None] + pb * v[None, None, :]  # pi (u a + v b)
-    zero = y == 0
-    scale = np.float32(T) / (y + zero)  # T / (pi s), guarded where s = 0
-    sin = np.sin(y)
-    out = np.empty(y.shape, np.complex64)
-    out.real = scale * sin * np.cos(y) + np.float32(T) * zero  # H -> T where s = 0
-    out.imag = -scale * sin * sin
-    return out
+    y = np.add((_minus_pi(a)[:, None] * u)[:, :, None], (_minus_pi(b)[:, None] * v)[:, None, :])
+    return _transfer_of(y, T)
 
 
 def motion_transfer(shape: tuple[int, int], a: np.ndarray, b: np.ndarray, T: float = 1.0) -> np.ndarray:
@@ -230,19 +297,22 @@ def _half_transfer(shape: tuple[int, int], a: np.ndarray, b: np.ndarray, T: floa
     if cols % 2 == 0:
         v[-1] = -(cols // 2)  # the Nyquist column, -cols/2 in the centred convention
     half = _transfer(u, v, a, b, T)
+    # The partners (u', v') of the Nyquist points, as (row index, column index, u', v').
     fixes = []
     if rows % 2 == 0:  # Nyquist row u = -rows/2 pairs column v with column -v (mod cols)
         v_neg = _centred(cols)[(-np.arange(cols)) % cols][: cols // 2 + 1]
         if cols % 2 == 0:
             v_neg[-1] = -(cols // 2)
-        partner = _transfer(u[rows // 2 : rows // 2 + 1], v_neg, a, b, T)[:, 0, :]
-        fixes.append((np.s_[:, rows // 2, :], (half[:, rows // 2, :] + partner.conj()) / 2))
+        fixes.append((np.full(len(v), rows // 2), np.arange(len(v)), np.full(len(v), u[rows // 2]), v_neg))
     if cols % 2 == 0:  # Nyquist column v = -cols/2 pairs row u with row -u (mod rows)
-        u_neg = u[(-np.arange(rows)) % rows]
-        partner = _transfer(u_neg, v[-1:], a, b, T)[:, :, 0]
-        fixes.append((np.s_[:, :, -1], (half[:, :, -1] + partner.conj()) / 2))
-    for where, value in fixes:
-        half[where] = value
+        fixes.append((np.arange(rows), np.full(rows, len(v) - 1), u[(-np.arange(rows)) % rows], np.full(rows, v[-1])))
+    if fixes:
+        i, j, u_pair, v_pair = (np.concatenate(parts) for parts in zip(*fixes, strict=True))
+        y = np.add(_minus_pi(a)[:, None] * u_pair.astype(np.float32), _minus_pi(b)[:, None] * v_pair.astype(np.float32))
+        value = half[:, i, j]  # a copy: every fix reads the unaveraged H (the corner is in both)
+        value += _transfer_of(y, T).conj()
+        value /= 2
+        half[:, i, j] = value
     return half
 
 
@@ -255,10 +325,20 @@ def blur_with(x: np.ndarray, a: np.ndarray, b: np.ndarray, T: float = 1.0) -> np
     return np.fft.irfft2(spectrum, s=x.shape[1:], norm="ortho").astype(np.float32, copy=False)
 
 
+def _blur_params(rand: CounterRandom, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    ab = sigma * rand.normal(_PARAMS, 2, np.float64)
+    return ab[:, 0], ab[:, 1]
+
+
+def _motion_blur_grey(grey: np.ndarray, rand: CounterRandom, sigma: float, T: float) -> np.ndarray:
+    """Blur of grey levels [n, H, W], back on the [0, 1] scale (1/255 folded into H)."""
+    a, b = _blur_params(rand, sigma)
+    return blur_with(grey, a, b, T / 255)
+
+
 def motion_blur(x: np.ndarray, rand: CounterRandom, *, sigma: float = 0.05, T: float = 1.0) -> np.ndarray:
     """Eq. (8)-(9) with a and b drawn per image from N(0, sigma)."""
-    ab = sigma * rand.normal(_PARAMS, 2, np.float64)
-    return blur_with(np.asarray(x, np.float32), ab[:, 0], ab[:, 1], T)
+    return _motion_blur_grey(_grey(x).reshape(x.shape), rand, sigma, T)
 
 
 def lowres(x: np.ndarray, rand: CounterRandom | None = None, *, level: int = 1) -> np.ndarray:
@@ -398,18 +478,25 @@ def _finish_params(g: np.ndarray, rescale: str) -> tuple[np.ndarray, np.ndarray]
     return scale, offset.astype(np.float32)
 
 
+def _finish_into(g: np.ndarray, rescale: str, out: np.ndarray) -> None:
+    """`finish` of float32 g [n, ...] into uint8 out [n, ...], overwriting g."""
+    g = g.reshape(len(g), -1)
+    scale, offset = _finish_params(g, rescale)
+    g *= scale[:, None]
+    g += offset[:, None]
+    if rescale == "clip":  # min-max already lands in [0.5, 255.5] (up to rounding)
+        np.clip(g, 0, 255, out=g)
+    np.copyto(out.reshape(g.shape), g, casting="unsafe")  # truncation: floor, as g >= 0
+
+
 def finish(g: np.ndarray, rescale: str = "minmax") -> np.ndarray:
     """Float images -> uint8: each image min-max rescaled to [0, 1] (``minmax``; a constant
     image is kept as it is) or clipped to [0, 1] (``clip``), then rounded (half up) to 0..255."""
     _check_rescale(rescale)
-    g = np.asarray(g, dtype=np.float32)
-    flat = g.reshape(len(g), -1)
-    scale, offset = _finish_params(flat, rescale)
-    y = flat * scale[:, None]
-    y += offset[:, None]
-    if rescale == "clip":  # min-max already lands in [0.5, 255.5] (up to rounding)
-        np.clip(y, 0, 255, out=y)
-    return y.astype(np.uint8).reshape(g.shape)
+    g = np.array(g, dtype=np.float32)
+    out = np.empty(g.shape, np.uint8)
+    _finish_into(g, rescale, out)
+    return out
 
 
 def _check_rescale(rescale: str) -> None:
@@ -417,29 +504,36 @@ def _check_rescale(rescale: str) -> None:
         raise DegradationError(f"rescale {rescale!r}: expected 'minmax' or 'clip'")
 
 
-# Fast uint8 -> uint8 kernels over one block; the default is finish(definition(p / 255)).
+# Fast uint8 -> uint8 kernels over one block, writing into `out` (uint8 [n, H, W]); each
+# equals finish(definition(p / 255)) bit for bit (lowres: to a grey level, see `degrade_float`).
 
 
-def _unit(p: np.ndarray) -> np.ndarray:
-    x = p.astype(np.float32)
-    x /= np.float32(255)  # the same float32 values as images.astype(np.float32) / 255
-    return x
+def _gaussian_kernel(p, rand, params, rescale, out):
+    g = _gaussian_noise(rand, p.shape[1] * p.shape[2], params["sigma"])
+    g += _grey_from_uint8(p)
+    g *= _INV_GREY
+    _finish_into(g, rescale, out)
 
 
-def _generic_kernel(name: str):
-    def kernel(p, rand, params, rescale):
-        return finish(DEGRADATIONS[name](_unit(p), rand, **params), rescale)
+def _speckle_kernel(p, rand, params, rescale, out):
+    g = _speckle_factor(rand, p.shape[1] * p.shape[2], params["amount"])
+    g *= _grey_from_uint8(p)
+    _finish_into(g, rescale, out)
 
-    return kernel
+
+def _motion_blur_kernel(p, rand, params, rescale, out):
+    g = _motion_blur_grey(_grey_from_uint8(p).reshape(p.shape), rand, params["sigma"], params["T"])
+    _finish_into(g, rescale, out)
 
 
-def _salt_pepper_kernel(p, rand, params, rescale):
+def _salt_pepper_kernel(p, rand, params, rescale, out):
     # The result takes only the values of f, 0 and 1: in grey levels it is exact, and the
     # min-max rescale is the identity whenever both 0 and 255 occur (nearly always).
     n, h, w = p.shape
     words = rand.uint16(_PIXELS, h * w)
     hit = (words < _salt_pepper_threshold(params["amount"])).view(np.uint8)
-    g = (words & 1).astype(np.uint8)
+    g = out.reshape(n, h * w)
+    np.bitwise_and(words, 1, out=g, casting="unsafe")
     np.negative(g, out=g)  # 0 or 255
     # g = p + hit * (salt - p) in wrapping uint8 arithmetic: salt where hit, else p.
     flat = p.reshape(n, h * w)
@@ -449,30 +543,62 @@ def _salt_pepper_kernel(p, rand, params, rescale):
     if rescale == "minmax":
         other = np.flatnonzero((g.min(axis=1) != 0) | (g.max(axis=1) != 255))
         if len(other):
-            g[other] = finish(_unit(g[other]), rescale)
-    return g.reshape(n, h, w)
+            g[other] = finish(g[other].astype(np.float32) / _GREY, rescale).reshape(len(other), -1)
 
 
-def _lowres_kernel(p, rand, params, rescale):
+def _block_sums(p: np.ndarray, level: int) -> np.ndarray:
+    """uint16 [n, H / 2**level, W / 2**level]: exact sums of each 2**level x 2**level block."""
+    n, h, w = p.shape
+    # Column pairs first, on the uint8 bytes read as little-endian uint16 pairs.
+    pairs = p.view("<u2")
+    sums = np.bitwise_and(pairs, np.uint16(0xFF))
+    sums += pairs >> np.uint16(8)
+    sums = np.add(sums[:, 0::2], sums[:, 1::2])  # row pairs
+    for _ in range(level - 1):
+        sums = np.add(sums[:, :, 0::2], sums[:, :, 1::2])
+        sums = np.add(sums[:, 0::2], sums[:, 1::2])
+    return sums
+
+
+def _upscale_into(small: np.ndarray, factor: int, out: np.ndarray) -> None:
+    """Nearest-neighbour upscaling of uint8 [n, h, w] into out uint8 [n, h * f, w * f]."""
+    n, h, w = small.shape
+    # Each value repeated f times along a row is the value times 0x01..01 in f bytes.
+    word = {2: "<u2", 4: "<u4", 8: "<u8"}[factor]
+    wide = small.astype(word)
+    wide *= np.array(int.from_bytes(b"\x01" * factor, "little"), dtype=word)
+    np.copyto(out.reshape(n, h, factor, w * factor), wide.view(np.uint8).reshape(n, h, 1, w * factor))
+
+
+def _lowres_kernel(p, rand, params, rescale, out):
     # The Haar approximation band is 2**level times the block means (checked against
     # PyWavelets in the tests); exact integer block sums replace it here, and the finish
     # runs on the small image (nearest-neighbour upscaling keeps min, max and values).
-    factor = 2 ** params["level"]
-    sums = p.astype(np.uint16)
-    for _ in range(params["level"]):
-        sums = sums[:, 0::2, :] + sums[:, 1::2, :]
-        sums = sums[:, :, 0::2] + sums[:, :, 1::2]
-    means = sums.astype(np.float32)
+    level = params["level"]
+    factor = 2**level
+    sums = _block_sums(np.ascontiguousarray(p), level)
+    means = sums.astype(np.float32).reshape(len(p), -1)
     means *= np.float32(1 / (255 * factor * factor))
-    small = finish(means, rescale)
-    return small.repeat(factor, axis=1).repeat(factor, axis=2)
+    small = np.empty(sums.shape, np.uint8)
+    _finish_into(means, rescale, small)
+    _upscale_into(small, factor, out)
 
 
-_KERNELS = {name: _generic_kernel(name) for name in DEGRADATIONS}
-_KERNELS["salt_pepper"] = _salt_pepper_kernel
-_KERNELS["lowres"] = _lowres_kernel
+_KERNELS = {
+    "gaussian": _gaussian_kernel,
+    "salt_pepper": _salt_pepper_kernel,
+    "speckle": _speckle_kernel,
+    "motion_blur": _motion_blur_kernel,
+    "lowres": _lowres_kernel,
+}
 
 _BLOCK_PIXELS = 1 << 18  # pixels per block: the temporaries stay in the CPU caches
+
+
+def _check_threads(threads: int) -> int:
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise DegradationError(f"threads {threads!r}: expected a positive integer")
+    return int(threads)
 
 
 def degrade(
@@ -483,15 +609,19 @@ def degrade(
     stream: str,
     indices: np.ndarray | None = None,
     rescale: str = "minmax",
+    threads: int = 1,
 ) -> np.ndarray:
     """Degrade uint8 [N, H, W] images, one of `specs` drawn per image: uint8 [N, H, W].
 
     Image j's result depends only on (seed, stream, indices[j]) (indices default to
-    0 .. N-1), never on the batch it comes in. An empty `specs` returns a copy (clean).
-    Missing parameters take the paper's defaults (`PARAMETERS`).
+    0 .. N-1), never on the batch it comes in nor on `threads` (the number of threads the
+    blocks of images are shared out to; numpy releases the GIL in its array loops).
+    An empty `specs` returns a copy (clean). Missing parameters take the paper's defaults
+    (`PARAMETERS`).
     """
     specs = check_specs(specs)
     _check_rescale(rescale)
+    threads = _check_threads(threads)
     images = np.asarray(images)
     if images.dtype != np.uint8:
         raise DegradationError(f"images must be uint8, got {images.dtype}")
@@ -499,18 +629,36 @@ def degrade(
     idx = _indices(len(images), indices)
     if not specs:
         return images.copy()
+    images = np.ascontiguousarray(images)
     rand = CounterRandom(stream_key(seed, stream), idx)
     choice = rand.choice(len(specs))
     out = np.empty_like(images)
     block = max(1, _BLOCK_PIXELS // (images.shape[1] * images.shape[2]))
+    tasks = []
     for k, spec in enumerate(specs):
         rows = np.flatnonzero(choice == k) if len(specs) > 1 else np.arange(len(images))
-        kernel, params = _KERNELS[spec["name"]], _params(spec)
         for start in range(0, len(rows), block):
             part = rows[start : start + block]
-            if len(specs) == 1:  # contiguous rows: slices, no gathering copies
+            if part[-1] - part[0] == len(part) - 1:  # contiguous rows: slices, no gathering copies
                 part = slice(part[0], part[-1] + 1)
-            out[part] = kernel(images[part], rand.subset(part), params, rescale)
+            tasks.append((_KERNELS[spec["name"]], _params(spec), part))
+
+    def run(task):
+        kernel, params, part = task
+        if isinstance(part, slice):
+            kernel(images[part], rand.subset(part), params, rescale, out[part])
+        else:
+            result = np.empty((len(part), *images.shape[1:]), np.uint8)
+            kernel(images[part], rand.subset(part), params, rescale, result)
+            out[part] = result
+
+    if threads == 1 or len(tasks) == 1:
+        for task in tasks:
+            run(task)
+    else:
+        with ThreadPoolExecutor(min(threads, len(tasks))) as pool:
+            for _ in pool.map(run, tasks):  # re-raises a block's error
+                pass
     return out
 
 
@@ -528,12 +676,14 @@ def degrade_image_set(
     query: str,
     rescale: str = "minmax",
     chunk_size: int = 512,
+    threads: int = 1,
 ) -> None:
     """Write the query set `query`: the test split at `input_path`, each image degraded by
     one of `specs` (stream = the query name), same columns, provenance in the attributes.
 
     The spec drawn for image i is ``spec_choices(len(specs), seed=seed, stream=query,
-    indices=[i])`` (not stored: recomputed exactly from the attributes).
+    indices=[i])`` (not stored: recomputed exactly from the attributes). `chunk_size` and
+    `threads` (see `degrade`) change the speed, never the file.
     """
     from cbir.h5store import read_image_set, write_image_set
     from cbir.runlog import progress
@@ -543,6 +693,7 @@ def degrade_image_set(
         raise DegradationError(f"degradation.rescale {rescale!r}: expected 'minmax' or 'clip'")
     if int(chunk_size) < 1:
         raise DegradationError(f"degradation.chunk_size {chunk_size!r}: expected a positive integer")
+    threads = _check_threads(threads)
     source = read_image_set(input_path)
     _check_shape(source.images, specs)
     n = len(source)
@@ -557,6 +708,7 @@ def degrade_image_set(
             stream=query,
             indices=np.arange(start, stop),
             rescale=rescale,
+            threads=threads,
         )
     counts = {}
     if specs:
