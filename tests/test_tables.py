@@ -1,0 +1,156 @@
+"""Retrieval tables on tiny hand-made embedding and retrieval files."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cbir.h5store import COLUMNS, write_embeddings, write_retrieval
+from cbir.tables import TableError, evaluate, evaluate_retrieval, split_qset
+
+ENHANCE = {"noisy": "denoiser", "gaussian": "denoiser"}
+# Gallery of 12: labels 0 0 0 0 1 1 1 1 2 2 2 2 (indices 0-3, 4-7, 8-11).
+GALLERY_LABELS = np.repeat([0, 1, 2], 4)
+QUERY_LABELS = np.array([0, 1, 2, 0])
+
+
+def cols(labels) -> dict:
+    labels = np.asarray(labels)
+    return {c: labels if c == "label" else np.zeros(len(labels), np.int64) for c in COLUMNS}
+
+
+def ranks(first_labels: list[list[int]]) -> np.ndarray:
+    """Indices [Nq, 10] whose gallery labels start with `first_labels` (distinct images)."""
+    out = []
+    for wanted in first_labels:
+        pool = {c: [i for i in range(12) if GALLERY_LABELS[i] == c] for c in range(3)}
+        row = [pool[c].pop(0) for c in wanted]
+        row += [i for i in range(12) if i not in row][: 10 - len(row)]
+        out.append(row)
+    return np.array(out, np.int32)
+
+
+# Labels of the first results per query set; the rest of each row fills up in index order.
+PERFECT = ranks([[0], [1], [2], [0]])  # clean: top-1 all correct
+NOISY = ranks([[1, 2, 0], [0, 0, 0, 0, 2, 1], [1, 1, 1, 1, 0, 0, 0, 0, 2], [2, 2, 2, 2, 1, 1, 1, 1, 0, 0]])
+ENHANCED = ranks([[0], [0, 1], [2], [1, 0]])
+
+
+@pytest.fixture
+def files(tmp_path):
+    rng = np.random.default_rng(0)
+    write_embeddings(tmp_path / "gallery.h5", rng.standard_normal((12, 4)), cols(GALLERY_LABELS))
+    paths = {}
+    for qset, indices in {"clean": PERFECT, "noisy": NOISY, "noisy_enhanced": ENHANCED}.items():
+        write_embeddings(tmp_path / f"{qset}.h5", rng.standard_normal((4, 4)), cols(QUERY_LABELS))
+        # cosine: the same ranking with queries 0 and 1 swapped to a wrong first result.
+        cosine = indices.copy()
+        cosine[:2] = ranks([[1], [0]])
+        results = {"l2": (indices, np.zeros(indices.shape)), "cosine": (cosine, np.zeros(indices.shape))}
+        write_retrieval(tmp_path / f"r_{qset}.h5", results, {"k": 10})
+        paths[qset] = (tmp_path / f"{qset}.h5", tmp_path / f"r_{qset}.h5")
+    return tmp_path, paths
+
+
+def value(frame, qset, enhanced, metric, measure, k):
+    sel = frame[
+        (frame.query_set == qset)
+        & (frame.enhanced == enhanced)
+        & (frame.metric == metric)
+        & (frame.measure == measure)
+        & (frame.k == k)
+    ]
+    assert len(sel) == 1
+    return float(sel.value.iloc[0])
+
+
+def test_split_qset():
+    assert split_qset("noisy_enhanced", ENHANCE) == ("noisy", True)
+    assert split_qset("noisy", ENHANCE) == ("noisy", False)
+    assert split_qset("blurry_enhanced", ENHANCE) == ("blurry_enhanced", False)  # not configured
+
+
+def test_evaluate_numbers_by_hand(files):
+    tmp, paths = files
+    frame = evaluate(
+        tmp / "gallery.h5",
+        {q: p[0] for q, p in paths.items()},
+        {q: p[1] for q, p in paths.items()},
+        [1, 5, 10],
+        ENHANCE,
+    )
+    assert list(frame.columns) == ["query_set", "enhanced", "metric", "measure", "k", "value"]
+    assert len(frame) == 3 * 2 * 3 * 3  # query sets x metrics x ks x measures
+    assert frame.attrs["n_queries"] == {"clean": 4, "noisy": 4, "noisy_enhanced": 4}
+    # Clean, L2: every first result correct -> 100 %; precision@10: each query has 4
+    # same-class images in a gallery of 12 and the row starts with one of them, then fills
+    # in index order. Query 0 (label 0): 0,1,2,...,9 -> 4 relevant; query 1 (label 1): 4,
+    # then 0-3, 5-9 -> 4; query 2 (label 2): 8, then 0-7, 9 -> 2; query 3 as query 0 -> 4.
+    assert value(frame, "clean", False, "l2", "top_k_accuracy", 1) == 100.0
+    assert value(frame, "clean", False, "l2", "precision", 10) == pytest.approx(100 * (4 + 4 + 2 + 4) / 40)
+    # Clean, cosine: queries 0 and 1 start with a wrong label -> top-1 = 2/4.
+    assert value(frame, "clean", False, "cosine", "top_k_accuracy", 1) == 50.0
+    # Noisy, L2, labels of the first results: q0 (0): 1 2 0 -> hit at 3; q1 (1): 0 0 0 0 2 1
+    # -> hit at 6; q2 (2): 1 1 1 1 0 0 0 0 2 -> hit at 9; q3 (0): 2 2 2 2 1 1 1 1 0 0 -> hit at 9.
+    assert value(frame, "noisy", False, "l2", "top_k_accuracy", 1) == 0.0
+    assert value(frame, "noisy", False, "l2", "top_k_accuracy", 5) == 25.0
+    assert value(frame, "noisy", False, "l2", "top_k_accuracy", 10) == 100.0
+    # q0's precisions at its hits: ranks 3 (1/3), then the fill 1, 2, 3, 4..: q0's row is
+    # 4, 8, 0, 1, 2, 3, 5, 6, 7, 9 -> label-0 images at ranks 3, 4, 5, 6: precisions
+    # 1/3, 2/4, 3/5, 4/6; AP@10 = (1/3 + 1/2 + 3/5 + 2/3) / min(10, 4).
+    ap_q0 = (1 / 3 + 1 / 2 + 3 / 5 + 2 / 3) / 4
+    # q3 (label 0): 8 9 10 11 4 5 6 7 0 1 -> hits at 9, 10: (1/9 + 2/10) / 4.
+    ap_q3 = (1 / 9 + 2 / 10) / 4
+    # q1 (label 1): 0 1 2 3 8 4 5 6 7 9 -> hits at 6..9: (1/6 + 2/7 + 3/8 + 4/9) / 4.
+    ap_q1 = (1 / 6 + 2 / 7 + 3 / 8 + 4 / 9) / 4
+    # q2 (label 2): 4 5 6 7 0 1 2 3 8 9 -> hits at 9, 10: (1/9 + 2/10) / 4.
+    ap_q2 = (1 / 9 + 2 / 10) / 4
+    assert value(frame, "noisy", False, "l2", "map", 10) == pytest.approx(100 * (ap_q0 + ap_q1 + ap_q2 + ap_q3) / 4)
+    # Enhanced, L2: q0 hit, q1 starts 0 then 1, q2 hit, q3 starts 1 then 0.
+    assert value(frame, "noisy", True, "l2", "top_k_accuracy", 1) == 50.0
+    assert value(frame, "noisy", True, "l2", "top_k_accuracy", 5) == 100.0
+    assert value(frame, "noisy", True, "l2", "precision", 1) == 50.0
+
+
+def test_writers_and_table1_layout(files):
+    tmp, paths = files
+    qsets = ["clean", "noisy", "noisy_enhanced"]
+    out = tmp / "tables"
+    evaluate_retrieval(
+        tmp / "gallery.h5",
+        [paths[q][0] for q in qsets],
+        [paths[q][1] for q in qsets],
+        qsets=qsets,
+        ks=[1, 5, 10],
+        enhance=ENHANCE,
+        csv=out / "retrieval.csv",
+        table1=out / "table1.md",
+        per_query=out / "queries.md",
+    )
+    csv = pd.read_csv(out / "retrieval.csv")
+    assert len(csv) == 54 and set(csv.measure) == {"top_k_accuracy", "precision", "map"}
+    table1 = (out / "table1.md").read_text()
+    ours, paper = table1.split("## The paper")
+    assert "| Query | Metric | Top 1 | Top 5 | Top 10 |" in ours
+    assert "Ideal query" in ours and "Noisy query/enhanced" in ours
+    assert "Motion blurry" not in table1 and "Low resolution" not in table1  # not configured
+    assert "| | L2 metric | 100.00 | 100.00 | 100.00 |" in ours.replace("|  |", "| |")
+    assert "| | L2 metric | 0.00/50.00 | 25.00/100.00 | 100.00/100.00 |" in ours.replace("|  |", "| |")
+    assert re.search(r"\| cosine sim \| \d+\.\d\d/\d+\.\d\d \|", ours)
+    assert "89.42" in paper and "39.95/55.38" in paper and "40.24/55.37" in paper
+    per_query = (out / "queries.md").read_text()
+    for qset in qsets:
+        assert f"| {qset} |" in per_query
+    assert "| noisy_enhanced | denoiser | L2 metric | 4 | 50.00 | 100.00 | 100.00 |" in per_query
+    assert "P@10" in per_query and "mAP@10" in per_query
+
+
+def test_errors(files):
+    tmp, paths = files
+    with pytest.raises(TableError, match="raise retrieval.topk"):
+        evaluate(tmp / "gallery.h5", {"clean": paths["clean"][0]}, {"clean": paths["clean"][1]}, [1, 20], ENHANCE)
+    with pytest.raises(TableError, match="result rows"):
+        evaluate(tmp / "gallery.h5", {"clean": tmp / "gallery.h5"}, {"clean": paths["clean"][1]}, [1], ENHANCE)
