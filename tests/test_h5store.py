@@ -4,7 +4,7 @@ import h5py
 import numpy as np
 import pytest
 
-from cbir.fsutil import atomic_path
+from cbir.fsutil import _umask, atomic_path
 from cbir.h5store import (
     COLUMNS,
     StoreError,
@@ -71,3 +71,4 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     with atomic_path(target) as tmp:
         tmp.write_bytes(b"whole")
     assert target.read_bytes() == b"whole"
+    assert target.stat().st_mode & 0o777 == 0o666 & ~_umask()

@@ -1,0 +1,108 @@
+"""What the data is: every object of both splits, and one object across the factor grid.
+
+Rows 1-5: one row per category, one image per instance (instances 0-9; training or test
+split named in the title), all in the same view. Rows 6-8: one object across the 18
+azimuths (every second one), the 9 elevations, and the 6 lightings followed by its stereo
+pair (cameras 0 and 1).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+
+from cbir.norb import CATEGORIES, TRAIN_INSTANCES, NorbSplit, read_split_from
+from cbir.plots import plt, save_figure
+
+log = logging.getLogger("cbir.plots.dataset")
+
+N_COLUMNS = 10
+
+
+class _Lookup:
+    """Images of both splits addressed by (category, instance, elevation, azimuth, lighting)."""
+
+    def __init__(self, splits: list[NorbSplit]):
+        self.splits = splits
+        self.rows: dict[tuple[int, ...], tuple[int, int]] = {}
+        for s, split in enumerate(splits):
+            keys = np.column_stack([split.labels, split.info])
+            for r, key in enumerate(map(tuple, keys.tolist())):
+                self.rows.setdefault(key, (s, r))
+
+    def get(self, category: int, instance: int, elevation: int, azimuth: int, lighting: int, camera: int = 0):
+        """The image, or None when the file does not hold that factor combination."""
+        key = (category, instance, elevation, 2 * azimuth, lighting)
+        if key not in self.rows:
+            return None
+        s, r = self.rows[key]
+        return self.splits[s].images[r, camera]
+
+
+def _show(ax, image, title: str) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if image is None:
+        ax.text(0.5, 0.5, "absent", ha="center", va="center", fontsize=7, transform=ax.transAxes)
+    else:
+        ax.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    ax.set_title(title, fontsize=7, pad=2)
+
+
+def plot_dataset(
+    folder: str | os.PathLike,
+    out_png: str | os.PathLike,
+    *,
+    view: tuple[int, int, int] = (4, 3, 0),
+    sweep_object: tuple[int, int] = (0, 4),
+) -> None:
+    """Draw the figure from the six smallNORB-format files in `folder` (plain or .gz).
+
+    `view` is the (elevation, azimuth, lighting) index triple of the instance rows;
+    `sweep_object` the (category, instance) shown across azimuths, elevations and lightings.
+    Azimuth indices are 0..17 (20 degrees apart), elevation 0..8 (30..70 degrees by 5).
+    """
+    lookup = _Lookup([read_split_from(folder, "train"), read_split_from(folder, "test")])
+    elevation, azimuth, lighting = view
+    cat, inst = sweep_object
+    rows = len(CATEGORIES) + 3
+    fig, axes = plt.subplots(rows, N_COLUMNS, figsize=(1.25 * N_COLUMNS, 1.42 * rows), squeeze=False)
+    for c, name in enumerate(CATEGORIES):
+        for i in range(N_COLUMNS):
+            split = "train" if i in TRAIN_INSTANCES else "test"
+            _show(axes[c, i], lookup.get(c, i, elevation, azimuth, lighting), f"{i} ({split})")
+        axes[c, 0].set_ylabel(f"{c}: {name}", fontsize=8)
+    r = len(CATEGORIES)
+    for k in range(N_COLUMNS):
+        for ax in axes[r:, k]:
+            ax.axis("off")  # unused cells stay blank; used ones are redrawn below
+        if k < 9:
+            ax_a, ax_e = axes[r, k], axes[r + 1, k]
+            ax_a.axis("on")
+            ax_e.axis("on")
+            _show(ax_a, lookup.get(cat, inst, elevation, 2 * k, lighting), f"az {40 * k}°")
+            _show(ax_e, lookup.get(cat, inst, k, azimuth, lighting), f"elev {30 + 5 * k}°")
+        if k < 8:
+            axes[r + 2, k].axis("on")
+            if k < 6:
+                _show(axes[r + 2, k], lookup.get(cat, inst, elevation, azimuth, k), f"lighting {k}")
+            else:
+                _show(
+                    axes[r + 2, k], lookup.get(cat, inst, elevation, azimuth, lighting, camera=k - 6), f"camera {k - 6}"
+                )
+    axes[r, 0].set_ylabel("azimuth", fontsize=8)
+    axes[r + 1, 0].set_ylabel("elevation", fontsize=8)
+    axes[r + 2, 0].set_ylabel("lighting, stereo", fontsize=8)
+    fig.suptitle(
+        f"Rows 1-5: instances 0-9 of each category (elevation {30 + 5 * elevation}°, azimuth {20 * azimuth}°, "
+        f"lighting {lighting}, camera 0).\nRows 6-8: {CATEGORIES[cat]} {inst} across azimuth, elevation, "
+        f"lighting and the two cameras.",
+        fontsize=9,
+    )
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    save_figure(fig, out_png)
+    log.info("wrote %s", out_png)
