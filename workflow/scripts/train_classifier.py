@@ -1,0 +1,17 @@
+"""Rule train_classifier: the ResNet classifier on the training split (DESIGN section 6)."""
+
+from cbir.runlog import setup_logging
+from cbir.training import train_classifier
+
+if __name__ == "__main__":
+    setup_logging(snakemake.log[0])
+    train_classifier(
+        train=snakemake.input.train,
+        test=snakemake.input.test,
+        model_path=snakemake.output.model,
+        history_path=snakemake.output.history,
+        recipe=dict(snakemake.params.recipe),
+        training=dict(snakemake.params.training),
+        seed=snakemake.params.seed,
+        threads=snakemake.threads,
+    )

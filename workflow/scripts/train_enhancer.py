@@ -1,0 +1,19 @@
+"""Rule train_enhancer: the denoiser, deblurrer or upscaler on degraded training images."""
+
+from cbir.runlog import setup_logging
+from cbir.training import train_enhancer
+
+if __name__ == "__main__":
+    setup_logging(snakemake.log[0])
+    train_enhancer(
+        name=snakemake.wildcards.enhancer,
+        train=snakemake.input.train,
+        test=snakemake.input.test,
+        model_path=snakemake.output.model,
+        history_path=snakemake.output.history,
+        recipe=dict(snakemake.params.recipe),
+        training=dict(snakemake.params.training),
+        seed=snakemake.params.seed,
+        threads=snakemake.threads,
+        rescale=getattr(snakemake.params, "rescale", "minmax"),
+    )

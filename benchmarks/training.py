@@ -1,0 +1,200 @@
+"""Classifier training throughput: batches cut from one device tensor and augmented there
+(ours, `cbir.augment`) against a per-image PIL/torchvision-transforms DataLoader.
+
+Both feed the same model, optimizer and precision (AMP bfloat16 and channels_last on CUDA,
+float32 on the CPU), so the difference is the input pipeline. The baseline applies
+RandomHorizontalFlip, RandomAffine (rotation, translation) and ColorJitter (brightness,
+contrast) to PIL images, then ToTensor, a per-image min-max and the mapping to [-1, 1],
+in `--workers` worker processes. Images are random uint8 (throughput does not depend on
+content). Reported: images per second over `--steps` timed steps after `--warmup` steps.
+
+    .venv/bin/python benchmarks/training.py [--configs default paper] [--steps 5] [--device auto]
+
+Configurations: default = resnet18 at 32 px, batch 64 (the CPU demo run); paper = resnet34
+at 96 px, batch 64 (the paper's setting).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
+
+from cbir.augment import DEFAULTS, REFERENCE_SIZE, augment, seeded_generator  # noqa: E402
+from cbir.device import Runtime, runtime  # noqa: E402
+from cbir.networks import Classifier  # noqa: E402
+from cbir.tensors import unit_range  # noqa: E402
+
+CONFIGS = {"default": ("resnet18", 32, 64), "paper": ("resnet34", 96, 64)}
+
+
+def minmax_pm1(x: torch.Tensor) -> torch.Tensor:
+    low, high = x.amin(), x.amax()
+    return ((x - low) / (high - low).clamp_min(1e-12)) * 2 - 1
+
+
+class PilImages(torch.utils.data.Dataset):
+    """uint8 images served one by one as PIL images through torchvision transforms."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray):
+        from torchvision import transforms
+
+        size = images.shape[1]
+        shift = DEFAULTS["translate_px"] * size / REFERENCE_SIZE / size
+        self.images, self.labels = images, labels
+        self.transform = transforms.Compose(
+            [
+                transforms.RandomHorizontalFlip(),
+                transforms.RandomAffine(degrees=DEFAULTS["rotate_deg"], translate=(shift, shift)),
+                transforms.ColorJitter(brightness=DEFAULTS["brightness"], contrast=DEFAULTS["contrast"]),
+                transforms.ToTensor(),
+                transforms.Lambda(minmax_pm1),
+            ]
+        )
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int):
+        from PIL import Image
+
+        return self.transform(Image.fromarray(self.images[i])), int(self.labels[i])
+
+
+def make_model(arch: str, rt: Runtime):
+    torch.manual_seed(0)
+    model = rt.prepare_model(Classifier(arch))
+    return model, torch.optim.Adam(model.parameters(), lr=1e-3), rt.grad_scaler()
+
+
+def step(model, optimizer, scaler, rt: Runtime, x: torch.Tensor, y: torch.Tensor) -> None:
+    with rt.autocast():
+        loss = F.cross_entropy(model(rt.prepare_input(x)).float(), y)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+
+
+def sync(rt: Runtime) -> None:
+    if rt.cuda:
+        torch.cuda.synchronize()
+
+
+def ours(
+    images: np.ndarray,
+    labels: np.ndarray,
+    arch: str,
+    batch: int,
+    steps: int,
+    warmup: int,
+    rt: Runtime,
+    train: bool = True,
+) -> float:
+    """Images/s of training steps fed from a device tensor; input pipeline alone without `train`."""
+    model, optimizer, scaler = make_model(arch, rt)
+    model.train()
+    data = torch.from_numpy(images).to(rt.device)
+    target = torch.from_numpy(labels).to(rt.device)
+    generator = seeded_generator(0, rt.device)
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0)).to(rt.device)
+    for k in range(warmup + steps):
+        if k == warmup:
+            sync(rt)
+            started = time.perf_counter()
+        index = order[(k * batch) % len(images) :][:batch]
+        x = augment(unit_range(data[index]), DEFAULTS, generator) * 2 - 1
+        if train:
+            step(model, optimizer, scaler, rt, x, target[index])
+    sync(rt)
+    return steps * batch / (time.perf_counter() - started)
+
+
+def baseline(
+    images: np.ndarray,
+    labels: np.ndarray,
+    arch: str,
+    batch: int,
+    steps: int,
+    warmup: int,
+    rt: Runtime,
+    workers: int,
+    train: bool = True,
+) -> float:
+    """Images/s of training steps fed by the PIL DataLoader; input pipeline alone without `train`."""
+    model, optimizer, scaler = make_model(arch, rt)
+    model.train()
+    loader = torch.utils.data.DataLoader(
+        PilImages(images, labels),
+        batch_size=batch,
+        shuffle=True,
+        num_workers=workers,
+        pin_memory=rt.cuda,
+        drop_last=True,
+        persistent_workers=workers > 0,
+    )
+    batches = iter(loader)
+    for k in range(warmup + steps):
+        if k == warmup:
+            sync(rt)
+            started = time.perf_counter()
+        try:
+            x, y = next(batches)
+        except StopIteration:
+            batches = iter(loader)
+            x, y = next(batches)
+        x, y = x.to(rt.device, non_blocking=True), y.to(rt.device, non_blocking=True)
+        if train:
+            step(model, optimizer, scaler, rt, x, y)
+    sync(rt)
+    return steps * batch / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--configs", nargs="+", choices=sorted(CONFIGS), default=["default", "paper"])
+    parser.add_argument("--steps", type=int, default=None, help="timed steps (default 5 on the CPU, 50 on CUDA)")
+    parser.add_argument(
+        "--warmup", type=int, default=None, help="untimed steps first (default 1 on the CPU, 10 on CUDA)"
+    )
+    parser.add_argument("--batch-size", type=int, default=None, help="override the configurations' batch size")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch CPU threads")
+    parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="baseline DataLoader workers")
+    args = parser.parse_args()
+    rt = runtime({"device": args.device}, args.threads)
+    steps = args.steps or (50 if rt.cuda else 5)
+    warmup = args.warmup if args.warmup is not None else (10 if rt.cuda else 1)
+    name = torch.cuda.get_device_name() if rt.cuda else f"CPU, {torch.get_num_threads()} threads"
+    print(f"device: {name}; {steps} timed steps after {warmup} warm-up; baseline workers {args.workers}")
+    print("training step (input pipeline + model), then the input pipeline alone, in images/s")
+    header = f"{'config':8} {'model':9} {'px':>3} {'batch':>5} {'ours':>9} {'PIL':>9} {'ratio':>6}"
+    print(f"{header} {'ours input':>11} {'PIL input':>10} {'ratio':>6}")
+    for config in args.configs:
+        arch, size, batch = CONFIGS[config]
+        batch = args.batch_size or batch
+        rng = np.random.default_rng(0)
+        n = max(batch * 4, 512)
+        images = rng.integers(0, 256, (n, size, size), dtype=np.uint8)
+        labels = rng.integers(0, 5, n).astype(np.int64)
+        fast = ours(images, labels, arch, batch, steps, warmup, rt)
+        slow = baseline(images, labels, arch, batch, steps, warmup, rt, args.workers)
+        feed = ours(images, labels, arch, batch, steps * 4, warmup, rt, train=False)
+        load = baseline(images, labels, arch, batch, steps * 4, warmup, rt, args.workers, train=False)
+        print(
+            f"{config:8} {arch:9} {size:3d} {batch:5d} {fast:9.0f} {slow:9.0f} {fast / slow:6.2f} "
+            f"{feed:11.0f} {load:10.0f} {feed / load:6.1f}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

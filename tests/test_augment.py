@@ -1,0 +1,104 @@
+"""Batched augmentation: shape, range, order (labels), determinism and each transform's effect."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cbir.augment import augment, augmentation_figure, check_params, seeded_generator
+from cbir.h5store import COLUMNS, write_image_set
+
+OFF = {"hflip": False, "rotate_deg": 0.0, "translate_px": 0.0, "brightness": 0.0, "contrast": 0.0}
+
+
+def batch(n=16, size=32, seed=0) -> torch.Tensor:
+    rng = np.random.default_rng(seed)
+    return torch.from_numpy(rng.uniform(0, 1, (n, 1, size, size)).astype(np.float32))
+
+
+def test_shape_range_and_change():
+    x = batch()
+    y = augment(x, {}, seeded_generator(0))
+    assert y.shape == x.shape and y.dtype == x.dtype
+    assert y.min() >= 0 and y.max() <= 1
+    # every image is changed, the input is not modified in place
+    assert ((y - x).abs().flatten(1).amax(1) > 0.05).all()
+    assert torch.equal(x, batch())
+
+
+def test_deterministic_under_a_seed():
+    x = batch()
+    a = augment(x, {}, seeded_generator(7))
+    b = augment(x, {}, seeded_generator(7))
+    c = augment(x, {}, seeded_generator(8))
+    assert torch.equal(a, b)
+    assert not torch.allclose(a, c)
+
+
+def test_all_off_is_identity():
+    x = batch()
+    assert torch.equal(augment(x, OFF, seeded_generator(0)), x)
+
+
+def test_flip_only_keeps_order_and_mirrors_exactly():
+    x = batch(n=32)
+    y = augment(x, {**OFF, "hflip": True}, seeded_generator(3))
+    same = [(y[i] - x[i]).abs().max() < 1e-5 for i in range(32)]
+    mirrored = [(y[i] - x[i].flip(-1)).abs().max() < 1e-5 for i in range(32)]
+    # each output is its own input (so labels stay aligned) or that input mirrored
+    assert all(s or m for s, m in zip(same, mirrored, strict=True))
+    assert 4 < sum(mirrored) < 28
+
+
+def test_translation_moves_content_by_at_most_the_scaled_shift():
+    # a bright square in the middle; at 32 px, 5 px at 96 px becomes 5/3 px
+    x = torch.zeros(64, 1, 32, 32)
+    x[:, :, 12:20, 12:20] = 1.0
+    y = augment(x, {**OFF, "translate_px": 5.0}, seeded_generator(0))
+    rows = torch.arange(32, dtype=torch.float32)
+    centre_y = (y[:, 0].sum(2) * rows).sum(1) / y[:, 0].sum((1, 2))
+    centre_x = (y[:, 0].sum(1) * rows).sum(1) / y[:, 0].sum((1, 2))
+    for centre in (centre_y, centre_x):
+        shift = centre - 15.5
+        assert shift.abs().max() <= 5 / 3 + 1e-3
+        assert shift.abs().max() > 0.8  # it does move
+    assert torch.allclose(y.sum((1, 2, 3)), x.sum((1, 2, 3)), atol=1e-3)  # nothing leaves the frame
+
+
+def test_rotation_keeps_the_centre_and_turns_a_bar():
+    x = torch.zeros(16, 1, 33, 33)
+    x[:, :, 16, 4:29] = 1.0  # a horizontal bar through the centre
+    y = augment(x, {**OFF, "rotate_deg": 30.0}, seeded_generator(0))
+    assert torch.allclose(y[:, 0, 16, 16], torch.ones(16), atol=0.05)
+    # the bar's ends move off row 16 for a noticeable angle
+    assert (y[:, 0, 16, 4] < 0.9).sum() >= 8
+
+
+def test_brightness_and_contrast_jitter_bounds():
+    x = 0.25 + 0.5 * batch()  # in [0.25, 0.75]: no clipping for jitter <= 0.2
+    shifted = augment(x, {**OFF, "brightness": 0.2}, seeded_generator(0))
+    offset = (shifted - x).flatten(1)
+    assert torch.allclose(offset, offset[:, :1].expand_as(offset), atol=1e-6)  # one offset per image
+    assert offset.abs().max() <= 0.2 + 1e-6 and offset.abs().max() > 0.05
+    stretched = augment(x, {**OFF, "contrast": 0.2}, seeded_generator(0))
+    torch.testing.assert_close(stretched.mean((1, 2, 3)), x.mean((1, 2, 3)))  # the mean is the pivot
+    ratio = stretched.std((1, 2, 3)) / x.std((1, 2, 3))
+    assert ((ratio >= 0.8 - 1e-4) & (ratio <= 1.2 + 1e-4)).all() and (ratio - 1).abs().max() > 0.05
+
+
+def test_check_params_rejects_unknown_and_negative():
+    with pytest.raises(ValueError, match="classifier.augment.*unknown"):
+        check_params({"zoom": 1.0})
+    with pytest.raises(ValueError, match="rotate_deg"):
+        check_params({"rotate_deg": -1})
+
+
+def test_augmentation_figure(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 10
+    columns = {c: np.zeros(n, np.int64) for c in COLUMNS}
+    columns["label"] = np.arange(n) % 5
+    write_image_set(tmp_path / "train.h5", rng.integers(0, 256, (n, 32, 32), dtype=np.uint8), columns)
+    augmentation_figure(tmp_path / "train.h5", tmp_path / "aug.png", {}, seed=0)
+    assert (tmp_path / "aug.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

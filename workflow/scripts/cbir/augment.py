@@ -1,0 +1,113 @@
+"""Batched, seeded training augmentation on the tensor's device (DESIGN section 6).
+
+Works on float images [B, 1, H, W] in [0, 1] (per-image min-max normalised, before the
+mapping to [-1, 1]); the photometric jitter has to come after the min-max step, which
+would otherwise undo it. Per image, independently:
+
+- horizontal flip with probability 1/2 (``hflip``);
+- rotation by an angle drawn from U(-rotate_deg, rotate_deg) degrees about the centre;
+- translation by (dx, dy), each drawn from U(-t, t) pixels, t = translate_px * H / 96
+  (``translate_px`` is given at smallNORB's native 96 px and scales with the image size);
+- contrast: x -> m + c (x - m), m the image mean, c ~ U(1 - contrast, 1 + contrast);
+- brightness: x -> x + b, b ~ U(-brightness, brightness);
+- finally clipped to [0, 1].
+
+Flip, rotation and translation form one affine map applied by a single
+affine_grid/grid_sample (bilinear, border padding: the smallNORB background continues
+instead of black corners). Every image uses six uniform numbers drawn in one call from
+the given torch.Generator, whatever options are enabled, so the result is a function of
+the generator's seed and the batch alone. Labels are untouched: the order of the batch
+is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+log = logging.getLogger("cbir.augment")
+
+REFERENCE_SIZE = 96  # translate_px is stated at this image size
+DEFAULTS = {"hflip": True, "rotate_deg": 5.0, "translate_px": 5.0, "brightness": 0.2, "contrast": 0.2}
+
+
+def check_params(params: dict | None) -> dict:
+    """The augmentation settings with defaults filled in; unknown keys are an error."""
+    params = {**DEFAULTS, **dict(params or {})}
+    unknown = sorted(set(params) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"config key 'classifier.augment': unknown settings {unknown}; expected {sorted(DEFAULTS)}")
+    for key in ("rotate_deg", "translate_px", "brightness", "contrast"):
+        if float(params[key]) < 0:
+            raise ValueError(f"config key 'classifier.augment.{key}' must be >= 0, got {params[key]}")
+    return params
+
+
+def augment(x: torch.Tensor, params: dict | None, generator: torch.Generator) -> torch.Tensor:
+    """Augmented copy of x (float [B, 1, H, W] in [0, 1]), drawn from `generator`."""
+    params = check_params(params)
+    b, _, h, w = x.shape
+    u = torch.rand(b, 6, generator=generator, device=generator.device).to(x.device)
+    signed = u * 2.0 - 1.0  # U(-1, 1)
+
+    flip = torch.where(u[:, 0] < 0.5, -1.0, 1.0) if params["hflip"] else torch.ones(b, device=x.device)
+    angle = signed[:, 1] * math.radians(float(params["rotate_deg"]))
+    shift = float(params["translate_px"]) * h / REFERENCE_SIZE
+    # grid coordinates span [-1, 1] over the image: one pixel is 2 / side
+    tx, ty = signed[:, 2] * shift * 2.0 / w, signed[:, 3] * shift * 2.0 / h
+    if params["hflip"] or params["rotate_deg"] > 0 or shift > 0:
+        cos, sin = torch.cos(angle), torch.sin(angle)
+        theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1).to(
+            x.dtype
+        )
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    else:
+        x = x.clone()
+
+    if params["contrast"] > 0:
+        factor = 1.0 + float(params["contrast"]) * signed[:, 4].view(b, 1, 1, 1)
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        x = mean + (x - mean) * factor
+    if params["brightness"] > 0:
+        x = x + float(params["brightness"]) * signed[:, 5].view(b, 1, 1, 1)
+    return x.clamp_(0.0, 1.0)
+
+
+def seeded_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    generator = torch.Generator(device=device)
+    generator.manual_seed(int(seed))
+    return generator
+
+
+def augmentation_figure(
+    train: str | os.PathLike,
+    output: str | os.PathLike,
+    params: dict | None = None,
+    seed: int = 0,
+    versions: int = 5,
+) -> None:
+    """Figure like the paper's Figure 2: one training image per class and augmented versions."""
+    from cbir.h5store import read_image_set
+    from cbir.norb import CATEGORIES
+    from cbir.plots.training import plot_augmentation
+    from cbir.tensors import unit_range
+
+    images = read_image_set(train)
+    labels = images.labels
+    rows = [int(np.flatnonzero(labels == c)[0]) for c in range(len(CATEGORIES)) if (labels == c).any()]
+    originals = unit_range(torch.from_numpy(images.images[rows]))
+    generator = seeded_generator(seed)
+    augmented = torch.stack([augment(originals, params, generator) for _ in range(versions)], 1)
+    log.info("augmentation figure: %d images x %d versions, settings %s", len(rows), versions, check_params(params))
+    plot_augmentation(
+        originals[:, 0].numpy(),
+        augmented[:, :, 0].numpy(),
+        [CATEGORIES[int(labels[r])] for r in rows],
+        output,
+    )
