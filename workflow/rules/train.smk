@@ -39,7 +39,7 @@ rule train_enhancer:
         recipe=lambda wc: config["enhancers"][wc.enhancer],
         training=config["training"],
         seed=config["seed"],
-        rescale=config.get("degradation", {}).get("rescale", "minmax"),
+        rescale=config["degradation"]["rescale"],
     script:
         "../scripts/train_enhancer.py"
 

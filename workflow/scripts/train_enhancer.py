@@ -15,5 +15,5 @@ if __name__ == "__main__":
         training=dict(snakemake.params.training),
         seed=snakemake.params.seed,
         threads=snakemake.threads,
-        rescale=getattr(snakemake.params, "rescale", "minmax"),
+        rescale=snakemake.params.rescale,
     )
