@@ -102,3 +102,9 @@ def test_schema_documents_every_key():
     walk(schema, "")
     for name, sub in schema["$defs"].items():
         walk(sub, name)
+
+
+def test_dag_draws_without_cores(workdir):
+    """`snakemake all --dag` (README) must not need --cores: rules declare fixed threads."""
+    stdout = run_snakemake(workdir, "all", "--dag").stdout
+    assert stdout.lstrip().startswith("digraph") and "train_classifier" in stdout

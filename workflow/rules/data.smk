@@ -26,7 +26,7 @@ rule synthesize_smallnorb:
         "logs/synthesize_smallnorb.log",
     benchmark:
         "logs/synthesize_smallnorb.benchmark.tsv"
-    threads: workflow.cores
+    threads: 8
     params:
         synthetic=config["dataset"]["synthetic"],
     script:

@@ -9,7 +9,7 @@ rule enhance_queries:
         f"{RESULTS}/queries/{{query}}_enhanced.h5",
     log:
         f"{LOGS}/enhance_queries/{{query}}.log",
-    threads: workflow.cores
+    threads: 8
     params:
         batch_size=config["embedding"]["batch_size"],
     script:

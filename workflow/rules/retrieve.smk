@@ -11,7 +11,7 @@ rule embed_images:
         f"{LOGS}/embed_images/{{name}}.log",
     wildcard_constraints:
         name="|".join(["gallery", *QUERY_SETS]),
-    threads: workflow.cores
+    threads: 8
     params:
         batch_size=config["embedding"]["batch_size"],
     script:
@@ -26,7 +26,7 @@ rule retrieve_topk:
         f"{RESULTS}/retrieval/{{qset}}.h5",
     log:
         f"{LOGS}/retrieve_topk/{{qset}}.log",
-    threads: workflow.cores
+    threads: 8
     params:
         metrics=config["retrieval"]["metrics"],
         topk=config["retrieval"]["topk"],

@@ -10,7 +10,7 @@ rule train_classifier:
         history=f"{RESULTS}/models/classifier.csv",
     log:
         f"{LOGS}/train_classifier.log",
-    threads: workflow.cores
+    threads: 8
     resources:
         gpu=1,
         mem_mb=16000,
@@ -31,7 +31,7 @@ rule train_enhancer:
         history=f"{RESULTS}/models/{{enhancer}}.csv",
     log:
         f"{LOGS}/train_enhancer/{{enhancer}}.log",
-    threads: workflow.cores
+    threads: 8
     resources:
         gpu=1,
         mem_mb=16000,
@@ -53,7 +53,7 @@ rule evaluate_classifier:
         figure=report(f"{RESULTS}/figures/confusion_matrix.png", category="Training"),
     log:
         f"{LOGS}/evaluate_classifier.log",
-    threads: workflow.cores
+    threads: 8
     params:
         batch_size=config["embedding"]["batch_size"],
     script:
