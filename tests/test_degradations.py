@@ -178,6 +178,18 @@ def test_degrade_is_the_definition_followed_by_the_finish(spec, rescale):
         np.testing.assert_array_equal(out, np.floor(np.clip(g, 0, 1) * 255 + 0.5).astype(np.uint8))
 
 
+def test_motion_blur_scratch_arrays_survive_changing_block_shapes():
+    # Blocks of 28 and 2 images at 96 x 96, then 32 x 32, then 96 x 96 again: the kernel's
+    # per-thread scratch arrays are resized or sliced, the values stay the definition's.
+    spec = [{"name": "motion_blur"}]
+    for n, size in ((30, 96), (5, 32), (30, 96)):
+        images = smooth_images(n, size, seed=size)
+        g, _ = degrade_float(images.astype(np.float32) / 255, spec, seed=2, stream="b")
+        for threads in (1, 2):
+            out = degrade(images, spec, seed=2, stream="b", threads=threads)
+            np.testing.assert_array_equal(out, finish(g))
+
+
 def test_finish_keeps_a_constant_image_and_rounds():
     g = np.stack([np.full((4, 4), 0.4), np.linspace(-1, 2, 16).reshape(4, 4)]).astype(np.float32)
     out = finish(g, "minmax")

@@ -43,6 +43,7 @@ import logging
 import math
 import os
 import statistics
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -325,6 +326,31 @@ def blur_with(x: np.ndarray, a: np.ndarray, b: np.ndarray, T: float = 1.0) -> np
     return np.fft.irfft2(spectrum, s=x.shape[1:], norm="ortho").astype(np.float32, copy=False)
 
 
+_scratch = threading.local()
+
+
+def _scratch_array(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """A per-thread array of `shape` kept between calls (a leading slice of the kept one).
+
+    Fresh megabyte-sized temporaries for every block cost more than the FFTs themselves
+    (the allocator hands the memory back to the system, and each new page faults in).
+    """
+    kept = getattr(_scratch, name, None)
+    if kept is None or kept.dtype != dtype or kept.shape[1:] != shape[1:] or len(kept) < shape[0]:
+        kept = np.empty(shape, dtype)
+        setattr(_scratch, name, kept)
+    return kept[: shape[0]]
+
+
+def _blur_scratch(x: np.ndarray, a: np.ndarray, b: np.ndarray, T: float) -> np.ndarray:
+    """`blur_with` of float32 x into this thread's scratch arrays (valid until the next call)."""
+    n, rows, cols = x.shape
+    spectrum = _scratch_array("spectrum", (n, rows, cols // 2 + 1), np.complex64)
+    np.fft.rfft2(x, norm="ortho", out=spectrum)
+    spectrum *= _half_transfer(x.shape[1:], a, b, T)
+    return np.fft.irfft2(spectrum, s=x.shape[1:], norm="ortho", out=_scratch_array("blurred", x.shape, np.float32))
+
+
 def _blur_params(rand: CounterRandom, sigma: float) -> tuple[np.ndarray, np.ndarray]:
     ab = sigma * rand.normal(_PARAMS, 2, np.float64)
     return ab[:, 0], ab[:, 1]
@@ -522,8 +548,11 @@ def _speckle_kernel(p, rand, params, rescale, out):
 
 
 def _motion_blur_kernel(p, rand, params, rescale, out):
-    g = _motion_blur_grey(_grey_from_uint8(p).reshape(p.shape), rand, params["sigma"], params["T"])
-    _finish_into(g, rescale, out)
+    # `_motion_blur_grey` on scratch arrays (the same operations, so the same values).
+    grey = _scratch_array("grey", p.shape, np.float32)
+    np.copyto(grey, p)
+    a, b = _blur_params(rand, params["sigma"])
+    _finish_into(_blur_scratch(grey, a, b, params["T"] / 255), rescale, out)
 
 
 def _salt_pepper_kernel(p, rand, params, rescale, out):
