@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import struct
 import subprocess
@@ -58,6 +59,15 @@ def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: float 
             f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
         )
     return proc
+
+
+def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
+    """Rule -> job count from a dry run's job table; empty when nothing is to be done."""
+    stdout = run_snakemake(workdir, "-n", *args).stdout
+    if "Job stats:" not in stdout:
+        return {}
+    table = stdout.split("Job stats:")[1].split("Reasons:")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m[1] != "total"}
 
 
 @pytest.fixture

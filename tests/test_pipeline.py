@@ -7,11 +7,12 @@ from the stored embeddings.
 """
 
 import re
+import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, run_snakemake, write_config
+from conftest import REPO, planned_jobs, run_snakemake, write_config
 
 from cbir.h5store import read_embeddings, read_image_set, read_retrieval
 from cbir.norb import write_split
@@ -54,8 +55,7 @@ def _tiny_config(workdir):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("pipeline")
-    (workdir / "config").mkdir()
-    (workdir / "config" / "config.yaml").write_text((REPO / "config" / "config.yaml").read_text())
+    shutil.copytree(REPO / "config", workdir / "config")
     _tiny_config(workdir)
     grid = {"elevations": [0, 4, 8], "azimuths": [0, 6, 12], "lightings": [0, 3], "image_size": 96}
     for split, instances in (("train", (4, 6, 7, 8, 9)), ("test", (0, 1, 2, 3, 5))):
@@ -112,32 +112,24 @@ def test_table1_layout_and_other_outputs(tiny_run):
     assert (results / "tables/classification.json").exists()
 
 
-def _dry_run_jobs(workdir):
-    out = run_snakemake(workdir, "-n").stdout
-    if "Nothing to be done" in out:
-        return {}
-    table = out.split("Job stats:")[1].split("Reasons:")[0]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m[1] != "total"}
-
-
 def test_only_stale_stages_rerun(tiny_run):
     workdir = tiny_run
-    assert _dry_run_jobs(workdir) == {}
+    assert planned_jobs(workdir) == {}
     config_path = workdir / "config" / "config.yaml"
     original = config_path.read_text()
     try:
         write_config(workdir, retrieval={"ks": [1, 5]})
-        assert set(_dry_run_jobs(workdir)) == {"evaluate_retrieval", "all"}
+        assert set(planned_jobs(workdir)) == {"evaluate_retrieval", "all"}
 
         config_path.write_text(original)
         write_config(workdir, retrieval={"topk": 12})
-        jobs = _dry_run_jobs(workdir)
+        jobs = planned_jobs(workdir)
         assert {"retrieve_topk", "evaluate_retrieval"} <= set(jobs)
         assert not {"train_classifier", "train_enhancer", "embed_images", "degrade_queries"} & set(jobs)
 
         config_path.write_text(original)
         write_config(workdir, queries={**QUERIES, "blurry": [{"name": "motion_blur", "sigma": 0.08, "T": 1.0}]})
-        jobs = _dry_run_jobs(workdir)
+        jobs = planned_jobs(workdir)
         assert jobs["degrade_queries"] == 1 and jobs["enhance_queries"] == 1
         assert jobs["embed_images"] == 2 and jobs["retrieve_topk"] == 2
         assert not {"train_classifier", "train_enhancer", "convert_norb_to_hdf5"} & set(jobs)

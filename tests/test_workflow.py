@@ -6,21 +6,15 @@ import sys
 
 import pytest
 import yaml
-from conftest import REPO, run_snakemake, write_config
+from conftest import REPO, planned_jobs, run_snakemake, write_config
 
 from cbir.configcheck import ConfigError, validate_config
 
 CONDA_ADVICE = "Specify a conda environment or container for each rule."
 
 
-def _planned_jobs(stdout: str) -> dict[str, int]:
-    """The job-count table that a dry run prints."""
-    table = stdout.split("Job stats:")[1].split("Reasons:")[0]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
-
-
 def test_dry_run_default_config(workdir):
-    jobs = _planned_jobs(run_snakemake(workdir, "-n").stdout)
+    jobs = planned_jobs(workdir)
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     n_queries, n_enhanced = len(config["queries"]), len(config["enhance"])
     assert jobs["synthesize_smallnorb"] == 1 and "download_smallnorb" not in jobs
@@ -35,9 +29,9 @@ def test_dry_run_default_config(workdir):
 
 def test_dry_run_paper_config_downloads_the_real_files(workdir):
     stdout = run_snakemake(workdir, "-n", "--configfile", str(REPO / "config/paper.yaml")).stdout
-    jobs = _planned_jobs(stdout)
-    assert jobs["download_smallnorb"] == 6 and "synthesize_smallnorb" not in jobs
     assert "results/paper/tables/table1.md" in stdout
+    jobs = planned_jobs(workdir, "--configfile", str(REPO / "config/paper.yaml"))
+    assert jobs["download_smallnorb"] == 6 and "synthesize_smallnorb" not in jobs
 
 
 def test_lint_is_clean_but_for_the_conda_advice():
