@@ -1,11 +1,12 @@
 # One entry point for users and CI. `make run` installs (once) and runs the pipeline;
-# `make test` installs (once) and runs the test suite. VENV may point elsewhere.
+# `make test` installs (once) and runs the whole test suite (CI); `make test-quick` skips
+# the tests marked slow (end-to-end runs). VENV may point elsewhere.
 VENV ?= .venv
 PYTHON ?= python3
 CORES ?= all
 BIN := $(VENV)/bin
 
-.PHONY: install run test test-all lint dag report clean
+.PHONY: install run test test-quick lint dag rulegraph report clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +19,10 @@ run: install
 	$(BIN)/snakemake --cores $(CORES)
 
 test: install
-	$(BIN)/pytest
-
-test-all: install
 	$(BIN)/pytest -m ''
+
+test-quick: install
+	$(BIN)/pytest
 
 lint: install
 	$(BIN)/ruff check .
@@ -31,6 +32,9 @@ lint: install
 
 dag: install
 	$(BIN)/snakemake all --dag | dot -Tsvg > dag.svg
+
+rulegraph: install
+	$(BIN)/snakemake all --rulegraph mermaid-js
 
 report: install
 	$(BIN)/snakemake --report report.zip

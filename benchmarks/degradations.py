@@ -4,7 +4,7 @@ The baseline follows the paper's reference code: a Python loop over the images, 
 converted to float64 in [0, 1], given its own numpy Generator (seeded by seed and index,
 so it is deterministic per image as ours is), degraded with numpy calls on that image
 (np.fft.fft2 with a centred transfer function, pywt.wavedec2), min-max rescaled and
-quantised. Ours is `cbir.degradations.degrade` on the whole batch, with 1 thread and with
+quantised. Ours is `cbir.degrade.degrade` on the whole batch, with 1 thread and with
 each count in --threads (blocks of images shared out to a thread pool). The baseline runs on
 a subset (--baseline-n images) and its time is scaled to the full batch. Times are the best
 of --repeats wall-clock runs; on a shared machine compare the ratios, not the seconds.
@@ -27,7 +27,7 @@ import pywt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
 
-from cbir.degradations import degrade  # noqa: E402
+from cbir.degrade import degrade  # noqa: E402
 
 CASES = {
     "gaussian": {"name": "gaussian", "sigma": 0.1},
@@ -144,7 +144,7 @@ def main() -> None:
         row = f"{case:<12} {base * 1e6:12.1f}"
         reference = None
         for t in counts:
-            run = lambda spec=spec, t=t: degrade(images, [spec], seed=0, stream="bench", threads=t)  # noqa: E731
+            run = lambda spec=spec, t=t: degrade(images, [spec], seed=0, stream="bench", rescale="minmax", threads=t)  # noqa: E731
             ours = timed(run, args.repeats) / n
             result = run()
             if reference is None:

@@ -1,7 +1,7 @@
 """Exact top-k search: ours against the reference code's method and a bare matrix product.
 
 Paper-sized by default: 48,600 queries against 48,600 gallery vectors of 512 float32
-features (non-negative, like pooled ReLU activations), k = 10, both metrics.
+features (non-negative, like pooled ReLU activations), k = 10, both distances.
 
     reference  the paper's code: per query, np.linalg.norm(gallery - q, axis=1) and a full
                np.argsort. Timed on --reference-queries queries and scaled to all of them.
@@ -10,7 +10,7 @@ features (non-negative, like pooled ReLU activations), k = 10, both metrics.
     ours       cbir.search.topk (l2 and cosine).
 
 The machine may be shared, so the phases are interleaved: the queries go through in
-slices of --slice rows, and for each slice the bare matmul, ours (per metric) and the
+slices of --slice rows, and for each slice the bare matmul, ours (per distance) and the
 reference's share of its subset run back to back; the totals add the slices up. With
 --repeats R each slice runs R times and the best time of each phase is kept. Peak memory
 is the process's ru_maxrss (it includes the inputs). The reference's top k is compared
@@ -18,7 +18,7 @@ with ours on its subset.
 
     .venv/bin/python benchmarks/search.py                # paper size (a few minutes on 2 cores)
     .venv/bin/python benchmarks/search.py --quick        # 8192 x 8192 x 512, seconds
-    .venv/bin/python benchmarks/search.py --n-queries 20000 --chunk-size 512 --metrics l2
+    .venv/bin/python benchmarks/search.py --n-queries 20000 --chunk-size 512 --distances l2
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
 
-from cbir.search import topk  # noqa: E402
+from cbir.search import DISTANCES, topk  # noqa: E402
 
 
 def reference_search(queries: np.ndarray, gallery: np.ndarray, k: int) -> np.ndarray:
@@ -52,9 +52,9 @@ def bare_matmul(queries: np.ndarray, gallery: np.ndarray, chunk_size: int) -> No
         np.matmul(chunk, gallery.T, out=block[: len(chunk)])
 
 
-def timed(fn, *args):
+def timed(fn, *args, **kwargs):
     start = time.perf_counter()
-    result = fn(*args)
+    result = fn(*args, **kwargs)
     return time.perf_counter() - start, result
 
 
@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--chunk-size", type=int, default=1024)
-    parser.add_argument("--metrics", nargs="+", default=["l2", "cosine"], choices=["l2", "cosine"])
+    parser.add_argument("--distances", nargs="+", default=list(DISTANCES), choices=DISTANCES)
     parser.add_argument("--reference-queries", type=int, default=100, help="queries timed for the reference")
     parser.add_argument("--slice", type=int, default=8192, help="queries per interleaved slice")
     parser.add_argument("--repeats", type=int, default=1, help="runs per slice; the best of each phase is kept")
@@ -94,19 +94,21 @@ def main() -> None:
     n_ref = min(args.reference_queries, args.n_queries)
     per_slice = -(-n_ref // len(slices))
     ref_subsets = [rows[: max(0, min(per_slice, n_ref - i * per_slice))] for i, rows in enumerate(slices)]
-    phases = ["matmul", *args.metrics, "reference"]
+    phases = ["matmul", *args.distances, "reference"]
     totals = dict.fromkeys(phases, 0.0)
-    ours_idx = {m: np.empty((args.n_queries, args.k), np.int32) for m in args.metrics}
+    ours_idx = {d: np.empty((args.n_queries, args.k), np.int32) for d in args.distances}
     ref_idx = []
     ours_peak = None
     for number, (rows, ref_rows) in enumerate(zip(slices, ref_subsets, strict=True)):
         best = dict.fromkeys(phases, np.inf)
         for _ in range(args.repeats):
             best["matmul"] = min(best["matmul"], timed(bare_matmul, queries[rows], gallery, args.chunk_size)[0])
-            for metric in args.metrics:
-                seconds, (idx, _) = timed(topk, queries[rows], gallery, args.k, metric, args.chunk_size)
-                best[metric] = min(best[metric], seconds)
-                ours_idx[metric][rows] = idx
+            for distance in args.distances:
+                seconds, (idx, _) = timed(
+                    topk, queries[rows], gallery, k=args.k, distance=distance, chunk_size=args.chunk_size
+                )
+                best[distance] = min(best[distance], seconds)
+                ours_idx[distance][rows] = idx
             ours_peak = ours_peak or peak_mib()  # before the reference ever ran
             if len(ref_rows):
                 seconds, ref_result = timed(reference_search, queries[ref_rows], gallery, args.k)
@@ -129,11 +131,11 @@ def main() -> None:
     print(f"reference (per-query norm + argsort): {ref_seconds / n_ref * 1e3:.1f} ms/query on {n_ref} queries,")
     print(f"  scaled to {args.n_queries}: {ref_total:.1f} s")
     print(f"bare matmul (ceiling):                {totals['matmul']:.2f} s")
-    for metric in args.metrics:
+    for distance in args.distances:
         print(
-            f"ours {metric:<7s}                         {totals[metric]:.2f} s: "
-            f"{ref_total / totals[metric]:.0f}x faster than the reference, "
-            f"{totals[metric] / totals['matmul']:.2f}x the bare matmul"
+            f"ours {distance:<7s}                         {totals[distance]:.2f} s: "
+            f"{ref_total / totals[distance]:.0f}x faster than the reference, "
+            f"{totals[distance] / totals['matmul']:.2f}x the bare matmul"
         )
     print(f"top-{args.k} identical to the reference on its {n_ref} queries: {100 * agree:.2f} % of entries")
     print(

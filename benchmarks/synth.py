@@ -1,8 +1,8 @@
-"""Render time of the smallNORB surrogate (cbir.synth).
+"""Render time of the smallNORB surrogate (cbir.synth) with the default config's parameters.
 
-First `synthesize`: both splits over the full grid at 96 px (2 x 24300 stereo pairs, 97200
-images) in --threads worker processes, written to a temporary folder (or --out); prints
-seconds and images/s. Then, in one process on --baseline-objects objects, ours (geometry
+First `cbir.stages.data.synthesize`: both splits over the full grid at 96 px (2 x 24300
+stereo pairs, 97200 images) in --threads worker processes, written to a temporary folder
+(or --out); prints seconds and images/s. Then, in one process on --baseline-objects objects, ours (geometry
 cast once per view, six lightings shaded from it) against a baseline that casts the
 geometry again for every lighting; prints the ratio.
 
@@ -21,8 +21,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
 
-from cbir import synth  # noqa: E402
+import yaml  # noqa: E402
+
+from cbir.norb import TRAIN_INSTANCES  # noqa: E402
 from cbir.runlog import setup_logging  # noqa: E402
+from cbir.stages.data import synthesize  # noqa: E402
+from cbir.synth import RenderParams, render_views  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
@@ -34,6 +40,8 @@ def main() -> None:
     parser.add_argument("--baseline-objects", type=int, default=2, help="objects timed for the baseline (0: skip)")
     args = parser.parse_args()
     setup_logging(None)
+    synthetic = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["dataset"]["synthetic"]
+    params = RenderParams(**{k: v for k, v in synthetic.items() if k != "seed"})
 
     grid = {"elevations": range(9), "azimuths": range(18), "lightings": range(6)}
     if args.quick:
@@ -44,7 +52,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="synthnorb-bench-") as tmp:
         out = Path(args.out or tmp)
         start = time.perf_counter()
-        synth.synthesize(out, seed=0, threads=args.threads, image_size=args.size, **grid)
+        synthesize(folder=out, synthetic=synthetic, threads=args.threads, image_size=args.size, **grid)
         ours = time.perf_counter() - start
     print(
         f"ours: {ours:.1f} s for {images} images ({images / ours:.0f} images/s), "
@@ -54,16 +62,17 @@ def main() -> None:
     if args.baseline_objects > 0:
         # Same process, same objects, one at a time: cast once and shade six lightings, or
         # cast again for every lighting.
-        objects = [(c % 5, synth.TRAIN_INSTANCES[c % 5]) for c in range(args.baseline_objects)]
-        factors = (grid["elevations"], grid["azimuths"])
+        objects = [(c % 5, TRAIN_INSTANCES[c % 5]) for c in range(args.baseline_objects)]
+        options = {"image_size": args.size, "seed": synthetic["seed"], "params": params}
+        factors = {"elevations": grid["elevations"], "azimuths": grid["azimuths"]}
         start = time.perf_counter()
         for category, instance in objects:
-            synth.render_views(category, instance, *factors, grid["lightings"], image_size=args.size)
+            render_views(category, instance, **factors, lightings=grid["lightings"], **options)
         once = time.perf_counter() - start
         start = time.perf_counter()
         for category, instance in objects:
             for lighting in grid["lightings"]:
-                synth.render_views(category, instance, *factors, [lighting], image_size=args.size)
+                render_views(category, instance, **factors, lightings=[lighting], **options)
         again = time.perf_counter() - start
         print(
             f"per object, 1 process ({len(objects)} objects): cast once {once / len(objects):.2f} s, "

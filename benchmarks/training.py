@@ -11,7 +11,8 @@ content). Reported: images per second over `--steps` timed steps after `--warmup
     .venv/bin/python benchmarks/training.py [--configs default paper] [--steps 5] [--device auto]
 
 Configurations: default = resnet18 at 32 px, batch 64 (the CPU demo run); paper = resnet34
-at 96 px, batch 64 (the paper's setting).
+at 96 px, batch 64 (the paper's setting). Augmentation and precision are those of
+config/config.yaml (`classifier.augment`, `runtime`), the device as given.
 """
 
 from __future__ import annotations
@@ -25,15 +26,26 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
 
-from cbir.augment import DEFAULTS, REFERENCE_SIZE, augment, seeded_generator  # noqa: E402
+from cbir.augment import REFERENCE_SIZE, augment, seeded_generator  # noqa: E402
+from cbir.config import validate_config  # noqa: E402
 from cbir.device import Runtime, runtime  # noqa: E402
+from cbir.imagemath import unit_range  # noqa: E402
 from cbir.networks import Classifier  # noqa: E402
-from cbir.tensors import unit_range  # noqa: E402
 
 CONFIGS = {"default": ("resnet18", 32, 64), "paper": ("resnet34", 96, 64)}
+REPO = Path(__file__).resolve().parents[1]
+
+
+def default_config() -> dict:
+    """config/config.yaml with the schema's defaults filled in: the augmentation and runtime a run uses."""
+    return validate_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
+
+
+AUGMENT = default_config()["classifier"]["augment"]
 
 
 def minmax_pm1(x: torch.Tensor) -> torch.Tensor:
@@ -48,13 +60,13 @@ class PilImages(torch.utils.data.Dataset):
         from torchvision import transforms
 
         size = images.shape[1]
-        shift = DEFAULTS["translate_px"] * size / REFERENCE_SIZE / size
+        shift = AUGMENT["translate_px"] * size / REFERENCE_SIZE / size
         self.images, self.labels = images, labels
         self.transform = transforms.Compose(
             [
                 transforms.RandomHorizontalFlip(),
-                transforms.RandomAffine(degrees=DEFAULTS["rotate_deg"], translate=(shift, shift)),
-                transforms.ColorJitter(brightness=DEFAULTS["brightness"], contrast=DEFAULTS["contrast"]),
+                transforms.RandomAffine(degrees=AUGMENT["rotate_deg"], translate=(shift, shift)),
+                transforms.ColorJitter(brightness=AUGMENT["brightness"], contrast=AUGMENT["contrast"]),
                 transforms.ToTensor(),
                 transforms.Lambda(minmax_pm1),
             ]
@@ -111,7 +123,7 @@ def ours(
             sync(rt)
             started = time.perf_counter()
         index = order[(k * batch) % len(images) :][:batch]
-        x = augment(unit_range(data[index]), DEFAULTS, generator) * 2 - 1
+        x = augment(unit_range(data[index]), AUGMENT, generator) * 2 - 1
         if train:
             step(model, optimizer, scaler, rt, x, target[index])
     sync(rt)
@@ -170,7 +182,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch CPU threads")
     parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="baseline DataLoader workers")
     args = parser.parse_args()
-    rt = runtime({"device": args.device}, args.threads)
+    rt = runtime({**default_config()["runtime"], "device": args.device}, args.threads)
     steps = args.steps or (50 if rt.cuda else 5)
     warmup = args.warmup if args.warmup is not None else (10 if rt.cuda else 1)
     name = torch.cuda.get_device_name() if rt.cuda else f"CPU, {torch.get_num_threads()} threads"

@@ -47,6 +47,19 @@ def tiny_split(n_pairs: int = 6, size: int = 8, seed: int = 0) -> dict[str, np.n
     }
 
 
+# Inference runs in float32 with the default memory format whatever amp/channels_last say.
+CPU_RUNTIME = {"device": "cpu", "amp": True, "channels_last": True}
+
+
+def columns(n: int) -> dict[str, np.ndarray]:
+    """Image-set columns for n rows: labels cycle 0..4, the factors 0..2."""
+    from cbir.h5store import COLUMNS
+
+    cols = {c: np.arange(n, dtype=np.int64) % 3 for c in COLUMNS}
+    cols["label"] = np.arange(n, dtype=np.int64) % 5
+    return cols
+
+
 def snakemake_cmd(workdir: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args]
 

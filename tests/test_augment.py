@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from cbir.augment import augment, augmentation_figure, check_params, seeded_generator
-from cbir.h5store import COLUMNS, write_image_set
+from cbir.augment import SETTINGS, augment, check_params, seeded_generator
 
+ON = {"hflip": True, "rotate_deg": 5.0, "translate_px": 5.0, "brightness": 0.2, "contrast": 0.2}  # the config defaults
 OFF = {"hflip": False, "rotate_deg": 0.0, "translate_px": 0.0, "brightness": 0.0, "contrast": 0.0}
 
 
@@ -19,7 +19,7 @@ def batch(n=16, size=32, seed=0) -> torch.Tensor:
 
 def test_shape_range_and_change():
     x = batch()
-    y = augment(x, {}, seeded_generator(0))
+    y = augment(x, ON, seeded_generator(0))
     assert y.shape == x.shape and y.dtype == x.dtype
     assert y.min() >= 0 and y.max() <= 1
     # every image is changed, the input is not modified in place
@@ -29,9 +29,9 @@ def test_shape_range_and_change():
 
 def test_deterministic_under_a_seed():
     x = batch()
-    a = augment(x, {}, seeded_generator(7))
-    b = augment(x, {}, seeded_generator(7))
-    c = augment(x, {}, seeded_generator(8))
+    a = augment(x, ON, seeded_generator(7))
+    b = augment(x, ON, seeded_generator(7))
+    c = augment(x, ON, seeded_generator(8))
     assert torch.equal(a, b)
     assert not torch.allclose(a, c)
 
@@ -87,18 +87,11 @@ def test_brightness_and_contrast_jitter_bounds():
     assert ((ratio >= 0.8 - 1e-4) & (ratio <= 1.2 + 1e-4)).all() and (ratio - 1).abs().max() > 0.05
 
 
-def test_check_params_rejects_unknown_and_negative():
-    with pytest.raises(ValueError, match="classifier.augment.*unknown"):
-        check_params({"zoom": 1.0})
-    with pytest.raises(ValueError, match="rotate_deg"):
-        check_params({"rotate_deg": -1})
-
-
-def test_augmentation_figure(tmp_path):
-    rng = np.random.default_rng(0)
-    n = 10
-    columns = {c: np.zeros(n, np.int64) for c in COLUMNS}
-    columns["label"] = np.arange(n) % 5
-    write_image_set(tmp_path / "train.h5", rng.integers(0, 256, (n, 32, 32), dtype=np.uint8), columns)
-    augmentation_figure(tmp_path / "train.h5", tmp_path / "aug.png", {}, seed=0)
-    assert (tmp_path / "aug.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+def test_check_params_wants_exactly_the_settings():
+    assert check_params(ON) == ON and set(SETTINGS) == set(ON)
+    with pytest.raises(ValueError, match="classifier.augment"):
+        check_params({**ON, "zoom": 1.0})
+    with pytest.raises(ValueError, match="expected exactly"):
+        check_params({k: v for k, v in ON.items() if k != "rotate_deg"})
+    with pytest.raises(ValueError, match="expected exactly"):
+        augment(batch(), {}, seeded_generator(0))

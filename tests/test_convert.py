@@ -1,67 +1,42 @@
-"""cbir.convert: smallNORB split -> HDF5 image set."""
+"""cbir.convert: which pairs a subset keeps, their image-set columns, area resizing."""
 
-import gzip
-
-import h5py
 import numpy as np
-import pytest
-from conftest import norb_bytes, tiny_split
+from conftest import tiny_split
 
-from cbir.convert import convert_split
-from cbir.h5store import read_image_set
-from cbir.norb import NorbFormatError
+from cbir.convert import pair_columns, resize_batch, select_pairs
+from cbir.h5store import COLUMNS
 
-
-def _write(folder, arrays, gz=False):
-    paths = {}
-    for kind, array in arrays.items():
-        data = norb_bytes(array)
-        paths[kind] = folder / f"{kind}.mat{'.gz' if gz else ''}"
-        paths[kind].write_bytes(gzip.compress(data) if gz else data)
-    return paths
+EVERYTHING = {"cameras": [0, 1], "lightings": [0, 1, 2, 3, 4, 5], "azimuth_step": 1, "elevation_step": 1}
 
 
-@pytest.mark.parametrize("gz", [False, True])
-def test_conversion_keeps_every_image_in_documented_order(tmp_path, gz):
-    arrays = tiny_split(n_pairs=6, size=8)
-    paths = _write(tmp_path, arrays, gz)
-    n = convert_split(**paths, output=tmp_path / "out.h5")
-    assert n == 12
-    out = read_image_set(tmp_path / "out.h5")
-    # pair by pair, camera 0 then camera 1
-    np.testing.assert_array_equal(out.images, arrays["dat"].reshape(12, 8, 8))
-    np.testing.assert_array_equal(out.columns["camera"], np.tile([0, 1], 6))
-    np.testing.assert_array_equal(out.labels, np.repeat(arrays["cat"], 2))
-    for j, name in enumerate(["instance", "elevation", "azimuth", "lighting"]):
-        np.testing.assert_array_equal(out.columns[name], np.repeat(arrays["info"][:, j], 2))
-    assert out.attrs["image_size"] == 8 and out.attrs["original_size"] == 8
-    with h5py.File(tmp_path / "out.h5") as h5:
-        assert h5["images"].dtype == np.uint8 and h5["images"].compression == "gzip"
+def test_subset_selects_lightings_and_factor_steps():
+    info = tiny_split(n_pairs=36)["info"]
+    np.testing.assert_array_equal(select_pairs(info, EVERYTHING), np.arange(36))
+    subset = {**EVERYTHING, "lightings": [0, 2], "azimuth_step": 2, "elevation_step": 3}
+    keep = np.isin(info[:, 3], [0, 2]) & ((info[:, 2] // 2) % 2 == 0) & (info[:, 1] % 3 == 0)
+    assert keep.sum() > 0
+    np.testing.assert_array_equal(select_pairs(info, subset), np.flatnonzero(keep))
+    assert len(select_pairs(info, {**subset, "lightings": [5], "elevation_step": 9, "azimuth_step": 18})) == 0
 
 
-def test_subset_and_area_resize(tmp_path):
-    arrays = tiny_split(n_pairs=36, size=8)
-    paths = _write(tmp_path, arrays)
-    subset = {"cameras": [1], "lightings": [0, 2], "azimuth_step": 2, "elevation_step": 1}
-    convert_split(**paths, output=tmp_path / "out.h5", image_size=4, subset=subset)
-    out = read_image_set(tmp_path / "out.h5")
-    info = arrays["info"]
-    keep = np.isin(info[:, 3], [0, 2]) & ((info[:, 2] // 2) % 2 == 0)
-    assert len(out) == keep.sum() > 0
-    assert set(out.columns["camera"]) == {1}
-    # area interpolation by an integer factor is the 2x2 block mean
-    blocks = arrays["dat"][keep, 1].reshape(-1, 4, 2, 4, 2).astype(float).mean(axis=(2, 4))
-    np.testing.assert_allclose(out.images, blocks, atol=1)
-
-
-def test_empty_subset_and_corrupt_input_leave_no_output(tmp_path):
+def test_columns_repeat_each_pair_once_per_camera():
     arrays = tiny_split(n_pairs=6)
-    paths = _write(tmp_path, arrays)
-    out = tmp_path / "out.h5"
-    with pytest.raises(ValueError, match="dataset.subset"):
-        convert_split(**paths, output=out, subset={"lightings": [5], "elevation_step": 9, "azimuth_step": 18})
-    assert not out.exists()
-    paths["dat"].write_bytes(paths["dat"].read_bytes()[:-10])
-    with pytest.raises(NorbFormatError, match=str(paths["dat"])):
-        convert_split(**paths, output=out)
-    assert not out.exists() and list(tmp_path.glob("*.part")) == []
+    pairs = np.array([1, 4])
+    columns = pair_columns(arrays["cat"].astype(np.int64), arrays["info"].astype(np.int64), pairs, [0, 1])
+    assert set(columns) == set(COLUMNS)
+    assert all(c.dtype == np.int64 and len(c) == 4 for c in columns.values())
+    np.testing.assert_array_equal(columns["camera"], [0, 1, 0, 1])
+    np.testing.assert_array_equal(columns["label"], np.repeat(arrays["cat"][pairs], 2))
+    for j, name in enumerate(["instance", "elevation", "azimuth", "lighting"]):
+        np.testing.assert_array_equal(columns[name], np.repeat(arrays["info"][pairs, j], 2))
+    one = pair_columns(arrays["cat"], arrays["info"], pairs, [1])
+    np.testing.assert_array_equal(one["camera"], [1, 1])
+
+
+def test_area_resize_by_an_integer_factor_is_the_block_mean():
+    images = np.random.default_rng(0).integers(0, 256, (5, 8, 8), dtype=np.uint8)
+    small = resize_batch(images, 4)
+    assert small.shape == (5, 4, 4) and small.dtype == np.uint8
+    blocks = images.reshape(5, 4, 2, 4, 2).astype(float).mean(axis=(2, 4))
+    np.testing.assert_allclose(small, blocks, atol=1)
+    assert resize_batch(images, 8) is images  # already the size: untouched

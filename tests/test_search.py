@@ -7,18 +7,17 @@ import math
 import numpy as np
 import pytest
 
-from cbir.h5store import COLUMNS, read_retrieval, write_embeddings
-from cbir.search import SearchError, _lanes, retrieve, topk
+from cbir.search import DISTANCES, SearchError, _lanes, topk
 
 
-def brute_force(queries: np.ndarray, gallery: np.ndarray, k: int, metric: str):
+def brute_force(queries: np.ndarray, gallery: np.ndarray, k: int, distance: str):
     """A double loop in float64: per query, every gallery row's score, then the first k of
     sorted((score key, index)) so that ties go to the lower index."""
     indices, scores = [], []
     for q in queries.astype(np.float64):
         row = []
         for j, g in enumerate(gallery.astype(np.float64)):
-            if metric == "l2":
+            if distance == "l2":
                 score = math.sqrt(sum((a - b) ** 2 for a, b in zip(q, g, strict=True)))
                 row.append((score, j, score))
             else:
@@ -31,10 +30,6 @@ def brute_force(queries: np.ndarray, gallery: np.ndarray, k: int, metric: str):
     return np.array(indices), np.array(scores)
 
 
-def columns(n: int) -> dict:
-    return {name: np.arange(n) % 5 if name == "label" else np.zeros(n, np.int64) for name in COLUMNS}
-
-
 def four_signs(rng: np.random.Generator, n: int, dim: int = 8) -> np.ndarray:
     """Rows with four entries of +-1 and zeros elsewhere: norm exactly 2."""
     x = np.zeros((n, dim), np.float32)
@@ -43,15 +38,15 @@ def four_signs(rng: np.random.Generator, n: int, dim: int = 8) -> np.ndarray:
     return x
 
 
-@pytest.mark.parametrize("metric", ["l2", "cosine"])
+@pytest.mark.parametrize("distance", DISTANCES)
 @pytest.mark.parametrize("n_gallery", [30, 400])  # 30: full sort; 400: group-minimum shortcut
-def test_matches_brute_force_on_random_data(metric, n_gallery):
+def test_matches_brute_force_on_random_data(distance, n_gallery):
     rng = np.random.default_rng(1)
     queries = rng.standard_normal((25, 12)).astype(np.float32)
     gallery = rng.standard_normal((n_gallery, 12)).astype(np.float32)
     assert (_lanes(n_gallery, 7) > 0) == (n_gallery == 400)
-    indices, scores = topk(queries, gallery, 7, metric, chunk_size=4)
-    ref_idx, ref_scores = brute_force(queries, gallery, 7, metric)
+    indices, scores = topk(queries, gallery, k=7, distance=distance, chunk_size=4)
+    ref_idx, ref_scores = brute_force(queries, gallery, 7, distance)
     assert indices.dtype == np.int32 and scores.dtype == np.float32
     assert indices.shape == scores.shape == (25, 7)
     np.testing.assert_array_equal(indices, ref_idx)
@@ -65,7 +60,7 @@ def test_l2_exact_ties_come_in_index_order():
     gallery = base[rng.integers(0, 40, 500)]  # many duplicated rows, scattered
     queries = np.concatenate([base[:10], rng.integers(0, 3, (10, 6)).astype(np.float32)])
     for k in (1, 10, 37):
-        indices, scores = topk(queries, gallery, k, "l2", chunk_size=7)
+        indices, scores = topk(queries, gallery, k=k, distance="l2", chunk_size=7)
         ref_idx, ref_scores = brute_force(queries, gallery, k, "l2")
         np.testing.assert_array_equal(indices, ref_idx)
         np.testing.assert_array_equal(scores, ref_scores.astype(np.float32))
@@ -81,7 +76,7 @@ def test_cosine_exact_ties_come_in_index_order():
     gallery[0] = 0
     queries = four_signs(rng, 15)
     queries[0] = 0  # a zero query: similarity 0 with everything, so indices 0..k-1
-    indices, scores = topk(queries, gallery, 12, "cosine", chunk_size=4)
+    indices, scores = topk(queries, gallery, k=12, distance="cosine", chunk_size=4)
     ref_idx, ref_scores = brute_force(queries, gallery, 12, "cosine")
     np.testing.assert_array_equal(indices, ref_idx)
     np.testing.assert_array_equal(scores, ref_scores.astype(np.float32))
@@ -89,69 +84,51 @@ def test_cosine_exact_ties_come_in_index_order():
     assert set(np.unique(scores[1:])) <= {0.25 * i for i in range(-4, 5)}
 
 
-@pytest.mark.parametrize("metric", ["l2", "cosine"])
-def test_chunk_size_does_not_change_results(metric):
+@pytest.mark.parametrize("distance", DISTANCES)
+def test_chunk_size_does_not_change_results(distance):
     # Data on which float32 arithmetic is exact (see the cosine tie test), so that BLAS's
     # shape-dependent summation order cannot change a bit.
     rng = np.random.default_rng(4)
-    if metric == "l2":
+    if distance == "l2":
         queries = rng.integers(-3, 4, (33, 10)).astype(np.float32)
         gallery = rng.integers(-3, 4, (600, 10)).astype(np.float32)
     else:
         queries, gallery = four_signs(rng, 33, 10), four_signs(rng, 600, 10)
-    ref = topk(queries, gallery, 10, metric, chunk_size=33)
+    ref = topk(queries, gallery, k=10, distance=distance, chunk_size=33)
     for chunk in (1, 5, 32, 1000):
-        got = topk(queries, gallery, 10, metric, chunk_size=chunk)
+        got = topk(queries, gallery, k=10, distance=distance, chunk_size=chunk)
         np.testing.assert_array_equal(got[0], ref[0])
         np.testing.assert_array_equal(got[1], ref[1])
-    if metric == "l2":  # integer data: the exact squared distances
+    if distance == "l2":  # integer data: the exact squared distances
         d2 = ((queries[:, None, :] - gallery[None]) ** 2).sum(-1)
         np.testing.assert_array_equal(ref[1], np.sqrt(np.take_along_axis(d2, ref[0].astype(np.int64), axis=1)))
 
 
-@pytest.mark.parametrize("metric", ["l2", "cosine"])
-def test_k_equal_to_gallery_size_is_a_full_ranking(metric):
+@pytest.mark.parametrize("distance", DISTANCES)
+def test_k_equal_to_gallery_size_is_a_full_ranking(distance):
     rng = np.random.default_rng(5)
     queries = rng.standard_normal((6, 5)).astype(np.float32)
     gallery = rng.standard_normal((9, 5)).astype(np.float32)
-    indices, scores = topk(queries, gallery, 9, metric)
+    indices, scores = topk(queries, gallery, k=9, distance=distance, chunk_size=1024)
     for row in indices:
         assert sorted(row) == list(range(9))
     diffs = np.diff(scores, axis=1)
-    assert (diffs >= 0).all() if metric == "l2" else (diffs <= 0).all()
-    np.testing.assert_array_equal(indices, brute_force(queries, gallery, 9, metric)[0])
+    assert (diffs >= 0).all() if distance == "l2" else (diffs <= 0).all()
+    np.testing.assert_array_equal(indices, brute_force(queries, gallery, 9, distance)[0])
 
 
 def test_errors_name_the_problem():
     q = np.zeros((2, 4), np.float32)
     g = np.ones((5, 4), np.float32)
     with pytest.raises(SearchError, match="gallery size 5"):
-        topk(q, g, 6)
+        topk(q, g, k=6, distance="l2", chunk_size=8)
     with pytest.raises(SearchError, match="k=0"):
-        topk(q, g, 0)
+        topk(q, g, k=0, distance="l2", chunk_size=8)
     with pytest.raises(SearchError, match="'manhattan'"):
-        topk(q, g, 2, "manhattan")
+        topk(q, g, k=2, distance="manhattan", chunk_size=8)
     with pytest.raises(SearchError, match="feature sizes differ"):
-        topk(np.zeros((2, 3), np.float32), g, 2)
+        topk(np.zeros((2, 3), np.float32), g, k=2, distance="l2", chunk_size=8)
     with pytest.raises(SearchError, match="NaN"):
-        topk(np.full((2, 4), np.nan, np.float32), g, 2)
-
-
-def test_retrieve_writes_both_metrics(tmp_path):
-    rng = np.random.default_rng(6)
-    gallery = rng.standard_normal((50, 8)).astype(np.float32)
-    queries = rng.standard_normal((7, 8)).astype(np.float32)
-    write_embeddings(tmp_path / "gallery.h5", gallery, columns(50))
-    write_embeddings(tmp_path / "q.h5", queries, columns(7))
-    out = tmp_path / "retrieval" / "q.h5"
-    retrieve(tmp_path / "gallery.h5", tmp_path / "q.h5", out, metrics=["l2", "cosine"], k=5, chunk_size=3)
-    results, attrs = read_retrieval(out)
-    assert set(results) == {"l2", "cosine"}
-    assert attrs["metrics"] == ["l2", "cosine"] and attrs["k"] == 5
-    assert attrs["gallery"].endswith("gallery.h5") and attrs["queries"].endswith("q.h5")
-    for metric in ("l2", "cosine"):
-        expected = topk(queries, gallery, 5, metric, chunk_size=3)
-        np.testing.assert_array_equal(results[metric][0], expected[0])
-        np.testing.assert_array_equal(results[metric][1], expected[1])
-    with pytest.raises(SearchError, match="retrieval.topk=51"):
-        retrieve(tmp_path / "gallery.h5", tmp_path / "q.h5", out, metrics=["l2"], k=51, chunk_size=3)
+        topk(np.full((2, 4), np.nan, np.float32), g, k=2, distance="l2", chunk_size=8)
+    with pytest.raises(SearchError, match="chunk_size"):
+        topk(q, g, k=2, distance="l2", chunk_size=0)

@@ -1,25 +1,16 @@
-"""Retrieval tables on tiny hand-made embedding and retrieval files."""
+"""Retrieval tables from hand-made rankings, every number computed by hand."""
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
-import pandas as pd
 import pytest
 
-from cbir.h5store import COLUMNS, write_embeddings, write_retrieval
-from cbir.tables import TableError, evaluate, evaluate_retrieval, split_qset
+from cbir.tables import TableError, evaluate, split_qset
 
 ENHANCE = {"noisy": "denoiser", "gaussian": "denoiser"}
 # Gallery of 12: labels 0 0 0 0 1 1 1 1 2 2 2 2 (indices 0-3, 4-7, 8-11).
 GALLERY_LABELS = np.repeat([0, 1, 2], 4)
 QUERY_LABELS = np.array([0, 1, 2, 0])
-
-
-def cols(labels) -> dict:
-    labels = np.asarray(labels)
-    return {c: labels if c == "label" else np.zeros(len(labels), np.int64) for c in COLUMNS}
 
 
 def ranks(first_labels: list[list[int]]) -> np.ndarray:
@@ -39,27 +30,25 @@ NOISY = ranks([[1, 2, 0], [0, 0, 0, 0, 2, 1], [1, 1, 1, 1, 0, 0, 0, 0, 2], [2, 2
 ENHANCED = ranks([[0], [0, 1], [2], [1, 0]])
 
 
-@pytest.fixture
-def files(tmp_path):
-    rng = np.random.default_rng(0)
-    write_embeddings(tmp_path / "gallery.h5", rng.standard_normal((12, 4)), cols(GALLERY_LABELS))
-    paths = {}
+def query_sets() -> dict:
+    """query set -> (labels, distance -> (indices, scores)) as the stage reads them."""
+    out = {}
     for qset, indices in {"clean": PERFECT, "noisy": NOISY, "noisy_enhanced": ENHANCED}.items():
-        write_embeddings(tmp_path / f"{qset}.h5", rng.standard_normal((4, 4)), cols(QUERY_LABELS))
         # cosine: the same ranking with queries 0 and 1 swapped to a wrong first result.
         cosine = indices.copy()
         cosine[:2] = ranks([[1], [0]])
-        results = {"l2": (indices, np.zeros(indices.shape)), "cosine": (cosine, np.zeros(indices.shape))}
-        write_retrieval(tmp_path / f"r_{qset}.h5", results, {"k": 10})
-        paths[qset] = (tmp_path / f"{qset}.h5", tmp_path / f"r_{qset}.h5")
-    return tmp_path, paths
+        out[qset] = (
+            QUERY_LABELS,
+            {"l2": (indices, np.zeros(indices.shape)), "cosine": (cosine, np.zeros(indices.shape))},
+        )
+    return out
 
 
-def value(frame, qset, enhanced, metric, measure, k):
+def value(frame, qset, enhanced, distance, measure, k):
     sel = frame[
         (frame.query_set == qset)
         & (frame.enhanced == enhanced)
-        & (frame.metric == metric)
+        & (frame.distance == distance)
         & (frame.measure == measure)
         & (frame.k == k)
     ]
@@ -73,17 +62,10 @@ def test_split_qset():
     assert split_qset("blurry_enhanced", ENHANCE) == ("blurry_enhanced", False)  # not configured
 
 
-def test_evaluate_numbers_by_hand(files):
-    tmp, paths = files
-    frame = evaluate(
-        tmp / "gallery.h5",
-        {q: p[0] for q, p in paths.items()},
-        {q: p[1] for q, p in paths.items()},
-        [1, 5, 10],
-        ENHANCE,
-    )
-    assert list(frame.columns) == ["query_set", "enhanced", "metric", "measure", "k", "value"]
-    assert len(frame) == 3 * 2 * 3 * 3  # query sets x metrics x ks x measures
+def test_evaluate_numbers_by_hand():
+    frame = evaluate(GALLERY_LABELS, query_sets(), [1, 5, 10], ENHANCE)
+    assert list(frame.columns) == ["query_set", "enhanced", "distance", "measure", "k", "value"]
+    assert len(frame) == 3 * 2 * 3 * 3  # query sets x distances x ks x measures
     assert frame.attrs["n_queries"] == {"clean": 4, "noisy": 4, "noisy_enhanced": 4}
     # Clean, L2: every first result correct -> 100 %; precision@10: each query has 4
     # same-class images in a gallery of 12 and the row starts with one of them, then fills
@@ -115,42 +97,11 @@ def test_evaluate_numbers_by_hand(files):
     assert value(frame, "noisy", True, "l2", "precision", 1) == 50.0
 
 
-def test_writers_and_table1_layout(files):
-    tmp, paths = files
-    qsets = ["clean", "noisy", "noisy_enhanced"]
-    out = tmp / "tables"
-    evaluate_retrieval(
-        tmp / "gallery.h5",
-        [paths[q][0] for q in qsets],
-        [paths[q][1] for q in qsets],
-        qsets=qsets,
-        ks=[1, 5, 10],
-        enhance=ENHANCE,
-        csv=out / "retrieval.csv",
-        table1=out / "table1.md",
-        per_query=out / "queries.md",
-    )
-    csv = pd.read_csv(out / "retrieval.csv")
-    assert len(csv) == 54 and set(csv.measure) == {"top_k_accuracy", "precision", "map"}
-    table1 = (out / "table1.md").read_text()
-    ours, paper = table1.split("## The paper")
-    assert "| Query | Metric | Top 1 | Top 5 | Top 10 |" in ours
-    assert "Ideal query" in ours and "Noisy query/enhanced" in ours
-    assert "Motion blurry" not in table1 and "Low resolution" not in table1  # not configured
-    assert "| | L2 metric | 100.00 | 100.00 | 100.00 |" in ours.replace("|  |", "| |")
-    assert "| | L2 metric | 0.00/50.00 | 25.00/100.00 | 100.00/100.00 |" in ours.replace("|  |", "| |")
-    assert re.search(r"\| cosine sim \| \d+\.\d\d/\d+\.\d\d \|", ours)
-    assert "89.42" in paper and "39.95/55.38" in paper and "40.24/55.37" in paper
-    per_query = (out / "queries.md").read_text()
-    for qset in qsets:
-        assert f"| {qset} |" in per_query
-    assert "| noisy_enhanced | denoiser | L2 metric | 4 | 50.00 | 100.00 | 100.00 |" in per_query
-    assert "P@10" in per_query and "mAP@10" in per_query
-
-
-def test_errors(files):
-    tmp, paths = files
+def test_errors():
+    sets = query_sets()
     with pytest.raises(TableError, match="raise retrieval.topk"):
-        evaluate(tmp / "gallery.h5", {"clean": paths["clean"][0]}, {"clean": paths["clean"][1]}, [1, 20], ENHANCE)
+        evaluate(GALLERY_LABELS, {"clean": sets["clean"]}, [1, 20], ENHANCE)
     with pytest.raises(TableError, match="result rows"):
-        evaluate(tmp / "gallery.h5", {"clean": tmp / "gallery.h5"}, {"clean": paths["clean"][1]}, [1], ENHANCE)
+        evaluate(GALLERY_LABELS, {"clean": (np.zeros(3, int), sets["clean"][1])}, [1], ENHANCE)
+    with pytest.raises(TableError, match="gallery indices outside"):
+        evaluate(GALLERY_LABELS[:5], {"clean": sets["clean"]}, [1], ENHANCE)

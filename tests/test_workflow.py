@@ -7,8 +7,7 @@ import sys
 import pytest
 import yaml
 from conftest import REPO, planned_jobs, run_snakemake, write_config
-
-from cbir.configcheck import ConfigError, validate_config
+from test_config import MINIMAL
 
 CONDA_ADVICE = "Specify a conda environment or container for each rule."
 
@@ -71,13 +70,6 @@ def test_bad_config_is_rejected_before_any_job(workdir, override, message):
     assert not (workdir / "results").exists()
 
 
-def test_bad_degradation_parameter_names_the_list_item():
-    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    config["queries"]["blurry"][0]["sigma"] = -0.5
-    with pytest.raises(ConfigError, match=r"config key 'queries.blurry.0.sigma': -0.5 is less than the minimum of 0"):
-        validate_config(config)
-
-
 def test_schema_documents_every_key():
     """Every property in the schema has a description, and every optional leaf a default."""
     schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
@@ -102,3 +94,37 @@ def test_dag_draws_without_cores(workdir):
     """`snakemake all --dag` (README) must not need --cores: rules declare fixed threads."""
     stdout = run_snakemake(workdir, "all", "--dag").stdout
     assert stdout.lstrip().startswith("digraph") and "train_classifier" in stdout
+
+
+def test_config_without_optional_sections_dry_runs(workdir):
+    """Only `queries` and `enhancers` are required: every other section comes from the schema."""
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(MINIMAL))
+    jobs = planned_jobs(workdir)
+    assert jobs["synthesize_smallnorb"] == 1 and jobs["degrade_queries"] == 2
+    assert jobs["train_enhancer"] == 3 and "enhance_queries" not in jobs  # `enhance` defaults to {}
+    assert jobs["embed_images"] == 3 and jobs["evaluate_retrieval"] == 1
+
+
+def test_old_key_is_rejected_with_the_new_name(workdir):
+    write_config(workdir, training={"device": "cpu"})
+    proc = run_snakemake(workdir, "-n", check=False)
+    assert proc.returncode != 0
+    assert "config key 'training' was renamed: use 'runtime'" in proc.stdout + proc.stderr
+
+
+def test_failing_job_log_holds_its_traceback(workdir):
+    """A job that dies on bad input leaves the exception and its traceback in its log."""
+    raw = workdir / "resources" / "synthnorb"
+    raw.mkdir(parents=True)
+    from cbir.norb import KINDS, official_name
+
+    for split in ("train", "test"):
+        for kind in KINDS:
+            (raw / official_name(split, kind)).write_bytes(b"not a smallNORB file")
+    proc = run_snakemake(workdir, "--cores", "1", "results/demo/data/test.h5", "--show-failed-logs", check=False)
+    assert proc.returncode != 0
+    log = (workdir / "logs" / "demo" / "convert_norb_to_hdf5" / "test.log").read_text()
+    assert "Traceback (most recent call last)" in log
+    assert "NorbFormatError" in log and "smallnorb-5x01235x9x18x6x2x96x96-testing-" in log
+    assert "Traceback (most recent call last)" in proc.stdout + proc.stderr  # --show-failed-logs prints it
+    assert not (workdir / "results" / "demo" / "data" / "test.h5").exists()

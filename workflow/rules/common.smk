@@ -4,7 +4,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
-from cbir.configcheck import validate_config
+from cbir.config import validate_config
 from cbir.norb import KINDS, official_name
 
 validate_config(config)

@@ -1,4 +1,5 @@
-# Raw smallNORB files (downloaded or rendered) and their conversion to HDF5 splits.
+# Raw smallNORB files (downloaded or rendered), their conversion to HDF5 splits and the dataset
+# figure; the code behind every rule is in cbir/stages/data.py.
 
 
 rule download_smallnorb:

@@ -1,4 +1,4 @@
-# Degraded query sets built from the test split (DESIGN section 5).
+# Degraded query sets built from the test split (config keys `queries`, `degradation`), and Figure 6.
 
 
 rule degrade_queries:
@@ -8,10 +8,12 @@ rule degrade_queries:
         f"{RESULTS}/queries/{{query}}.h5",
     log:
         f"{LOGS}/degrade_queries/{{query}}.log",
+    threads: 2
     params:
-        spec=lambda wc: config["queries"][wc.query],
-        options=config["degradation"],
+        specs=lambda wc: config["queries"][wc.query],
         seed=config["seed"],
+        rescale=config["degradation"]["rescale"],
+        chunk_size=config["degradation"]["chunk_size"],
     script:
         "../scripts/degrade_queries.py"
 
@@ -24,7 +26,8 @@ rule plot_degradations:
     log:
         f"{LOGS}/plot_degradations.log",
     params:
-        options=config["degradation"],
+        queries=config["queries"],
         seed=config["seed"],
+        rescale=config["degradation"]["rescale"],
     script:
         "../scripts/plot_degradations.py"

@@ -10,8 +10,11 @@ rule enhance_queries:
     log:
         f"{LOGS}/enhance_queries/{{query}}.log",
     threads: 8
+    resources:
+        gpu=1,
     params:
-        batch_size=config["embedding"]["batch_size"],
+        runtime=config["runtime"],
+        batch_size=config["inference"]["batch_size"],
     script:
         "../scripts/enhance_queries.py"
 

@@ -1,10 +1,10 @@
-# Tables and retrieval figures: the paper's Table 1 and more.
+# Tables and retrieval figures: the paper's Table 1 and more (cbir.stages.report).
 
 
 rule evaluate_retrieval:
     input:
         gallery=f"{RESULTS}/embeddings/gallery.h5",
-        queries=expand(f"{RESULTS}/embeddings/{{qset}}.h5", qset=QUERY_SETS),
+        embeddings=expand(f"{RESULTS}/embeddings/{{qset}}.h5", qset=QUERY_SETS),
         results=expand(f"{RESULTS}/retrieval/{{qset}}.h5", qset=QUERY_SETS),
     output:
         csv=report(f"{RESULTS}/tables/retrieval.csv", category="Retrieval"),

@@ -1,4 +1,4 @@
-# Embeddings and exact top-k search (DESIGN section 7).
+# Embeddings and exact top-k search (see docs/design.md, Rule graph).
 
 
 rule embed_images:
@@ -12,8 +12,11 @@ rule embed_images:
     wildcard_constraints:
         name="|".join(["gallery", *QUERY_SETS]),
     threads: 8
+    resources:
+        gpu=1,
     params:
-        batch_size=config["embedding"]["batch_size"],
+        runtime=config["runtime"],
+        batch_size=config["inference"]["batch_size"],
     script:
         "../scripts/embed_images.py"
 
@@ -28,7 +31,7 @@ rule retrieve_topk:
         f"{LOGS}/retrieve_topk/{{qset}}.log",
     threads: 8
     params:
-        metrics=config["retrieval"]["metrics"],
+        distances=config["retrieval"]["distances"],
         topk=config["retrieval"]["topk"],
         chunk_size=config["retrieval"]["chunk_size"],
     script:

@@ -1,4 +1,5 @@
-# The ResNet classifier and the three enhancement networks (DESIGN section 6).
+# The ResNet classifier and the three enhancement networks (paper section IV.B).
+# Every rule that puts a network on a device asks for gpu=1 and reads config `runtime`.
 
 
 rule train_classifier:
@@ -16,7 +17,7 @@ rule train_classifier:
         mem_mb=16000,
     params:
         recipe=config["classifier"],
-        training=config["training"],
+        runtime=config["runtime"],
         seed=config["seed"],
     script:
         "../scripts/train_classifier.py"
@@ -37,7 +38,7 @@ rule train_enhancer:
         mem_mb=16000,
     params:
         recipe=lambda wc: config["enhancers"][wc.enhancer],
-        training=config["training"],
+        runtime=config["runtime"],
         seed=config["seed"],
         rescale=config["degradation"]["rescale"],
     script:
@@ -54,8 +55,11 @@ rule evaluate_classifier:
     log:
         f"{LOGS}/evaluate_classifier.log",
     threads: 8
+    resources:
+        gpu=1,
     params:
-        batch_size=config["embedding"]["batch_size"],
+        batch_size=config["inference"]["batch_size"],
+        runtime=config["runtime"],
     script:
         "../scripts/evaluate_classifier.py"
 

@@ -1,18 +1,17 @@
-"""Rule degrade_queries: one degraded query set from the test split (DESIGN section 5)."""
+"""Rule degrade_queries: one degraded query set from the test split."""
 
-from cbir.degradations import degrade_image_set
 from cbir.runlog import setup_logging
+from cbir.stages.degrade import degrade_query_set
 
 if __name__ == "__main__":
     setup_logging(snakemake.log[0])
-    options = dict(snakemake.params.options)
-    degrade_image_set(
-        snakemake.input[0],
-        snakemake.output[0],
-        [dict(spec) for spec in snakemake.params.spec],
-        seed=snakemake.params.seed,
+    degrade_query_set(
+        test=snakemake.input[0],
+        output=snakemake.output[0],
+        specs=snakemake.params.specs,
         query=snakemake.wildcards.query,
-        rescale=options.get("rescale", "minmax"),
-        chunk_size=options.get("chunk_size", 512),
+        seed=snakemake.params.seed,
+        rescale=snakemake.params.rescale,
+        chunk_size=snakemake.params.chunk_size,
         threads=snakemake.threads,
     )

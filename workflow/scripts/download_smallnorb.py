@@ -1,17 +1,13 @@
 """Rule download_smallnorb: fetch one official smallNORB file."""
 
-from pathlib import Path
-
-from cbir.download import download_file
 from cbir.runlog import setup_logging
+from cbir.stages.data import download
 
 if __name__ == "__main__":
     setup_logging(snakemake.log[0])
-    output = Path(snakemake.output[0])
-    download_file(
-        base_url=snakemake.params.url,
-        name=output.name,
-        dest=output,
+    download(
+        output=snakemake.output[0],
+        url=snakemake.params.url,
         checksum=snakemake.params.checksum,
         retries=snakemake.params.retries,
         timeout=snakemake.params.timeout,

@@ -1,14 +1,15 @@
 """Rule embed_images: the classifier's 512-d features of the gallery or a query set."""
 
-from cbir.embedding import embed_image_set
 from cbir.runlog import setup_logging
+from cbir.stages.retrieve import embed_images
 
 if __name__ == "__main__":
     setup_logging(snakemake.log[0])
-    embed_image_set(
+    embed_images(
         model=snakemake.input.model,
         images=snakemake.input.images,
         output=snakemake.output[0],
+        runtime=snakemake.params.runtime,
         batch_size=snakemake.params.batch_size,
         threads=snakemake.threads,
     )

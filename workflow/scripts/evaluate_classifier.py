@@ -1,7 +1,7 @@
 """Rule evaluate_classifier: test accuracy and confusion matrix (the paper's Figure 5)."""
 
-from cbir.embedding import evaluate_classifier
 from cbir.runlog import setup_logging
+from cbir.stages.train import evaluate_classifier
 
 if __name__ == "__main__":
     setup_logging(snakemake.log[0])
@@ -11,5 +11,6 @@ if __name__ == "__main__":
         table=snakemake.output.table,
         figure=snakemake.output.figure,
         batch_size=snakemake.params.batch_size,
+        runtime=snakemake.params.runtime,
         threads=snakemake.threads,
     )

@@ -1,15 +1,15 @@
 """Rule evaluate_retrieval: retrieval.csv, table1.md and queries.md from all query sets."""
 
 from cbir.runlog import setup_logging
-from cbir.tables import evaluate_retrieval
+from cbir.stages.report import evaluate_retrieval
 
 if __name__ == "__main__":
     setup_logging(snakemake.log[0])
+    qsets = snakemake.params.qsets  # the order of both input lists
     evaluate_retrieval(
         gallery=snakemake.input.gallery,
-        queries=list(snakemake.input.queries),
-        results=list(snakemake.input.results),
-        qsets=list(snakemake.params.qsets),
+        embeddings=dict(zip(qsets, snakemake.input.embeddings, strict=True)),
+        results=dict(zip(qsets, snakemake.input.results, strict=True)),
         ks=list(snakemake.params.ks),
         enhance=dict(snakemake.params.enhance),
         csv=snakemake.output.csv,

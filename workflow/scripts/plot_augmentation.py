@@ -1,13 +1,13 @@
 """Rule plot_augmentation: training images and augmented versions (the paper's Figure 2)."""
 
-from cbir.augment import augmentation_figure
 from cbir.runlog import setup_logging
+from cbir.stages.train import plot_augmentation
 
 if __name__ == "__main__":
     setup_logging(snakemake.log[0])
-    augmentation_figure(
-        snakemake.input[0],
-        snakemake.output[0],
-        params=dict(snakemake.params.augment),
+    plot_augmentation(
+        train=snakemake.input[0],
+        figure=snakemake.output[0],
+        augment=snakemake.params.augment,
         seed=snakemake.params.seed,
     )

@@ -1,7 +1,7 @@
-"""Rule train_classifier: the ResNet classifier on the training split (DESIGN section 6)."""
+"""Rule train_classifier: the ResNet classifier on the training split."""
 
 from cbir.runlog import setup_logging
-from cbir.training import train_classifier
+from cbir.stages.train import train_classifier
 
 if __name__ == "__main__":
     setup_logging(snakemake.log[0])
@@ -10,8 +10,8 @@ if __name__ == "__main__":
         test=snakemake.input.test,
         model_path=snakemake.output.model,
         history_path=snakemake.output.history,
-        recipe=dict(snakemake.params.recipe),
-        training=dict(snakemake.params.training),
+        recipe=snakemake.params.recipe,
+        runtime=snakemake.params.runtime,
         seed=snakemake.params.seed,
         threads=snakemake.threads,
     )

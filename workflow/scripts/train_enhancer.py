@@ -1,7 +1,7 @@
 """Rule train_enhancer: the denoiser, deblurrer or upscaler on degraded training images."""
 
 from cbir.runlog import setup_logging
-from cbir.training import train_enhancer
+from cbir.stages.train import train_enhancer
 
 if __name__ == "__main__":
     setup_logging(snakemake.log[0])
@@ -11,8 +11,8 @@ if __name__ == "__main__":
         test=snakemake.input.test,
         model_path=snakemake.output.model,
         history_path=snakemake.output.history,
-        recipe=dict(snakemake.params.recipe),
-        training=dict(snakemake.params.training),
+        recipe=snakemake.params.recipe,
+        runtime=snakemake.params.runtime,
         seed=snakemake.params.seed,
         threads=snakemake.threads,
         rescale=snakemake.params.rescale,

@@ -1,4 +1,4 @@
-"""Batched, seeded training augmentation on the tensor's device (DESIGN section 6).
+"""Batched, seeded training augmentation on the tensor's device.
 
 Works on float images [B, 1, H, W] in [0, 1] (per-image min-max normalised, before the
 mapping to [-1, 1]); the photometric jitter has to come after the min-max step, which
@@ -22,33 +22,27 @@ is kept.
 
 from __future__ import annotations
 
-import logging
 import math
-import os
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-log = logging.getLogger("cbir.augment")
-
 REFERENCE_SIZE = 96  # translate_px is stated at this image size
-DEFAULTS = {"hflip": True, "rotate_deg": 5.0, "translate_px": 5.0, "brightness": 0.2, "contrast": 0.2}
+SETTINGS = ("hflip", "rotate_deg", "translate_px", "brightness", "contrast")  # config `classifier.augment`
 
 
-def check_params(params: dict | None) -> dict:
-    """The augmentation settings with defaults filled in; unknown keys are an error."""
-    params = {**DEFAULTS, **dict(params or {})}
-    unknown = sorted(set(params) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"config key 'classifier.augment': unknown settings {unknown}; expected {sorted(DEFAULTS)}")
-    for key in ("rotate_deg", "translate_px", "brightness", "contrast"):
-        if float(params[key]) < 0:
-            raise ValueError(f"config key 'classifier.augment.{key}' must be >= 0, got {params[key]}")
+def check_params(params: dict) -> dict:
+    """The augmentation settings as a plain dict; a missing or unknown setting is an error."""
+    params = dict(params)
+    if set(params) != set(SETTINGS):
+        raise ValueError(
+            f"augmentation settings: expected exactly {sorted(SETTINGS)}, got {sorted(params)} "
+            "(config key 'classifier.augment')"
+        )
     return params
 
 
-def augment(x: torch.Tensor, params: dict | None, generator: torch.Generator) -> torch.Tensor:
+def augment(x: torch.Tensor, params: dict, generator: torch.Generator) -> torch.Tensor:
     """Augmented copy of x (float [B, 1, H, W] in [0, 1]), drawn from `generator`."""
     params = check_params(params)
     b, _, h, w = x.shape
@@ -80,34 +74,7 @@ def augment(x: torch.Tensor, params: dict | None, generator: torch.Generator) ->
 
 
 def seeded_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """A torch.Generator on `device` seeded with `seed`."""
     generator = torch.Generator(device=device)
     generator.manual_seed(int(seed))
     return generator
-
-
-def augmentation_figure(
-    train: str | os.PathLike,
-    output: str | os.PathLike,
-    params: dict | None = None,
-    seed: int = 0,
-    versions: int = 5,
-) -> None:
-    """Figure like the paper's Figure 2: one training image per class and augmented versions."""
-    from cbir.h5store import read_image_set
-    from cbir.norb import CATEGORIES
-    from cbir.plots.training import plot_augmentation
-    from cbir.tensors import unit_range
-
-    images = read_image_set(train)
-    labels = images.labels
-    rows = [int(np.flatnonzero(labels == c)[0]) for c in range(len(CATEGORIES)) if (labels == c).any()]
-    originals = unit_range(torch.from_numpy(images.images[rows]))
-    generator = seeded_generator(seed)
-    augmented = torch.stack([augment(originals, params, generator) for _ in range(versions)], 1)
-    log.info("augmentation figure: %d images x %d versions, settings %s", len(rows), versions, check_params(params))
-    plot_augmentation(
-        originals[:, 0].numpy(),
-        augmented[:, :, 0].numpy(),
-        [CATEGORIES[int(labels[r])] for r in rows],
-        output,
-    )

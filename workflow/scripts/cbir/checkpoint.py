@@ -1,20 +1,20 @@
-"""Self-describing checkpoints (DESIGN section 4).
+"""Self-describing checkpoints: a network can be rebuilt and judged from its file alone.
 
-A checkpoint is ``{"meta": {...}, "state_dict": {...}}`` saved with torch.save. meta holds
-everything needed to rebuild and judge the network from the file alone:
+A checkpoint is ``{"meta": {...}, "state_dict": {...}}`` saved with torch.save. meta holds:
 
 - ``kind``, ``arch_args`` (`cbir.networks.build`), ``embedding_size`` (classifier);
 - ``name`` (classifier, denoiser, deblurrer, upscaler), ``input_size`` [H, W] and
-  ``normalization`` (how inputs are prepared, `cbir.tensors`);
+  ``normalization`` (how inputs are prepared, `cbir.imagemath`);
 - ``seed``, ``epochs_done``, ``epochs``, ``complete``, ``history`` (the per-epoch rows);
-- ``recipe`` (the config section that trained it), ``training`` (device settings),
+- ``recipe`` (the config section that trained it), ``runtime`` (device settings),
   ``data`` (the training files, sizes and a digest of the images) and ``fingerprint``,
   the part of them that must match for a resume;
 - ``optimizer``, ``scheduler`` and ``scaler`` states for resuming, and ``rng``: the random
   streams of epoch e are seeded from (seed, name, e), so no generator state is carried.
 
 Files are written atomically. Reading validates the structure and names the file in
-every error (`CheckpointError`).
+every error (`CheckpointError`). This is the one compute module that touches files: the
+training loop keeps its resumable progress in one.
 """
 
 from __future__ import annotations

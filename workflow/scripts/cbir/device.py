@@ -1,8 +1,11 @@
 """Where torch runs: device choice, CPU threads, mixed precision and memory format.
 
-`training.device` is auto (CUDA when present), cpu or cuda. On CUDA, AMP uses bfloat16
-where supported (no loss scaling needed) and float16 with a GradScaler otherwise;
-channels_last is applied to the model and the inputs. Both are ignored on the CPU.
+The settings are the config section `runtime`: device (auto: CUDA when present, cpu or
+cuda), amp and channels_last. Training (`runtime`) honours all three: on CUDA, AMP uses
+bfloat16 where supported (no loss scaling needed) and float16 with a GradScaler
+otherwise, and channels_last is applied to the model and the inputs; both are ignored on
+the CPU. Inference takes only the device (`select_device`): it runs in float32 with the
+default memory format, so its outputs do not depend on the GPU's AMP support.
 """
 
 from __future__ import annotations
@@ -50,28 +53,25 @@ class Runtime:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
 
-def select_device(name: str = "auto") -> torch.device:
+def select_device(name: str) -> torch.device:
     """auto -> cuda if available else cpu; cuda without a GPU is an error."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise DeviceError("config key 'training.device' is 'cuda' but no CUDA device is available")
-    if name not in ("cpu", "cuda"):
-        raise DeviceError(f"config key 'training.device': expected auto, cpu or cuda, got {name!r}")
+        raise DeviceError("config key 'runtime.device' is 'cuda' but no CUDA device is available")
     return torch.device(name)
 
 
-def runtime(training: dict | None = None, threads: int | None = None) -> Runtime:
-    """The Runtime for a `training` config section; sets the CPU thread count when given."""
-    training = dict(training or {})
-    device = select_device(training.get("device", "auto"))
-    if threads:
-        torch.set_num_threads(int(threads))
+def runtime(settings: dict, threads: int) -> Runtime:
+    """The training Runtime for the config section `runtime`; uses `threads` CPU threads."""
+    device = select_device(settings["device"])
+    torch.set_num_threads(int(threads))
+    cuda = device.type == "cuda"
     amp_dtype = None
-    if device.type == "cuda" and training.get("amp", True):
+    if cuda and settings["amp"]:
         amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    channels_last = device.type == "cuda" and bool(training.get("channels_last", True))
-    if device.type == "cuda":
+    channels_last = cuda and bool(settings["channels_last"])
+    if cuda:
         torch.backends.cudnn.benchmark = True
     log.info(
         "device %s, threads %d, amp %s, channels_last %s", device, torch.get_num_threads(), amp_dtype, channels_last

@@ -22,6 +22,7 @@ from cbir.runlog import progress
 log = logging.getLogger("cbir.download")
 
 CHUNK = 1 << 20
+BACKOFF_S = 1.0  # wait after the first failed attempt, doubled after each further one
 
 
 class DownloadError(RuntimeError):
@@ -67,12 +68,18 @@ def download_file(
     base_url: str,
     name: str,
     dest: str | os.PathLike,
-    checksum: str | None = None,
-    retries: int = 3,
-    timeout: float = 60.0,
-    backoff: float = 1.0,
+    *,
+    checksum: str | None,
+    retries: int,
+    timeout: float,
+    backoff: float = BACKOFF_S,
 ) -> Path:
-    """Download `base_url/name` to `dest` atomically, retrying transient failures."""
+    """Download `base_url/name` to `dest` atomically, retrying transient failures.
+
+    `checksum` is "<md5|sha256>:<hex>" or None (not verified); `retries` the attempts in all;
+    `timeout` the seconds to wait on a stalled connection; attempt k waits `backoff` * 2^(k-1)
+    seconds after failing.
+    """
     dest = Path(dest)
     url = file_url(base_url, name)
     algorithm, expected = parse_checksum(checksum) if checksum else ("sha256", None)

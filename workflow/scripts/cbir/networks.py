@@ -1,4 +1,4 @@
-"""The networks of the paper (section IV.B, DESIGN section 6).
+"""The networks of the paper (section IV.B).
 
 - `Classifier`: a torchvision ResNet (resnet34 as in the paper, or resnet18) with a 1x1
   convolution from 1 to 3 channels in front and the final FC replaced by 512 -> 5.
@@ -15,7 +15,7 @@
   3x3 (pad 1) for the last two, channels 32-64-128-32-1, ReLU between, tanh at the end. Its
   input is the nearest-neighbour upscaled low-resolution image, of the output's size.
 
-Inputs are float [N, 1, H, W] in [-1, 1] (`cbir.tensors.normalize`); the enhancers output
+Inputs are float [N, 1, H, W] in [-1, 1] (`cbir.imagemath.normalize`); the enhancers output
 [N, 1, H, W] in [-1, 1]. Every network records its constructor arguments (`arch_args`), so
 `build({"kind": ..., "arch_args": ...})` rebuilds it from a checkpoint's meta alone.
 """
@@ -29,7 +29,6 @@ import torch
 from torch import nn
 
 NUM_CLASSES = 5
-EMBEDDING_SIZE = 512
 RESNETS = ("resnet18", "resnet34")
 
 
@@ -40,7 +39,7 @@ class NetworkError(ValueError):
 class Classifier(nn.Module):
     kind = "classifier"
 
-    def __init__(self, arch: str = "resnet34", num_classes: int = NUM_CLASSES):
+    def __init__(self, arch: str, num_classes: int = NUM_CLASSES):
         super().__init__()
         if arch not in RESNETS:
             raise NetworkError(f"config key 'classifier.arch': expected one of {RESNETS}, got {arch!r}")

@@ -31,7 +31,6 @@ MAX_NDIM = 16
 SPLITS = {"train": "5x46789x9x18x6x2x96x96-training", "test": "5x01235x9x18x6x2x96x96-testing"}
 KINDS = ("dat", "cat", "info")
 CATEGORIES = ("animal", "human", "airplane", "truck", "car")
-INFO_COLUMNS = ("instance", "elevation", "azimuth", "lighting")
 TRAIN_INSTANCES = (4, 6, 7, 8, 9)
 TEST_INSTANCES = (0, 1, 2, 3, 5)
 

@@ -1,7 +1,8 @@
 """Logging and progress bars for rule scripts.
 
 A script calls `setup_logging(snakemake.log[0])` first: log records go to the
-job's log file and to stderr. `progress()` shows a tqdm bar on a terminal and
+job's log file and to stderr, and so does the traceback of an exception that ends the
+script, so `snakemake --show-failed-logs` shows why a job failed. `progress()` shows a tqdm bar on a terminal and
 otherwise writes throttled progress lines into the log instead of carriage-return
 noise.
 """
@@ -30,6 +31,15 @@ def setup_logging(log_file: str | Path | None = None, level: int = logging.INFO)
         handlers=handlers,
         force=True,
     )
+    sys.excepthook = _log_uncaught
+
+
+def _log_uncaught(exc_type, exc, tb) -> None:
+    """Write an uncaught exception with its traceback into the job log (and stderr)."""
+    if issubclass(exc_type, KeyboardInterrupt):
+        sys.__excepthook__(exc_type, exc, tb)
+        return
+    log.critical("job failed: %s: %s", exc_type.__name__, exc, exc_info=(exc_type, exc, tb))
 
 
 class _LogStream:

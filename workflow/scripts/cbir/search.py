@@ -1,5 +1,9 @@
 """Exact top-k retrieval by Euclidean distance or cosine similarity (paper section III.B).
 
+Pure computation on feature arrays; `cbir.stages.retrieve` reads and writes the files.
+A "distance" (config `retrieval.distances`) names how queries and gallery are compared;
+cosine ranks by similarity, largest first.
+
 Scores
     l2      d(q, g) = ||q - g||, computed through the expansion
             sqrt(max(||q||^2 + (||g||^2 - 2 q.g), 0)) with float32 matrix products;
@@ -38,28 +42,24 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import time
 
 import numpy as np
 
-from cbir.h5store import read_embeddings, write_retrieval
-
 log = logging.getLogger("cbir.search")
 
-METRICS = ("l2", "cosine")
+DISTANCES = ("l2", "cosine")
 
 # Groups kept beyond k: the margin that lets the shortcut prove its order without a tie.
 _EXTRA_GROUPS = 2
 
 
 class SearchError(ValueError):
-    """Invalid search arguments (shapes, k, metric)."""
+    """Invalid search arguments (shapes, k, distance)."""
 
 
-def _check_inputs(queries: np.ndarray, gallery: np.ndarray, k: int, metric: str, chunk_size: int):
-    if metric not in METRICS:
-        raise SearchError(f"unknown metric {metric!r}; expected one of {list(METRICS)}")
+def _check_inputs(queries: np.ndarray, gallery: np.ndarray, k: int, distance: str, chunk_size: int):
+    if distance not in DISTANCES:
+        raise SearchError(f"unknown distance {distance!r}; expected one of {list(DISTANCES)}")
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     gallery = np.ascontiguousarray(gallery, dtype=np.float32)
     if queries.ndim != 2 or gallery.ndim != 2:
@@ -92,17 +92,17 @@ def _lanes(n_gallery: int, k: int) -> int:
     return lanes if size >= 4 and lanes > 2 * groups else 0
 
 
-class _Metric:
-    """A metric as (gallery operand, per-column offset, key -> ascending rank value).
+class _Distance:
+    """A distance as (gallery operand, per-column offset, key -> ascending rank value).
 
     The key of (query i, gallery j) is product[i, j] + offset[j], the product being
     queries @ operand.T; the rank value is a monotone non-decreasing function of the key,
     so selecting on keys is safe; the returned score is the rank value (l2) or its
     negation (cosine)."""
 
-    def __init__(self, metric: str, gallery: np.ndarray):
-        self.metric = metric
-        if metric == "l2":
+    def __init__(self, distance: str, gallery: np.ndarray):
+        self.distance = distance
+        if distance == "l2":
             # -2 g: scaling by a power of two is exact, so the product is exactly -2 q.g.
             self.operand = np.float32(-2) * gallery
             self.offset = np.einsum("ij,ij->i", gallery, gallery, dtype=np.float32)
@@ -113,7 +113,7 @@ class _Metric:
 
     def prepare(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Query operand and the per-row term the rank value needs."""
-        if self.metric == "l2":
+        if self.distance == "l2":
             return queries, np.einsum("ij,ij->i", queries, queries, dtype=np.float32)
         return _normalise(queries), None
 
@@ -125,14 +125,14 @@ class _Metric:
 
     def rank(self, keys: np.ndarray, row_term: np.ndarray | None) -> np.ndarray:
         """Ascending rank values from keys (in place: pass a fresh array)."""
-        if self.metric == "l2":
+        if self.distance == "l2":
             keys += row_term.reshape(-1, *([1] * (keys.ndim - 1)))
             np.maximum(keys, 0, out=keys)
             return np.sqrt(keys, out=keys)
         return keys
 
     def score(self, rank: np.ndarray) -> np.ndarray:
-        return rank if self.metric == "l2" else -rank
+        return rank if self.distance == "l2" else -rank
 
 
 def _select_full(ranks: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -141,7 +141,7 @@ def _select_full(ranks: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return order, np.take_along_axis(ranks, order, axis=1)
 
 
-def _group_min(product: np.ndarray, how: _Metric, lanes: int) -> np.ndarray:
+def _group_min(product: np.ndarray, how: _Distance, lanes: int) -> np.ndarray:
     """float32 [rows, lanes]: the smallest key of each group (column j in group j % lanes,
     for j < lanes * (Ng // lanes)). One read of the block: the offset is added slab by slab
     into a small buffer that stays in cache, never written back to the block."""
@@ -160,7 +160,7 @@ def _group_min(product: np.ndarray, how: _Metric, lanes: int) -> np.ndarray:
     return acc
 
 
-def _select_chunk(product: np.ndarray, row_term, k: int, lanes: int, how: _Metric):
+def _select_chunk(product: np.ndarray, row_term, k: int, lanes: int, how: _Distance):
     """Top k of each row of a product block through the group-minimum shortcut.
 
     Returns (indices int64, rank values, number of rows redone with the full sort)."""
@@ -208,7 +208,7 @@ def _select_chunk(product: np.ndarray, row_term, k: int, lanes: int, how: _Metri
 
 
 def topk(
-    queries: np.ndarray, gallery: np.ndarray, k: int, metric: str = "l2", chunk_size: int = 1024
+    queries: np.ndarray, gallery: np.ndarray, *, k: int, distance: str, chunk_size: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest gallery rows for every query row.
 
@@ -217,8 +217,8 @@ def topk(
     docstring for the exact definition and its numerics). Memory is bounded by one float32
     [chunk_size, Ng] block.
     """
-    queries, gallery = _check_inputs(queries, gallery, k, metric, chunk_size)
-    how = _Metric(metric, gallery)
+    queries, gallery = _check_inputs(queries, gallery, k, distance, chunk_size)
+    how = _Distance(distance, gallery)
     n_queries, n_gallery = len(queries), len(gallery)
     lanes = _lanes(n_gallery, k)
     indices = np.empty((n_queries, k), np.int32)
@@ -238,52 +238,5 @@ def topk(
         indices[start:stop] = idx
         scores[start:stop] = how.score(val)
     if fallbacks:
-        log.info("%s: %d of %d queries needed the full sort (ties at the cut)", metric, fallbacks, n_queries)
+        log.info("%s: %d of %d queries needed the full sort (ties at the cut)", distance, fallbacks, n_queries)
     return indices, scores
-
-
-def retrieve(
-    gallery_path: str | os.PathLike,
-    queries_path: str | os.PathLike,
-    output: str | os.PathLike,
-    *,
-    metrics: list[str],
-    k: int,
-    chunk_size: int,
-    threads: int | None = None,
-) -> None:
-    """Rule retrieve_topk: top-k of every query embedding against the gallery embeddings,
-    one (indices, scores) pair per metric, written with cbir.h5store.write_retrieval.
-
-    BLAS threads follow OPENBLAS_NUM_THREADS, which Snakemake sets to the job's threads."""
-    gallery = read_embeddings(gallery_path)
-    queries = read_embeddings(queries_path)
-    unknown = [m for m in metrics if m not in METRICS]
-    if unknown:
-        raise SearchError(f"retrieval.metrics: unknown {unknown}; expected a subset of {list(METRICS)}")
-    if k > len(gallery.features):
-        raise SearchError(f"retrieval.topk={k} exceeds the gallery size {len(gallery.features)} ({gallery_path})")
-    log.info(
-        "%d queries x %d gallery x %d features, k=%d, chunk %d, threads %s",
-        len(queries.features),
-        *gallery.features.shape,
-        k,
-        chunk_size,
-        threads,
-    )
-    results = {}
-    for metric in metrics:
-        start = time.perf_counter()
-        results[metric] = topk(queries.features, gallery.features, k, metric, chunk_size)
-        log.info("%s search: %.2f s", metric, time.perf_counter() - start)
-    attrs = {
-        "metrics": list(metrics),
-        "k": int(k),
-        "chunk_size": int(chunk_size),
-        "gallery": str(gallery_path),
-        "queries": str(queries_path),
-        "n_gallery": len(gallery.features),
-        "n_queries": len(queries.features),
-    }
-    write_retrieval(output, results, attrs)
-    log.info("wrote %s", output)

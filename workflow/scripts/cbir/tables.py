@@ -1,6 +1,6 @@
 """Retrieval tables: the long-form CSV, the paper's Table 1 and a per-query-set table.
 
-Measures (cbir.metrics), all stored and printed in percent:
+Measures (cbir.measures), all stored and printed in percent:
     top_k_accuracy  the paper's eq. 8: share of queries with at least one result of
                     their label among the first k;
     precision       precision@k: mean share of relevant results among the first k;
@@ -10,26 +10,20 @@ Measures (cbir.metrics), all stored and printed in percent:
 
 from __future__ import annotations
 
-import logging
-import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from cbir.fsutil import atomic_path
-from cbir.h5store import read_embeddings, read_retrieval
-from cbir.metrics import mean_average_precision, precision_at_k, relevant_counts, top_k_accuracy
-from cbir.search import METRICS
-
-log = logging.getLogger("cbir.tables")
+from cbir.measures import mean_average_precision, precision_at_k, relevant_counts, top_k_accuracy
+from cbir.search import DISTANCES
 
 MEASURES = ("top_k_accuracy", "precision", "map")
-COLUMNS = ("query_set", "enhanced", "metric", "measure", "k", "value")
-METRIC_NAMES = {"l2": "L2 metric", "cosine": "cosine sim"}
+COLUMNS = ("query_set", "enhanced", "distance", "measure", "k", "value")
+DISTANCE_NAMES = {"l2": "L2 metric", "cosine": "cosine sim"}  # the paper's row labels
 ENHANCED_SUFFIX = "_enhanced"
 
-# Table 1 of the paper: top-k matching accuracy (%), query set -> metric -> k -> value.
+# Table 1 of the paper: top-k matching accuracy (%), query set -> distance -> k -> value.
 PAPER_TABLE1 = {
     "clean": {"l2": {1: 89.42, 5: 91.82, 10: 92.32}, "cosine": {1: 89.47, 5: 91.82, 10: 92.30}},
     "noisy": {"l2": {1: 39.95, 5: 42.41, 10: 42.84}, "cosine": {1: 40.24, 5: 42.10, 10: 42.91}},
@@ -62,32 +56,26 @@ def split_qset(qset: str, enhance: Mapping[str, str]) -> tuple[str, bool]:
 
 
 def evaluate(
-    gallery_emb_path: str | os.PathLike,
-    query_emb_paths: Mapping[str, str | os.PathLike],
-    retrieval_paths: Mapping[str, str | os.PathLike],
+    gallery_labels: np.ndarray,
+    query_sets: Mapping[str, tuple[np.ndarray, Mapping[str, tuple[np.ndarray, np.ndarray]]]],
     ks: Sequence[int],
     enhance: Mapping[str, str],
 ) -> pd.DataFrame:
-    """Every measure at every k in `ks`, per query set and metric, as a long DataFrame with
-    COLUMNS (value in percent). Query sets in the order of `query_emb_paths`; labels come
-    from the embedding files, so the numbers can be recomputed from them alone.
+    """Every measure at every k in `ks`, per query set and distance, as a long DataFrame with
+    COLUMNS (value in percent). `query_sets` maps a query set, in table order, to (its query
+    labels [Nq], distance -> (gallery indices [Nq, K], scores)).
     df.attrs holds n_gallery and n_queries (query set -> count)."""
-    if set(query_emb_paths) != set(retrieval_paths):
-        raise TableError(f"query sets differ: embeddings {sorted(query_emb_paths)}, results {sorted(retrieval_paths)}")
     ks = sorted(int(k) for k in ks)
-    gallery_labels = read_embeddings(gallery_emb_path).labels
     rows, n_queries = [], {}
-    for qset, emb_path in query_emb_paths.items():
-        labels = read_embeddings(emb_path).labels
-        results, _ = read_retrieval(retrieval_paths[qset])
+    for qset, (labels, results) in query_sets.items():
         base, enhanced = split_qset(qset, enhance)
         n_queries[qset] = len(labels)
         n_relevant = relevant_counts(gallery_labels, labels)
-        for metric in [m for m in METRICS if m in results] + [m for m in results if m not in METRICS]:
-            indices = results[metric][0]
-            where = f"{retrieval_paths[qset]} [{metric}]"
+        for distance in [d for d in DISTANCES if d in results] + [d for d in results if d not in DISTANCES]:
+            indices = results[distance][0]
+            where = f"query set {qset} [{distance}]"
             if indices.shape[0] != len(labels):
-                raise TableError(f"{where}: {indices.shape[0]} result rows for {len(labels)} queries in {emb_path}")
+                raise TableError(f"{where}: {indices.shape[0]} result rows for {len(labels)} queries")
             if indices.shape[1] < ks[-1]:
                 raise TableError(
                     f"{where}: {indices.shape[1]} results stored per query but retrieval.ks asks for "
@@ -102,14 +90,14 @@ def evaluate(
                     "precision": precision_at_k(retrieved, labels, k),
                     "map": mean_average_precision(retrieved, labels, k, n_relevant),
                 }
-                rows += [(base, enhanced, metric, m, k, 100.0 * values[m]) for m in MEASURES]
+                rows += [(base, enhanced, distance, m, k, 100.0 * values[m]) for m in MEASURES]
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     frame.attrs = {"n_gallery": len(gallery_labels), "n_queries": n_queries}
     return frame
 
 
 def _lookup(frame: pd.DataFrame) -> dict:
-    """(query_set, enhanced, metric, measure, k) -> value."""
+    """(query_set, enhanced, distance, measure, k) -> value."""
     return {tuple(row[:5]): row[5] for row in frame[list(COLUMNS)].itertuples(index=False)}
 
 
@@ -127,36 +115,36 @@ def _cell(degraded: float | None, enhanced: float | None, pair: bool) -> str:
     return f"{_fmt(degraded)}/{_fmt(enhanced)}" if pair else _fmt(degraded)
 
 
-def _table1_rows(get, metrics: Sequence[str], ks: Sequence[int], bases: Sequence[str]) -> list[list[str]]:
-    """Rows of the Table 1 layout; get(query_set, enhanced, metric, k) -> value or None."""
+def _table1_rows(get, distances: Sequence[str], ks: Sequence[int], bases: Sequence[str]) -> list[list[str]]:
+    """Rows of the Table 1 layout; get(query_set, enhanced, distance, k) -> value or None."""
     rows = []
     for title, base in TABLE1_ROWS:
         if base not in bases:
             continue
         rows.append([f"**{title}**", "", *[""] * len(ks)])
         pair = base != "clean"
-        for metric in metrics:
-            cells = [_cell(get(base, False, metric, k), get(base, True, metric, k), pair) for k in ks]
-            rows.append(["", METRIC_NAMES.get(metric, metric), *cells])
+        for distance in distances:
+            cells = [_cell(get(base, False, distance, k), get(base, True, distance, k), pair) for k in ks]
+            rows.append(["", DISTANCE_NAMES.get(distance, distance), *cells])
     return rows
 
 
 def table1_markdown(frame: pd.DataFrame, ks: Sequence[int] | None = None) -> str:
     """The paper's Table 1 layout for our numbers, then the paper's own (top-k matching
     accuracy, %): row groups Ideal / Noisy / Motion blurry / Low resolution (only those whose
-    query set was evaluated), sub-rows per metric, cells `degraded/enhanced`."""
+    query set was evaluated), sub-rows per distance, cells `degraded/enhanced`."""
     acc = frame[frame["measure"] == "top_k_accuracy"]
     ks = sorted(ks or acc["k"].unique().tolist())
-    metrics = [m for m in METRICS if m in set(acc["metric"])]
+    distances = [d for d in DISTANCES if d in set(acc["distance"])]
     bases = set(acc["query_set"])
     values = _lookup(acc)
 
-    def ours(base, enhanced, metric, k):
-        return values.get((base, enhanced, metric, "top_k_accuracy", k))
+    def ours(base, enhanced, distance, k):
+        return values.get((base, enhanced, distance, "top_k_accuracy", k))
 
-    def paper(base, enhanced, metric, k):
+    def paper(base, enhanced, distance, k):
         name = f"{base}{ENHANCED_SUFFIX}" if enhanced else base
-        return PAPER_TABLE1.get(name, {}).get(metric, {}).get(k)
+        return PAPER_TABLE1.get(name, {}).get(distance, {}).get(k)
 
     header = ["Query", "Metric", *[f"Top {k}" for k in ks]]
     n_gallery = frame.attrs.get("n_gallery")
@@ -168,9 +156,9 @@ def table1_markdown(frame: pd.DataFrame, ks: Sequence[int] | None = None) -> str
         "one gallery image of their own class among the first k results. Cells are "
         f"`degraded/enhanced` ({MISSING}: not configured).\n",
         "## This run\n",
-        _markdown(header, _table1_rows(ours, metrics, ks, bases)),
+        _markdown(header, _table1_rows(ours, distances, ks, bases)),
         "## The paper (Table 1)\n",
-        _markdown(header, _table1_rows(paper, metrics, ks, bases)),
+        _markdown(header, _table1_rows(paper, distances, ks, bases)),
     ]
     if n_gallery is not None:
         parts.append(f"Gallery: {n_gallery} images. Queries per set: {sizes}.\n")
@@ -178,25 +166,25 @@ def table1_markdown(frame: pd.DataFrame, ks: Sequence[int] | None = None) -> str
 
 
 def queries_markdown(frame: pd.DataFrame, qsets: Sequence[str], enhance: Mapping[str, str]) -> str:
-    """One row per configured query set and metric: top-k accuracy for every k, then
+    """One row per configured query set and distance: top-k accuracy for every k, then
     precision and mAP at the largest k (all percent)."""
     ks = sorted(frame["k"].unique().tolist())
     top = ks[-1]
     values = _lookup(frame)
     counts = frame.attrs.get("n_queries", {})
-    metrics = [m for m in METRICS if m in set(frame["metric"])]
+    distances = [d for d in DISTANCES if d in set(frame["distance"])]
     header = ["Query set", "Enhancer", "Metric", "Queries", *[f"Top {k}" for k in ks], f"P@{top}", f"mAP@{top}"]
     rows = []
     for qset in qsets:
         base, enhanced = split_qset(qset, enhance)
-        for metric in metrics:
-            key = (base, enhanced, metric)
+        for distance in distances:
+            key = (base, enhanced, distance)
             if values.get((*key, "top_k_accuracy", top)) is None:
                 continue
             cells = [_fmt(values.get((*key, "top_k_accuracy", k))) for k in ks]
             cells += [_fmt(values.get((*key, "precision", top))), _fmt(values.get((*key, "map", top)))]
             enhancer = enhance.get(base, MISSING) if enhanced else MISSING
-            rows.append([qset, enhancer, METRIC_NAMES.get(metric, metric), str(counts.get(qset, "")), *cells])
+            rows.append([qset, enhancer, DISTANCE_NAMES.get(distance, distance), str(counts.get(qset, "")), *cells])
     return "\n".join(
         [
             "# Retrieval per query set\n",
@@ -206,38 +194,3 @@ def queries_markdown(frame: pd.DataFrame, qsets: Sequence[str], enhance: Mapping
             _markdown(header, rows),
         ]
     )
-
-
-def _write_text(path: str | os.PathLike, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-
-
-def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False, float_format="%.6f")
-
-
-def evaluate_retrieval(
-    gallery: str | os.PathLike,
-    queries: Sequence[str | os.PathLike],
-    results: Sequence[str | os.PathLike],
-    *,
-    qsets: Sequence[str],
-    ks: Sequence[int],
-    enhance: Mapping[str, str],
-    csv: str | os.PathLike,
-    table1: str | os.PathLike,
-    per_query: str | os.PathLike,
-) -> pd.DataFrame:
-    """Rule evaluate_retrieval: `queries` and `results` are in the order of `qsets`."""
-    if not len(queries) == len(results) == len(qsets):
-        raise TableError(f"{len(qsets)} query sets but {len(queries)} embedding and {len(results)} result files")
-    frame = evaluate(
-        gallery, dict(zip(qsets, queries, strict=True)), dict(zip(qsets, results, strict=True)), ks, enhance
-    )
-    write_csv(frame, csv)
-    _write_text(table1, table1_markdown(frame, ks))
-    _write_text(per_query, queries_markdown(frame, qsets, enhance))
-    log.info("wrote %s, %s and %s (%d rows)", csv, table1, per_query, len(frame))
-    return frame

@@ -1,44 +1,44 @@
 """What the data is: every object of both splits, and one object across the factor grid.
 
-Rows 1-5: one row per category, one image per instance (instances 0-9; training or test
-split named in the title), all in the same view. Rows 6-8: one object across the 18
-azimuths (every second one), the 9 elevations, and the 6 lightings followed by its stereo
-pair (cameras 0 and 1).
+Rows 1-5: one row per category, one image per instance (instances 0-9; the split holding
+it named in the title), all in the same view. Rows 6-8: one object across the 18 azimuths
+(every second one), the 9 elevations, and the 6 lightings followed by its stereo pair
+(cameras 0 and 1). A view the data does not hold is drawn as "absent".
 """
 
 from __future__ import annotations
 
-import logging
-import os
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from cbir.norb import CATEGORIES, TRAIN_INSTANCES, NorbSplit, read_split_from
-from cbir.plots import plt, save_figure
+from cbir.plots import plt
 
-log = logging.getLogger("cbir.plots.dataset")
+N_COLUMNS = 10  # instances 0..9
+VIEW = (4, 3, 0)  # (elevation, azimuth, lighting) indices of the instance rows: 50°, 60°, lighting 0
+SWEEP_OBJECT = (0, 4)  # (category, instance) shown across the factors
 
-N_COLUMNS = 10
+Split = tuple[np.ndarray, np.ndarray, np.ndarray]  # images [N, 2, H, W], labels [N], info [N, 4]
 
 
 class _Lookup:
-    """Images of both splits addressed by (category, instance, elevation, azimuth, lighting)."""
+    """Images of several splits addressed by (category, instance, elevation, azimuth, lighting)."""
 
-    def __init__(self, splits: list[NorbSplit]):
-        self.splits = splits
+    def __init__(self, splits: Sequence[Split]):
+        self.images = [images for images, _, _ in splits]
         self.rows: dict[tuple[int, ...], tuple[int, int]] = {}
-        for s, split in enumerate(splits):
-            keys = np.column_stack([split.labels, split.info])
+        for s, (_, labels, info) in enumerate(splits):
+            keys = np.column_stack([labels, info])
             for r, key in enumerate(map(tuple, keys.tolist())):
                 self.rows.setdefault(key, (s, r))
 
     def get(self, category: int, instance: int, elevation: int, azimuth: int, lighting: int, camera: int = 0):
-        """The image, or None when the file does not hold that factor combination."""
+        """The image, or None when no split holds that factor combination (azimuth as an index)."""
         key = (category, instance, elevation, 2 * azimuth, lighting)
         if key not in self.rows:
             return None
         s, r = self.rows[key]
-        return self.splits[s].images[r, camera]
+        return self.images[s][r, camera]
 
 
 def _show(ax, image, title: str) -> None:
@@ -53,30 +53,32 @@ def _show(ax, image, title: str) -> None:
     ax.set_title(title, fontsize=7, pad=2)
 
 
-def plot_dataset(
-    folder: str | os.PathLike,
-    out_png: str | os.PathLike,
+def dataset_figure(
+    splits: Mapping[str, Split],
     *,
-    view: tuple[int, int, int] = (4, 3, 0),
-    sweep_object: tuple[int, int] = (0, 4),
-) -> None:
-    """Draw the figure from the six smallNORB-format files in `folder` (plain or .gz).
+    categories: Sequence[str],
+    view: tuple[int, int, int] = VIEW,
+    sweep_object: tuple[int, int] = SWEEP_OBJECT,
+) -> plt.Figure:
+    """The figure of the smallNORB-format `splits` (name -> images, labels, info; info columns
+    instance, elevation index, 2 * azimuth index, lighting), `categories` naming the labels.
 
     `view` is the (elevation, azimuth, lighting) index triple of the instance rows;
     `sweep_object` the (category, instance) shown across azimuths, elevations and lightings.
     Azimuth indices are 0..17 (20 degrees apart), elevation 0..8 (30..70 degrees by 5).
     """
-    lookup = _Lookup([read_split_from(folder, "train"), read_split_from(folder, "test")])
+    lookup = _Lookup(list(splits.values()))
+    holder = {int(i): name for name, (_, _, info) in splits.items() for i in np.unique(info[:, 0])}
     elevation, azimuth, lighting = view
     cat, inst = sweep_object
-    rows = len(CATEGORIES) + 3
+    rows = len(categories) + 3
     fig, axes = plt.subplots(rows, N_COLUMNS, figsize=(1.25 * N_COLUMNS, 1.42 * rows), squeeze=False)
-    for c, name in enumerate(CATEGORIES):
+    for c, name in enumerate(categories):
         for i in range(N_COLUMNS):
-            split = "train" if i in TRAIN_INSTANCES else "test"
-            _show(axes[c, i], lookup.get(c, i, elevation, azimuth, lighting), f"{i} ({split})")
+            title = f"{i} ({holder[i]})" if i in holder else str(i)
+            _show(axes[c, i], lookup.get(c, i, elevation, azimuth, lighting), title)
         axes[c, 0].set_ylabel(f"{c}: {name}", fontsize=8)
-    r = len(CATEGORIES)
+    r = len(categories)
     for k in range(N_COLUMNS):
         for ax in axes[r:, k]:
             ax.axis("off")  # unused cells stay blank; used ones are redrawn below
@@ -91,18 +93,16 @@ def plot_dataset(
             if k < 6:
                 _show(axes[r + 2, k], lookup.get(cat, inst, elevation, azimuth, k), f"lighting {k}")
             else:
-                _show(
-                    axes[r + 2, k], lookup.get(cat, inst, elevation, azimuth, lighting, camera=k - 6), f"camera {k - 6}"
-                )
+                camera = k - 6
+                _show(axes[r + 2, k], lookup.get(cat, inst, elevation, azimuth, lighting, camera), f"camera {camera}")
     axes[r, 0].set_ylabel("azimuth", fontsize=8)
     axes[r + 1, 0].set_ylabel("elevation", fontsize=8)
     axes[r + 2, 0].set_ylabel("lighting, stereo", fontsize=8)
     fig.suptitle(
         f"Rows 1-5: instances 0-9 of each category (elevation {30 + 5 * elevation}°, azimuth {20 * azimuth}°, "
-        f"lighting {lighting}, camera 0).\nRows 6-8: {CATEGORIES[cat]} {inst} across azimuth, elevation, "
+        f"lighting {lighting}, camera 0).\nRows 6-8: {categories[cat]} {inst} across azimuth, elevation, "
         f"lighting and the two cameras.",
         fontsize=9,
     )
     fig.tight_layout(rect=(0, 0, 1, 0.97))
-    save_figure(fig, out_png)
-    log.info("wrote %s", out_png)
+    return fig

@@ -1,53 +1,55 @@
-"""The paper's Figure 6: a few test images and their degraded versions, one column per model."""
+"""The paper's Figure 6: a few test images and their degraded versions, one column per
+degradation that the configured query sets use."""
 
 from __future__ import annotations
 
-import logging
-import os
-
 import numpy as np
 
-from cbir.degradations import degrade
-from cbir.h5store import read_image_set
-from cbir.plots import plt, save_figure
+from cbir.degrade import check_specs, degrade
+from cbir.plots import plt
 
-log = logging.getLogger("cbir.plots.degradations")
-
-# Column title -> the single degradation it shows (None: the original).
-COLUMNS = {
-    "original": None,
-    "motion blurred": {"name": "motion_blur"},
-    "Gaussian noise": {"name": "gaussian"},
-    "salt & pepper": {"name": "salt_pepper"},
-    "speckle": {"name": "speckle"},
-    "low resolution x2": {"name": "lowres", "level": 1},
-    "low resolution x4": {"name": "lowres", "level": 2},
-}
+FIGURE_IMAGES = 4  # rows: test images shown
 
 
-def plot_degradations(
-    test_path: str | os.PathLike, out_png: str | os.PathLike, *, seed: int, rescale: str = "minmax", n_images: int = 4
-) -> None:
-    """Rows: `n_images` test images (evenly spaced, so several classes show); columns: the
-    original and each degradation with the paper's default parameters."""
-    test = read_image_set(test_path)
-    rows = np.linspace(0, len(test) - 1, min(n_images, len(test))).round().astype(int)
-    images = test.images[rows]
-    fig, axes = plt.subplots(len(rows), len(COLUMNS), figsize=(1.6 * len(COLUMNS), 1.7 * len(rows)), squeeze=False)
-    for col, (title, spec) in enumerate(COLUMNS.items()):
-        shown = (
-            images
-            if spec is None
-            else degrade(images, [spec], seed=seed, stream="figure", indices=rows, rescale=rescale)
-        )
-        for row in range(len(rows)):
+def figure_specs(queries: dict[str, list[dict]]) -> list[dict]:
+    """The distinct degradation specs of the query sets `queries` (name -> specs), in the
+    order they first appear; the clean set (no specs) adds none."""
+    seen: dict[tuple, dict] = {}
+    for specs in queries.values():
+        for spec in check_specs(specs):
+            seen.setdefault(tuple(spec.items()), spec)
+    return list(seen.values())
+
+
+def spec_title(spec: dict) -> str:
+    """ "gaussian sigma=0.1", "lowres level=2": the name and each parameter of a checked spec."""
+    return " ".join([spec["name"], *(f"{key}={value:g}" for key, value in spec.items() if key != "name")])
+
+
+def pick_rows(n_images: int) -> np.ndarray:
+    """`FIGURE_IMAGES` evenly spaced rows of a split (so several classes show)."""
+    return np.linspace(0, n_images - 1, min(FIGURE_IMAGES, n_images)).round().astype(int)
+
+
+def degradations_figure(
+    images: np.ndarray, rows: np.ndarray, queries: dict[str, list[dict]], *, seed: int, rescale: str
+) -> plt.Figure:
+    """Rows: `images` (uint8 [n, H, W], the test split's rows `rows`, whose indices seed the
+    draws); columns: the originals, then each spec of `figure_specs(queries)` applied alone
+    (stream "figure")."""
+    columns = [("original", images)]
+    for spec in figure_specs(queries):
+        shown = degrade(images, [spec], seed=seed, stream="figure", indices=rows, rescale=rescale, threads=1)
+        columns.append((spec_title(spec), shown))
+    fig, axes = plt.subplots(len(images), len(columns), figsize=(1.6 * len(columns), 1.7 * len(images)), squeeze=False)
+    for col, (title, shown) in enumerate(columns):
+        for row in range(len(images)):
             ax = axes[row, col]
             ax.imshow(shown[row], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             if row == 0:
-                ax.set_title(title, fontsize=9)
+                ax.set_title(title.replace(" ", "\n", 1), fontsize=8)
     fig.suptitle(f"Degraded test images (seed {seed}, {rescale} rescale)", fontsize=10)
     fig.tight_layout()
-    save_figure(fig, out_png)
-    log.info("wrote %s (%d images)", out_png, len(rows))
+    return fig

@@ -1,4 +1,4 @@
-"""Retrieval measures from ranked label tables (paper section IV.C, eq. 8).
+"""Retrieval measures from ranked label tables (paper section IV.C, eq. 8): "measure" here, "distance" for L2/cosine.
 
 Every function takes
     retrieved  int [Nq, K]: the labels of each query's gallery results, best first;
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 
-class MetricError(ValueError):
+class MeasureError(ValueError):
     """Inconsistent shapes or a cut-off outside 1..K."""
 
 
@@ -21,9 +21,9 @@ def relevance(retrieved: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     retrieved = np.asarray(retrieved)
     labels = np.asarray(labels)
     if retrieved.ndim != 2 or labels.shape != (len(retrieved),):
-        raise MetricError(f"expected retrieved [Nq, K] and labels [Nq], got {retrieved.shape} and {labels.shape}")
+        raise MeasureError(f"expected retrieved [Nq, K] and labels [Nq], got {retrieved.shape} and {labels.shape}")
     if not 1 <= k <= retrieved.shape[1]:
-        raise MetricError(f"k={k} outside 1..{retrieved.shape[1]} (results stored per query)")
+        raise MeasureError(f"k={k} outside 1..{retrieved.shape[1]} (results stored per query)")
     return retrieved[:, :k] == labels[:, None]
 
 
@@ -65,7 +65,7 @@ def average_precision_at_k(
     else:
         n_relevant = np.asarray(n_relevant)
         if n_relevant.shape != (len(rel),):
-            raise MetricError(f"n_relevant must be [Nq] = [{len(rel)}], got {n_relevant.shape}")
+            raise MeasureError(f"n_relevant must be [Nq] = [{len(rel)}], got {n_relevant.shape}")
         norm = np.minimum(k, n_relevant).astype(np.float64)
     return np.divide(total, norm, out=np.zeros_like(total), where=norm > 0)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cbir.metrics import (
-    MetricError,
+from cbir.measures import (
+    MeasureError,
     average_precision_at_k,
     mean_average_precision,
     precision_at_k,
@@ -78,9 +78,9 @@ def test_relevant_counts():
 
 
 def test_bad_inputs():
-    with pytest.raises(MetricError, match="k=5 outside 1..4"):
+    with pytest.raises(MeasureError, match="k=5 outside 1..4"):
         top_k_accuracy(RETRIEVED, LABELS, 5)
-    with pytest.raises(MetricError, match="k=0"):
+    with pytest.raises(MeasureError, match="k=0"):
         precision_at_k(RETRIEVED, LABELS, 0)
-    with pytest.raises(MetricError, match="labels"):
+    with pytest.raises(MeasureError, match="labels"):
         top_k_accuracy(RETRIEVED, LABELS[:2], 1)

@@ -1,0 +1,74 @@
+"""Figure 6 built from arrays: one column per distinct configured spec, panels that show images."""
+
+from __future__ import annotations
+
+import numpy as np
+import yaml
+from conftest import REPO
+
+from cbir.degrade import degrade
+from cbir.plots import plt
+from cbir.plots.degradations import FIGURE_IMAGES, degradations_figure, figure_specs, pick_rows, spec_title
+
+QUERIES = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["queries"]
+
+
+def panel_pixels(fig, ax) -> np.ndarray:
+    """The rendered RGB pixels inside one axes."""
+    fig.canvas.draw()
+    rgba = np.asarray(fig.canvas.buffer_rgba())
+    x0, y0, x1, y1 = ax.get_window_extent().extents.round().astype(int)
+    height = rgba.shape[0]
+    return rgba[height - y1 + 2 : height - y0 - 2, x0 + 2 : x1 - 2, :3]
+
+
+def test_columns_are_the_distinct_specs_of_the_configured_query_sets():
+    specs = figure_specs(QUERIES)
+    # config.yaml: the noisy, blurry and lowres sets hold every spec; the single-spec sets repeat them.
+    assert [spec_title(s) for s in specs] == [
+        "gaussian sigma=0.1",
+        "salt_pepper amount=0.1",
+        "speckle amount=0.1",
+        "motion_blur sigma=0.05 T=1",
+        "lowres level=1",
+        "lowres level=2",
+    ]
+    assert figure_specs({"clean": []}) == []
+    assert figure_specs({"a": [{"name": "lowres", "level": 2}], "b": [{"name": "lowres", "level": 2.0}]}) == [
+        {"name": "lowres", "level": 2}
+    ]
+
+
+def test_figure_has_one_column_per_spec_and_no_blank_panel():
+    rng = np.random.default_rng(0)
+    test = rng.integers(0, 256, (30, 32, 32), dtype=np.uint8)
+    rows = pick_rows(len(test))
+    assert len(rows) == FIGURE_IMAGES and rows[0] == 0 and rows[-1] == 29
+    fig = degradations_figure(test[rows], rows, QUERIES, seed=0, rescale="minmax")
+    n_cols = 1 + len(figure_specs(QUERIES))
+    axes = np.array(fig.get_axes()).reshape(FIGURE_IMAGES, n_cols)
+    titles = [ax.get_title() for ax in axes[0]]
+    assert titles[0] == "original" and titles[1] == "gaussian\nsigma=0.1" and titles[-1] == "lowres\nlevel=2"
+    assert all(ax.get_title() == "" for ax in axes[1:].ravel())
+    for ax in axes.ravel():
+        assert panel_pixels(fig, ax).std() > 10  # an image, not an empty panel
+    # The columns show the query sets' degradations of those test rows (stream "figure").
+    np.testing.assert_array_equal(axes[0, 0].get_images()[0].get_array(), test[rows[0]])
+    blurred = degrade(
+        test[rows],
+        [{"name": "motion_blur", "sigma": 0.05, "T": 1.0}],
+        seed=0,
+        stream="figure",
+        indices=rows,
+        rescale="minmax",
+        threads=1,
+    )
+    np.testing.assert_array_equal(axes[2, 4].get_images()[0].get_array(), blurred[2])
+    plt.close(fig)
+
+
+def test_only_the_clean_set_gives_the_originals_alone():
+    images = np.random.default_rng(1).integers(0, 256, (2, 8, 8), dtype=np.uint8)
+    fig = degradations_figure(images, np.arange(2), {"clean": []}, seed=0, rescale="clip")
+    assert len(fig.get_axes()) == 2
+    plt.close(fig)

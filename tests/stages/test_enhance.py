@@ -1,0 +1,89 @@
+"""Stages of enhance.smk: a query-set file restored by an enhancer checkpoint, and its figure."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import CPU_RUNTIME, columns
+from matplotlib.image import imread
+
+from cbir.checkpoint import CheckpointError, save_checkpoint
+from cbir.h5store import COLUMNS, read_image_set, write_image_set
+from cbir.imagemath import normalize, to_uint8
+from cbir.networks import SRCNN, Classifier, architecture
+from cbir.stages.enhance import enhance_query_set, plot_enhancement
+
+RUNTIME = CPU_RUNTIME
+
+
+@pytest.fixture
+def files(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (23, 32, 32), dtype=np.uint8)
+    write_image_set(tmp_path / "noisy.h5", images, columns(23), {"query": "noisy"})
+    torch.manual_seed(0)
+    upscaler = SRCNN()
+    save_checkpoint(
+        tmp_path / "upscaler.pt",
+        upscaler.state_dict(),
+        {"name": "upscaler", **architecture(upscaler), "input_size": [32, 32]},
+    )
+    classifier = Classifier("resnet18")
+    save_checkpoint(
+        tmp_path / "classifier.pt",
+        classifier.state_dict(),
+        {"name": "classifier", **architecture(classifier), "input_size": [32, 32]},
+    )
+    return tmp_path, images, upscaler.eval()
+
+
+def run_enhance(folder, model, queries, output):
+    enhance_query_set(model=folder / model, queries=queries, output=output, runtime=RUNTIME, batch_size=10, threads=1)
+
+
+def test_enhance_query_set(files):
+    folder, images, upscaler = files
+    run_enhance(folder, "upscaler.pt", folder / "noisy.h5", folder / "out.h5")
+    out = read_image_set(folder / "out.h5")
+    assert out.images.shape == images.shape and out.images.dtype == np.uint8
+    for name in COLUMNS:
+        assert np.array_equal(out.columns[name], columns(23)[name])
+    assert out.attrs["query"] == "noisy"  # the query set's provenance is kept
+    assert out.attrs["enhancer"] == "upscaler" and out.attrs["enhancer_model"].endswith("upscaler.pt")
+    assert out.attrs["enhanced_from"].endswith("noisy.h5")
+    assert out.attrs["enhancer_meta"]["kind"] == "srcnn"
+    with torch.no_grad():
+        direct = to_uint8(upscaler(normalize(torch.from_numpy(images))))
+    assert np.array_equal(out.images, direct)
+
+
+def test_enhance_rejects_wrong_kind_or_size(files, tmp_path):
+    folder, _, _ = files
+    with pytest.raises(CheckpointError, match="holds a classifier"):
+        run_enhance(folder, "classifier.pt", folder / "noisy.h5", folder / "x.h5")
+    write_image_set(tmp_path / "big.h5", np.zeros((2, 64, 64), np.uint8), columns(2))
+    with pytest.raises(CheckpointError, match="trained on 32x32"):
+        run_enhance(folder, "upscaler.pt", tmp_path / "big.h5", folder / "x.h5")
+    assert not (folder / "x.h5").exists()
+
+
+def test_plot_enhancement(files, tmp_path):
+    folder, images, _ = files
+    degraded = np.clip(images.astype(int) + 20, 0, 255).astype(np.uint8)
+    write_image_set(tmp_path / "clean.h5", images, columns(23))
+    write_image_set(tmp_path / "deg.h5", degraded, columns(23))
+    write_image_set(tmp_path / "enh.h5", images, columns(23), {"enhancer": "denoiser"})
+    paths = {"clean": tmp_path / "clean.h5", "degraded": tmp_path / "deg.h5", "enhanced": tmp_path / "enh.h5"}
+    plot_enhancement(**paths, output=tmp_path / "e.png", seed=0)
+    pixels = imread(tmp_path / "e.png")
+    height, width = pixels.shape[:2]
+    assert width > 500 and height > 400
+    # Three rows of random-noise images: every row band of the image area has texture.
+    grey = pixels[..., :3].mean(-1)
+    top = int(0.12 * height)  # below the two-line suptitle
+    bands = np.array_split(grey[top:], 3)
+    assert all(band.std() > 0.1 for band in bands)
+    write_image_set(tmp_path / "other.h5", images, {**columns(23), "label": np.zeros(23, np.int64)})
+    with pytest.raises(ValueError, match="labels differ"):
+        plot_enhancement(**{**paths, "enhanced": tmp_path / "other.h5"}, output=tmp_path / "x.png", seed=0)

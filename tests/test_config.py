@@ -1,0 +1,163 @@
+"""cbir.config: renamed keys, schema validation and every schema default applied once."""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import pytest
+import yaml
+from conftest import REPO
+
+from cbir.config import ConfigError, load_schema, validate_config
+
+MINIMAL = {
+    "queries": {"clean": [], "noisy": [{"name": "gaussian"}, {"name": "speckle", "amount": 0.2}]},
+    "enhancers": {
+        name: {"network": "autoencoder", "degradations": [{"name": "motion_blur"}]}
+        for name in ("denoiser", "deblurrer", "upscaler")
+    },
+}
+
+
+def default_paths(schema: dict) -> dict[tuple, object]:
+    """Dotted path -> default of every key under the top-level `properties` (objects recursed)."""
+    out = {}
+
+    def walk(node, path):
+        for name, sub in node.get("properties", {}).items():
+            if "default" in sub:
+                out[(*path, name)] = sub["default"]
+            if sub.get("type") == "object":
+                walk(sub, (*path, name))
+
+    walk(schema, ())
+    return out
+
+
+def test_every_default_reaches_a_minimal_config():
+    schema = load_schema()
+    config = validate_config(copy.deepcopy(MINIMAL))
+    for path, default in default_paths(schema).items():
+        node = config
+        for part in path:
+            node = node[part]
+        assert node == default, path
+    # Defaults behind $ref + allOf (the shared recipe) and in array items (if/then branches).
+    recipe = schema["$defs"]["recipe"]["properties"]
+    assert config["enhancers"]["upscaler"]["epochs"] == recipe["epochs"]["default"]
+    assert config["classifier"]["lr_step"] == recipe["lr_step"]["default"]
+    assert config["enhancers"]["denoiser"]["degradations"] == [{"name": "motion_blur", "sigma": 0.05, "T": 1.0}]
+    assert config["queries"]["noisy"] == [{"name": "gaussian", "sigma": 0.1}, {"name": "speckle", "amount": 0.2}]
+
+
+def test_defaults_never_override_given_values():
+    config = copy.deepcopy(MINIMAL)
+    config["retrieval"] = {"topk": 20}
+    config["dataset"] = {"subset": {"cameras": [1]}}
+    validate_config(config)
+    assert config["retrieval"]["topk"] == 20 and config["retrieval"]["ks"] == [1, 5, 10]
+    assert config["dataset"]["subset"] == {
+        "cameras": [1],
+        "lightings": [0, 1, 2, 3, 4, 5],
+        "azimuth_step": 1,
+        "elevation_step": 1,
+    }
+
+
+def test_shipped_configs_are_complete_after_validation():
+    for name in ("config.yaml", "paper.yaml"):
+        config = yaml.safe_load((REPO / "config" / name).read_text())
+        if name == "paper.yaml":  # loaded over the default config, as the Snakefile does
+            base = yaml.safe_load((REPO / "config/config.yaml").read_text())
+            config = {**base, **config}
+        validate_config(config)
+        assert set(config) >= {"runtime", "inference", "degradation", "report"}
+
+
+@pytest.mark.parametrize(
+    ("old", "message"),
+    [
+        ({"training": {"device": "cpu"}}, "config key 'training' was renamed: use 'runtime'"),
+        ({"embedding": {"batch_size": 8}}, "config key 'embedding' was renamed: use 'inference'"),
+        ({"retrieval": {"metrics": ["l2"]}}, "config key 'retrieval.metrics' was renamed: use 'retrieval.distances'"),
+    ],
+)
+def test_renamed_keys_name_the_new_key(old, message):
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        validate_config({**copy.deepcopy(MINIMAL), **old})
+
+
+def test_renamed_enhancer_arch_names_network():
+    config = copy.deepcopy(MINIMAL)
+    config["enhancers"]["deblurrer"]["arch"] = config["enhancers"]["deblurrer"].pop("network")
+    with pytest.raises(
+        ConfigError, match=r"'enhancers\.deblurrer\.arch' was renamed: use 'enhancers\.<name>\.network'"
+    ):
+        validate_config(config)
+
+
+def test_bad_degradation_parameter_names_the_list_item():
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["queries"]["blurry"][0]["sigma"] = -0.5
+    with pytest.raises(ConfigError, match=r"config key 'queries.blurry.0.sigma': -0.5 is less than the minimum of 0"):
+        validate_config(config)
+
+
+def test_missing_required_section_is_named():
+    with pytest.raises(ConfigError, match="'enhancers' is a required property"):
+        validate_config({"queries": {"clean": []}})
+
+
+def _shipped() -> dict:
+    return yaml.safe_load((REPO / "config/config.yaml").read_text())
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c["queries"].update(gallery=[]), "'queries.gallery': the name is reserved"),
+        (lambda c: c["queries"].update(noisy_enhanced=[]), "'queries.noisy_enhanced': the name is reserved"),
+        (lambda c: c["queries"].update({"a__b": []}), "'queries.a__b': bad name"),
+        (lambda c: c.update(run="."), "config key 'run': '.' does not match"),
+        (lambda c: c.update(run=".."), "config key 'run': '..' does not match"),
+        (lambda c: c.update(run="../x"), "config key 'run'"),
+        (lambda c: c["dataset"].update(image_size=32.0), "'dataset.image_size': 32.0 is not of type 'integer'"),
+        (lambda c: c.update(seed=2**70), "'seed': 1180591620717411303424 is greater than the maximum"),
+        (lambda c: c["dataset"]["synthetic"].update(seed=-1), "'dataset.synthetic.seed': -1 is less than"),
+        (
+            lambda c: c["queries"]["blurry"][0].update(sigma=float("nan")),
+            "'queries.blurry.0.sigma': nan is not a finite",
+        ),
+        (lambda c: c["retrieval"].update(chunk_size=float("inf")), "'retrieval.chunk_size': inf is not a finite"),
+        # Degradation parameters: ranges live in the schema only.
+        (
+            lambda c: c["queries"]["gaussian"][0].update(sigma=-0.1),
+            "'queries.gaussian.0.sigma': -0.1 is less than or equal",
+        ),
+        (lambda c: c["queries"]["speckle"][0].update(amount=1.5), "'queries.speckle.0.amount': 1.5 is greater than"),
+        (lambda c: c["queries"]["blurry"][0].update(T=0), "'queries.blurry.0.T': 0 is less than or equal"),
+        (lambda c: c["queries"]["lowres"][1].update(level=4), "'queries.lowres.1.level': 4 is not one of [1, 2, 3]"),
+        (
+            lambda c: c["dataset"]["smallnorb"].update(checksums={"smallnorb-typo.mat.gz": "md5:" + "0" * 32}),
+            "'dataset.smallnorb.checksums.smallnorb-typo.mat.gz': not a file this key applies to",
+        ),
+        # Every configured enhancer is trained: an autoencoder must fit the size even if `enhance` names none.
+        (
+            lambda c: (c["dataset"].update(image_size=48), c.update(enhance={})),
+            "'enhancers.denoiser.network': the autoencoder needs an image size that is a multiple of 32",
+        ),
+        (
+            lambda c: (
+                c["dataset"].update(image_size=18),
+                c["enhancers"].update({n: {**c["enhancers"][n], "network": "srcnn"} for n in c["enhancers"]}),
+            ),
+            "'queries.lowres.1.level': level 2 halves the image 2 times, so dataset.image_size (18) must be a multiple of 4",
+        ),
+    ],
+)
+def test_bad_values_are_named(edit, message):
+    config = _shipped()
+    edit(config)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate_config(config)

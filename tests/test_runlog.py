@@ -1,0 +1,38 @@
+"""cbir.runlog: job logs, uncaught exceptions and progress lines."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import REPO
+
+SCRIPT = """
+import logging
+from cbir.runlog import progress, setup_logging
+
+setup_logging({log!r})
+logging.getLogger("cbir.test").info("started")
+for _ in progress(range(3), desc="steps"):
+    pass
+def inner():
+    raise RuntimeError("the input is broken")
+inner()
+"""
+
+
+def test_uncaught_exception_goes_to_the_log_with_its_traceback(tmp_path):
+    log = tmp_path / "logs" / "job.log"
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT.format(log=str(log))],
+        cwd=REPO / "workflow" / "scripts",
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1
+    text = log.read_text()
+    assert "INFO cbir.test: started" in text
+    assert "steps: 100%" in text  # progress lines go to the log off a terminal
+    assert "CRITICAL cbir: job failed: RuntimeError: the input is broken" in text
+    assert "Traceback (most recent call last)" in text and "in inner" in text
+    assert "RuntimeError: the input is broken" in proc.stderr

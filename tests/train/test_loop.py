@@ -1,0 +1,130 @@
+"""The training loop: the finished state, resumable progress, exact resume, fingerprints."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+from train.toydata import CLASSIFIER, CPU, DENOISE, DENOISER, UPSCALER, toy_splits
+
+from cbir.checkpoint import CheckpointError, read_checkpoint
+from cbir.device import runtime
+from cbir.train.loop import Trained, digest, history_fields, partial_path, train
+from cbir.train.tasks import ClassifierTask, EnhancerTask
+
+SPLITS = toy_splits()
+DIGESTS = {split: digest(images, labels) for split, (images, labels) in SPLITS.items()}
+
+
+def classifier_task(recipe=CLASSIFIER) -> ClassifierTask:
+    (train_images, train_labels), (test_images, test_labels) = SPLITS["train"], SPLITS["test"]
+    return ClassifierTask(
+        train_images=train_images,
+        train_labels=train_labels,
+        test_images=test_images,
+        test_labels=test_labels,
+        recipe=recipe,
+        seed=0,
+        rt=runtime(CPU, 1),
+    )
+
+
+def enhancer_task(name="upscaler", recipe=UPSCALER) -> EnhancerTask:
+    return EnhancerTask(
+        name,
+        train_images=SPLITS["train"][0],
+        test_images=SPLITS["test"][0],
+        recipe=recipe,
+        seed=0,
+        rt=runtime(CPU, 1),
+        rescale="minmax",
+    )
+
+
+def run(task, partial, stop_after=None) -> Trained | None:
+    return train(task, digests=DIGESTS, source="toy", settings=CPU, partial=partial, stop_after=stop_after)
+
+
+def same_weights(a: dict, b: dict) -> bool:
+    assert a.keys() == b.keys()
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def without_timing(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in rows]
+
+
+def test_helpers():
+    assert history_fields("acc") == [
+        "epoch", "train_loss", "train_acc", "heldout_loss", "heldout_acc", "lr", "seconds", "images_per_s"
+    ]  # fmt: skip
+    assert partial_path("/x/models/denoiser.pt").name == "denoiser.pt.partial"
+    images, labels = SPLITS["train"]
+    assert digest(images, labels) == DIGESTS["train"] != DIGESTS["test"]
+    assert digest(images, labels[::-1]) != DIGESTS["train"]
+
+
+def test_classifier_finished_state_and_progress(tmp_path):
+    partial = tmp_path / "classifier.pt.partial"
+    trained = run(classifier_task(), partial)
+    assert trained.fields == history_fields("acc")
+    assert [r["epoch"] for r in trained.history] == [1, 2, 3]
+    assert [r["lr"] for r in trained.history] == pytest.approx([1e-3, 1e-3, 5e-4])  # halved after lr_step = 2
+    meta = trained.meta
+    assert meta["complete"] and meta["epochs_done"] == 3 and meta["epochs"] == 3
+    assert meta["kind"] == "classifier" and meta["name"] == "classifier" and meta["input_size"] == [32, 32]
+    assert meta["runtime"] == CPU and meta["recipe"] == CLASSIFIER
+    assert meta["data"] == {"n_train": 40, "n_heldout": 20, "train_source": "toy", **DIGESTS}
+    assert meta["fingerprint"]["data"] == DIGESTS and meta["weights_init"] == "none"
+    assert {"optimizer", "scheduler", "scaler", "history"} <= set(meta)
+    assert all(v.device.type == "cpu" for v in trained.state_dict.values())
+    # progress of the last epoch stays in the partial file; removing it is the caller's job
+    assert read_checkpoint(partial)["meta"]["epochs_done"] == 3
+
+
+def test_enhancer_resume_is_exact(tmp_path):
+    recipe = {**DENOISER, "epochs": 3}
+    whole = run(enhancer_task("denoiser", recipe), tmp_path / "whole.partial")
+    killed = tmp_path / "killed.partial"
+    assert run(enhancer_task("denoiser", recipe), killed, stop_after=2) is None
+    assert read_checkpoint(killed)["meta"]["epochs_done"] == 2
+    resumed = run(enhancer_task("denoiser", recipe), killed)
+    assert same_weights(whole.state_dict, resumed.state_dict)
+    assert without_timing(whole.history) == without_timing(resumed.history)
+    assert resumed.meta["degradations"] == DENOISE
+
+
+def test_resume_with_another_recipe_starts_over(tmp_path, caplog):
+    partial = tmp_path / "upscaler.pt.partial"
+    assert run(enhancer_task(), partial, stop_after=1) is None
+    changed = {**UPSCALER, "lr": 5e-4}
+    with caplog.at_level(logging.INFO, logger="cbir"):
+        trained = run(enhancer_task(recipe=changed), partial)
+    assert "different recipe" in caplog.text and "resuming" not in caplog.text
+    assert len(trained.history) == 3 and trained.history[0]["lr"] == 5e-4
+
+
+def test_resume_logs_and_skips_done_epochs(tmp_path, caplog):
+    partial = tmp_path / "upscaler.pt.partial"
+    assert run(enhancer_task(), partial, stop_after=3) is not None  # stop_after beyond the epochs: no stop
+    with caplog.at_level(logging.INFO, logger="cbir"):
+        trained = run(enhancer_task(), partial)
+    assert "resuming after epoch 3" in caplog.text
+    assert [r["epoch"] for r in trained.history] == [1, 2, 3]
+
+
+def test_corrupt_partial_checkpoint_is_a_clear_error(tmp_path):
+    partial = tmp_path / "upscaler.pt.partial"
+    partial.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match=str(partial)):
+        run(enhancer_task(), partial)
+
+
+def test_digests_change_the_fingerprint(tmp_path):
+    partial = tmp_path / "upscaler.pt.partial"
+    assert run(enhancer_task(), partial, stop_after=1) is None
+    other = {"train": DIGESTS["test"], "test": DIGESTS["train"]}
+    trained = train(enhancer_task(), digests=other, source="toy", settings=CPU, partial=partial, stop_after=None)
+    assert len(trained.history) == 3
+    assert trained.meta["fingerprint"]["data"] == other

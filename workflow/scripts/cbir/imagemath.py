@@ -1,0 +1,99 @@
+"""Image maths shared by training, inference and figures: one definition of each.
+
+Every image given to a network is min-max normalised per image to [0, 1] and then mapped
+linearly to [-1, 1]: x' = 2 (x - min x) / (max x - min x) - 1. A constant image (max = min)
+maps to -1 everywhere. Networks output [-1, 1] (tanh), which maps back to uint8 by
+255 (y + 1) / 2, rounded and clipped.
+
+PSNR is measured on the [0, 1] scale (peak 1), per image; an exact reconstruction (MSE 0)
+is reported as `PSNR_CAP_DB`. The numpy functions serve figures and tables, the torch
+ones training and inference; tests keep the two in agreement. The torch functions use tensor
+methods only, so figure jobs importing this module do not pay for importing torch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+PSNR_CAP_DB = 100.0
+_MSE_FLOOR = 10 ** (-PSNR_CAP_DB / 10)
+
+
+# ---------------------------------------------------------------------------------------
+# numpy: uint8 or float arrays [N, H, W] (or one image [H, W])
+# ---------------------------------------------------------------------------------------
+
+
+def unit(images: np.ndarray) -> np.ndarray:
+    """Per-image min-max to [0, 1] of [N, H, W] (or [H, W]) arrays, float64."""
+    x = np.asarray(images, np.float64)
+    axes = (x.ndim - 2, x.ndim - 1)
+    low = x.min(axis=axes, keepdims=True)
+    span = x.max(axis=axes, keepdims=True) - low
+    return (x - low) / np.where(span > 0, span, 1.0)
+
+
+def psnr_from_mse(mse: np.ndarray) -> np.ndarray:
+    """PSNR in dB for peak 1, capped at `PSNR_CAP_DB`."""
+    return 10.0 * np.log10(1.0 / np.maximum(mse, _MSE_FLOOR))
+
+
+def psnr(reference: np.ndarray, images: np.ndarray, renormalize: bool = False) -> np.ndarray:
+    """Per-image PSNR (dB) of uint8 `images` [N, H, W] against the min-max normalised `reference`: [N].
+
+    `images` are taken as stored (/ 255), or min-max normalised with `renormalize`.
+    """
+    ref = unit(reference)
+    img = unit(images) if renormalize else np.asarray(images, np.float64) / 255.0
+    return psnr_from_mse(((ref - img) ** 2).reshape(len(ref), -1).mean(1))
+
+
+def batch_slices(n: int, batch_size: int) -> list[slice]:
+    """Consecutive slices of at most `batch_size` covering range(n)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    return [slice(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+
+
+# ---------------------------------------------------------------------------------------
+# torch: the network side
+# ---------------------------------------------------------------------------------------
+
+
+def unit_range(images: torch.Tensor) -> torch.Tensor:
+    """Per-image min-max to [0, 1]: uint8 or float [N, H, W] or [N, 1, H, W] -> float32 [N, 1, H, W]."""
+    x = images.float()
+    if x.ndim == 3:
+        x = x.unsqueeze(1)
+    if x.ndim != 4 or x.shape[1] != 1:
+        raise ValueError(f"expected images [N, H, W] or [N, 1, H, W], got {tuple(images.shape)}")
+    flat = x.flatten(1)
+    low = flat.amin(1).view(-1, 1, 1, 1)
+    span = flat.amax(1).view(-1, 1, 1, 1) - low
+    return (x - low) / span.masked_fill(~(span > 0), 1.0)
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """The network input: per-image min-max to [0, 1], then mapped to [-1, 1] (float32 [N, 1, H, W])."""
+    return unit_range(images) * 2.0 - 1.0
+
+
+def to_uint8(output: torch.Tensor) -> np.ndarray:
+    """Network output in [-1, 1] ([N, 1, H, W] or [N, H, W]) -> uint8 [N, H, W] on the CPU."""
+    y = output.detach().float()
+    if y.ndim == 4:
+        y = y[:, 0]
+    y = ((y + 1.0) * 127.5).round().clamp(0, 255)
+    return y.byte().cpu().numpy()
+
+
+def psnr_pm1(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-image PSNR (dB, peak 1 on the [0, 1] scale) of tensors given on the [-1, 1] scale: [N]."""
+    # On [-1, 1] the squared error is 4 times that on [0, 1].
+    mse01 = ((prediction.float() - target.float()) ** 2).flatten(1).mean(1) / 4.0
+    return 10.0 * (1.0 / mse01.clamp_min(_MSE_FLOOR)).log10()

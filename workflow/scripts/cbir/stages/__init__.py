@@ -1,0 +1,1 @@
+"""Stages: one module per rule file; every function that reads or writes pipeline files."""

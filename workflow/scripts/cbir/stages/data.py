@@ -1,0 +1,167 @@
+"""Stages of workflow/rules/data.smk: the raw smallNORB files (downloaded or rendered), their
+conversion to HDF5 image sets, and the figure of the dataset."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from cbir.convert import pair_columns, resize_batch, select_pairs
+from cbir.download import download_file
+from cbir.fsutil import atomic_path
+from cbir.h5store import COLUMNS, write_attrs
+from cbir.norb import (
+    CATEGORIES,
+    KINDS,
+    TEST_INSTANCES,
+    TRAIN_INSTANCES,
+    NorbSplit,
+    official_name,
+    read_split,
+    write_split,
+)
+from cbir.plots import save_figure
+from cbir.plots.dataset import dataset_figure
+from cbir.runlog import progress
+from cbir.synth import AZIMUTHS_DEG, ELEVATIONS_DEG, IMAGE_SIZE, LIGHTINGS, RenderParams, render_grid
+
+log = logging.getLogger("cbir.stages.data")
+
+PathLike = str | os.PathLike
+INSTANCES = {"train": TRAIN_INSTANCES, "test": TEST_INSTANCES}
+CHUNK_PAIRS = 2048  # pairs converted at a time: peak memory is the raw split plus one chunk
+
+
+def download(*, output: PathLike, url: str, checksum: str | None, retries: int, timeout: float) -> Path:
+    """Rule download_smallnorb: fetch the official file named like `output` from the folder
+    `url` (see `cbir.download.download_file`)."""
+    output = Path(output)
+    return download_file(url, output.name, output, checksum=checksum, retries=retries, timeout=timeout)
+
+
+def synthesize(
+    *,
+    folder: PathLike,
+    synthetic: Mapping,
+    threads: int,
+    image_size: int = IMAGE_SIZE,
+    elevations: Sequence[int] = range(len(ELEVATIONS_DEG)),
+    azimuths: Sequence[int] = range(len(AZIMUTHS_DEG)),
+    lightings: Sequence[int] = range(len(LIGHTINGS)),
+) -> list[Path]:
+    """Rule synthesize_smallnorb: render both splits and write the six official smallNORB files
+    (plain, not gzipped) into `folder`; returns their paths, training first.
+
+    `synthetic` is the config section `dataset.synthetic` (seed and `RenderParams`); `threads`
+    worker processes render, with the same bytes as one. The defaults are smallNORB's full grid
+    at 96 px (24300 pairs per split); smaller grids (factor indices) and sizes are for tests.
+    """
+    seed = synthetic["seed"]
+    params = RenderParams(**{key: value for key, value in synthetic.items() if key != "seed"})
+    log.info("rendering the smallNORB surrogate: seed %d, %d px, %s", seed, image_size, asdict(params))
+    paths = []
+    for split, instances in INSTANCES.items():
+        images, labels, info = render_grid(
+            instances,
+            categories=range(len(CATEGORIES)),
+            elevations=elevations,
+            azimuths=azimuths,
+            lightings=lightings,
+            image_size=image_size,
+            seed=seed,
+            params=params,
+            threads=threads,
+            desc=f"render {split}",
+        )
+        paths += write_split(folder, split, NorbSplit(images, labels, info))
+        log.info("%s: %d image pairs written to %s", split, len(labels), folder)
+    return paths
+
+
+def convert_split(
+    *,
+    dat: PathLike,
+    cat: PathLike,
+    info: PathLike,
+    output: PathLike,
+    image_size: int,
+    subset: Mapping,
+    source: str,
+) -> int:
+    """Rule convert_norb_to_hdf5: the image set of one split (its dat, cat and info files, plain
+    or gzipped) -> `output`, keeping the pairs and cameras of `subset` (config `dataset.subset`)
+    at `image_size` px; returns the number of images.
+
+    Rows: pair by pair in file order, the kept cameras of each pair consecutive. Pairs are
+    resized and written a chunk at a time, so the peak memory is about the raw dat file.
+    """
+    split = read_split(dat, cat, info)
+    subset = dict(subset)
+    cameras = sorted(subset["cameras"])
+    pairs = select_pairs(split.info, subset)
+    n = len(pairs) * len(cameras)
+    log.info(
+        "%s: %d of %d pairs kept, cameras %s -> %d images of %d px",
+        dat,
+        len(pairs),
+        len(split.labels),
+        cameras,
+        n,
+        image_size,
+    )
+    if n == 0:
+        raise ValueError(f"config key 'dataset.subset': keeps no image of {dat}")
+    columns = pair_columns(split.labels, split.info, pairs, cameras)
+    attrs = {
+        "source": source,
+        "files": [str(Path(p)) for p in (dat, cat, info)],
+        "image_size": int(image_size),
+        "original_size": int(split.images.shape[-1]),
+        "subset": subset,
+        "row_order": "pair by pair in file order, kept cameras consecutive",
+    }
+    size, per_pair = image_size, len(cameras)
+    with atomic_path(output) as tmp, h5py.File(tmp, "w") as h5:
+        images = h5.create_dataset(
+            "images",
+            shape=(n, size, size),
+            dtype=np.uint8,
+            chunks=(min(n, 256), size, size),
+            compression="gzip",
+            compression_opts=4,
+            shuffle=True,
+        )
+        starts = range(0, len(pairs), CHUNK_PAIRS)
+        for start in progress(starts, desc=f"convert {Path(output).name}", unit="chunk"):
+            chunk = split.images[pairs[start : start + CHUNK_PAIRS]][:, cameras]  # [B, C, H, W]
+            flat = chunk.reshape(-1, *chunk.shape[2:])
+            images[start * per_pair : start * per_pair + len(flat)] = resize_batch(flat, size)
+        for name in COLUMNS:
+            h5.create_dataset(name, data=columns[name])
+        write_attrs(h5, attrs)
+    return n
+
+
+def _split_files(raw_files: Sequence[PathLike], split: str) -> list[Path]:
+    """The dat, cat and info files of `split` among `raw_files` (official names, plain or .gz)."""
+    by_name = {Path(p).name.removesuffix(".gz"): Path(p) for p in raw_files}
+    missing = [official_name(split, kind) for kind in KINDS if official_name(split, kind) not in by_name]
+    if missing:
+        raise FileNotFoundError(f"smallNORB file(s) {', '.join(missing)} not among {[str(p) for p in raw_files]}")
+    return [by_name[official_name(split, kind)] for kind in KINDS]
+
+
+def plot_dataset(*, raw_files: Sequence[PathLike], output: PathLike) -> None:
+    """Rule plot_dataset: the dataset figure (`cbir.plots.dataset`) from the six raw files."""
+    splits = {}
+    for split in INSTANCES:
+        data = read_split(*_split_files(raw_files, split))
+        splits[split] = (data.images, data.labels, data.info)
+    save_figure(dataset_figure(splits, categories=CATEGORIES), output)
+    log.info("wrote %s", output)

@@ -1,0 +1,82 @@
+"""Stage of workflow/rules/degrade.smk: the degraded query sets and the figure of the degradations."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from cbir.degrade import check_specs, degrade, spec_choices
+from cbir.h5store import read_image_set, write_image_set
+from cbir.plots import save_figure
+from cbir.plots.degradations import degradations_figure, pick_rows
+from cbir.runlog import progress
+
+log = logging.getLogger("cbir.stages.degrade")
+
+
+def degrade_query_set(
+    *,
+    test: str | os.PathLike,
+    output: str | os.PathLike,
+    specs: Sequence[dict],
+    query: str,
+    seed: int,
+    rescale: str,
+    chunk_size: int,
+    threads: int,
+) -> None:
+    """Rule degrade_queries: the query set `query`, i.e. the test split at `test` with each
+    image degraded by one of `specs` (stream = the query name) -> `output`, same columns,
+    provenance in the attributes.
+
+    The spec drawn for image i is ``spec_choices(len(specs), seed=seed, stream=query,
+    indices=[i])`` (not stored: recomputed exactly from the attributes). `chunk_size` and
+    `threads` (see `cbir.degrade.degrade`) change the speed, never the file.
+    """
+    specs = check_specs(specs)
+    source = read_image_set(test)
+    n = len(source)
+    out = np.empty_like(source.images)
+    starts = range(0, n, chunk_size)
+    for start in progress(starts, total=len(starts), desc=f"degrade {query}"):
+        stop = min(start + chunk_size, n)
+        out[start:stop] = degrade(
+            source.images[start:stop],
+            specs,
+            seed=seed,
+            stream=query,
+            indices=np.arange(start, stop),
+            rescale=rescale,
+            threads=threads,
+        )
+    counts = {}
+    if specs:
+        choice = spec_choices(len(specs), seed=seed, stream=query, indices=np.arange(n))
+        counts = {str(k): int(c) for k, c in enumerate(np.bincount(choice, minlength=len(specs)))}
+        log.info("%s: %d images, spec counts %s", query, n, counts)
+    attrs = {
+        "query": query,
+        "specs": specs,
+        "seed": int(seed),
+        "stream": query,
+        "rescale": rescale,
+        "source": str(Path(test)),
+        "spec_counts": counts,
+        "choice": "spec_choices(len(specs), seed=seed, stream=stream, indices=row)",
+    }
+    write_image_set(output, out, source.columns, attrs)
+
+
+def plot_degradations(
+    *, test: str | os.PathLike, output: str | os.PathLike, queries: dict[str, list[dict]], seed: int, rescale: str
+) -> None:
+    """Rule plot_degradations: Figure 6 from a few test images, one column per degradation
+    spec of the configured query sets `queries` (name -> specs)."""
+    images = read_image_set(test).images
+    rows = pick_rows(len(images))
+    save_figure(degradations_figure(images[rows], rows, queries, seed=seed, rescale=rescale), output)
+    log.info("wrote %s (%d images)", output, len(rows))

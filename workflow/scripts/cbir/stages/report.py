@@ -1,0 +1,87 @@
+"""Stages of workflow/rules/report.smk: the retrieval tables and the retrieval figures."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+
+import pandas as pd
+
+from cbir.fsutil import atomic_path
+from cbir.h5store import read_embeddings, read_image_set, read_retrieval
+from cbir.norb import CATEGORIES
+from cbir.plots import save_figure
+from cbir.plots.retrieval import retrieval_figure
+from cbir.tables import TableError, evaluate, queries_markdown, table1_markdown
+
+log = logging.getLogger("cbir.stages.report")
+
+PathLike = str | os.PathLike
+
+
+def _write_text(path: PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def evaluate_retrieval(
+    *,
+    gallery: PathLike,
+    embeddings: Mapping[str, PathLike],
+    results: Mapping[str, PathLike],
+    ks: list[int],
+    enhance: Mapping[str, str],
+    csv: PathLike,
+    table1: PathLike,
+    per_query: PathLike,
+) -> pd.DataFrame:
+    """Rule evaluate_retrieval: `embeddings` and `results` map each query set (in table order)
+    to its embeddings and its top-k file; labels come from the embedding files, so every number
+    can be recomputed from them alone."""
+    if set(embeddings) != set(results):
+        raise TableError(f"query sets differ: embeddings {sorted(embeddings)}, results {sorted(results)}")
+    gallery_labels = read_embeddings(gallery).labels
+    query_sets = {}
+    for qset, path in embeddings.items():
+        stored, _ = read_retrieval(results[qset])
+        query_sets[qset] = (read_embeddings(path).labels, stored)
+    try:
+        frame = evaluate(gallery_labels, query_sets, ks, enhance)
+    except TableError as exc:
+        raise TableError(f"{exc} (gallery {gallery})") from None
+    with atomic_path(csv) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.6f")
+    _write_text(table1, table1_markdown(frame, ks))
+    _write_text(per_query, queries_markdown(frame, list(embeddings), enhance))
+    log.info("wrote %s, %s and %s (%d rows)", csv, table1, per_query, len(frame))
+    return frame
+
+
+def plot_retrieval(
+    *, results: PathLike, queries: PathLike, gallery: PathLike, output: PathLike, name: str, n_queries: int, seed: int
+) -> None:
+    """Rule plot_retrieval: a query set's queries and their top results per distance."""
+    stored, _ = read_retrieval(results)
+    query_set = read_image_set(queries)
+    gallery_set = read_image_set(gallery)
+    for distance, (indices, _scores) in stored.items():
+        if len(indices) != len(query_set):
+            raise ValueError(
+                f"{results}: {len(indices)} result rows for {distance} but {len(query_set)} images in {queries}"
+            )
+        if indices.size and indices.max() >= len(gallery_set):
+            raise ValueError(f"{results}: gallery index {indices.max()} outside {gallery} ({len(gallery_set)} images)")
+    fig = retrieval_figure(
+        stored,
+        query_set.images,
+        query_set.labels,
+        gallery_set.images,
+        gallery_set.labels,
+        name=name,
+        categories=CATEGORIES,
+        n_queries=n_queries,
+        seed=seed,
+    )
+    save_figure(fig, output)
+    log.info("wrote %s", output)

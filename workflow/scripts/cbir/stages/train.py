@@ -1,0 +1,223 @@
+"""Stage behind workflow/rules/train.smk: train the classifier and the enhancers, evaluate
+the classifier, plot learning curves and the augmentation.
+
+Every file read or written by these rules is handled here: the HDF5 splits, the final
+checkpoint and history CSV, the classification JSON and the figures. The computation
+lives in `cbir.train`, `cbir.inference` and `cbir.plots.training`. Modules that import
+torch are imported inside the functions that need them, so the learning-curve rule starts
+without torch.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from cbir.fsutil import atomic_path
+from cbir.h5store import ImageSet, read_image_set
+from cbir.norb import CATEGORIES
+from cbir.plots import save_figure
+from cbir.plots.training import augmentation_figure, confusion_matrix_figure, learning_curve_figure
+
+log = logging.getLogger("cbir.stages.train")
+
+AUGMENTED_VERSIONS = 5  # columns of augmented images in the augmentation figure
+
+
+# ---------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------
+
+
+def write_history(path: str | os.PathLike, rows: list[dict], fields: list[str]) -> None:
+    """The per-epoch rows of a training job as CSV (floats with 6 significant digits)."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+
+
+def read_history(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The per-epoch CSV of a training job as column -> float array."""
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        raise ValueError(f"{path}: no epochs in the training history")
+    return {key: np.array([float(r[key]) for r in rows]) for key in rows[0]}
+
+
+def _train(task, train_set: ImageSet, test_set: ImageSet, model_path, history_path, settings, stop_after) -> bool:
+    """Run `task`, then write the model and history and drop the partial checkpoint."""
+    from cbir.checkpoint import save_checkpoint
+    from cbir.train.loop import digest, partial_path, train
+
+    partial = partial_path(model_path)
+    trained = train(
+        task,
+        digests={"train": digest(train_set.images, train_set.labels), "test": digest(test_set.images, test_set.labels)},
+        source=train_set.attrs.get("source"),
+        settings=settings,
+        partial=partial,
+        stop_after=stop_after,
+    )
+    if trained is None:
+        return False
+    write_history(history_path, trained.history, trained.fields)
+    save_checkpoint(model_path, trained.state_dict, trained.meta)
+    partial.unlink(missing_ok=True)
+    log.info("%s: wrote %s and %s", task.name, model_path, history_path)
+    return True
+
+
+def train_classifier(
+    *,
+    train: str | os.PathLike,
+    test: str | os.PathLike,
+    model_path: str | os.PathLike,
+    history_path: str | os.PathLike,
+    recipe: dict,
+    runtime: dict,
+    seed: int,
+    threads: int,
+    stop_after: int | None = None,
+) -> bool:
+    """Train the classifier (config `classifier`); write `model_path` and `history_path`.
+
+    Returns False when `stop_after` (a simulated kill, for tests) ended the job after that
+    many epochs in total, leaving only the in-progress checkpoint.
+    """
+    from cbir.device import runtime as training_runtime
+    from cbir.train.tasks import ClassifierTask
+
+    rt = training_runtime(runtime, threads)
+    train_set, test_set = read_image_set(train), read_image_set(test)
+    task = ClassifierTask(
+        train_images=train_set.images,
+        train_labels=train_set.labels,
+        test_images=test_set.images,
+        test_labels=test_set.labels,
+        recipe=recipe,
+        seed=int(seed),
+        rt=rt,
+    )
+    return _train(task, train_set, test_set, model_path, history_path, runtime, stop_after)
+
+
+def train_enhancer(
+    *,
+    name: str,
+    train: str | os.PathLike,
+    test: str | os.PathLike,
+    model_path: str | os.PathLike,
+    history_path: str | os.PathLike,
+    recipe: dict,
+    runtime: dict,
+    seed: int,
+    threads: int,
+    rescale: str,
+    stop_after: int | None = None,
+) -> bool:
+    """Train the enhancer `name` (config `enhancers.<name>`); write `model_path` and `history_path`.
+
+    `rescale` (config `degradation.rescale`) maps degraded images back to uint8 as the query
+    sets do. False when stopped early by `stop_after` (see `train_classifier`).
+    """
+    from cbir.device import runtime as training_runtime
+    from cbir.train.tasks import EnhancerTask
+
+    rt = training_runtime(runtime, threads)
+    train_set, test_set = read_image_set(train), read_image_set(test)
+    task = EnhancerTask(
+        name,
+        train_images=train_set.images,
+        test_images=test_set.images,
+        recipe=recipe,
+        seed=int(seed),
+        rt=rt,
+        rescale=rescale,
+    )
+    return _train(task, train_set, test_set, model_path, history_path, runtime, stop_after)
+
+
+# ---------------------------------------------------------------------------------------
+# Evaluation and figures
+# ---------------------------------------------------------------------------------------
+
+
+def evaluate_classifier(
+    *,
+    model: str | os.PathLike,
+    test: str | os.PathLike,
+    table: str | os.PathLike,
+    figure: str | os.PathLike,
+    batch_size: int,
+    runtime: dict,
+    threads: int,
+) -> dict:
+    """Test accuracy and confusion matrix on the whole split -> `table` (JSON) and `figure` (PNG)."""
+    from cbir.checkpoint import public_meta
+    from cbir.inference import classify, confusion_matrix
+    from cbir.stages.common import load_network
+
+    test_set = read_image_set(test)
+    net, meta = load_network(
+        model, kind="classifier", images=test_set, images_path=test, runtime=runtime, threads=threads
+    )
+    predictions = classify(net, test_set.images, batch_size=batch_size)
+    labels = np.asarray(test_set.labels, np.int64)
+    matrix = confusion_matrix(labels, predictions, len(CATEGORIES))
+    totals = matrix.sum(1)
+    result = {
+        "accuracy": float((predictions == labels).mean()) if len(labels) else float("nan"),
+        "n_images": len(labels),
+        "classes": list(CATEGORIES),
+        "confusion_matrix": matrix.tolist(),
+        "confusion_matrix_axes": "rows: true class, columns: predicted class",
+        "per_class_accuracy": {
+            name: (float(matrix[i, i] / totals[i]) if totals[i] else None) for i, name in enumerate(CATEGORIES)
+        },
+        "model": str(model),
+        "test": str(test),
+        "model_meta": public_meta(meta),
+    }
+    with atomic_path(table) as tmp:
+        Path(tmp).write_text(json.dumps(result, indent=2, sort_keys=False, default=str) + "\n")
+    title = f"{meta['arch_args']['arch']}: test accuracy {result['accuracy']:.1%}"
+    save_figure(confusion_matrix_figure(matrix, list(CATEGORIES), title), figure)
+    log.info(
+        "test accuracy %.4f on %d images; per class %s", result["accuracy"], len(labels), result["per_class_accuracy"]
+    )
+    return result
+
+
+def plot_learning_curve(*, history: str | os.PathLike, figure: str | os.PathLike, title: str) -> None:
+    """Loss and accuracy/PSNR per epoch of one trained network, from its history CSV."""
+    save_figure(learning_curve_figure(read_history(history), title), figure)
+
+
+def plot_augmentation(*, train: str | os.PathLike, figure: str | os.PathLike, augment: dict, seed: int) -> None:
+    """Figure like the paper's Figure 2: one training image per class and augmented versions of it.
+
+    `augment` is the config `classifier.augment`; the augmentation is drawn from `seed`.
+    """
+    import torch
+
+    from cbir.augment import augment as augment_batch
+    from cbir.augment import seeded_generator
+    from cbir.imagemath import unit_range
+
+    images = read_image_set(train)
+    labels = images.labels
+    rows = [int(np.flatnonzero(labels == c)[0]) for c in range(len(CATEGORIES)) if (labels == c).any()]
+    originals = unit_range(torch.from_numpy(images.images[rows]))
+    generator = seeded_generator(seed)
+    augmented = torch.stack([augment_batch(originals, augment, generator) for _ in range(AUGMENTED_VERSIONS)], 1)
+    log.info("augmentation figure: %d images x %d versions, settings %s", len(rows), AUGMENTED_VERSIONS, augment)
+    names = [CATEGORIES[int(labels[r])] for r in rows]
+    save_figure(augmentation_figure(originals[:, 0].numpy(), augmented[:, :, 0].numpy(), names), figure)
