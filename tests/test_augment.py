@@ -8,8 +8,9 @@ import torch
 
 from cbir.augment import SETTINGS, augment, check_params, seeded_generator
 
-ON = {"hflip": True, "rotate_deg": 5.0, "translate_px": 5.0, "brightness": 0.2, "contrast": 0.2}  # the config defaults
-OFF = {"hflip": False, "rotate_deg": 0.0, "translate_px": 0.0, "brightness": 0.0, "contrast": 0.0}
+# the config defaults
+ON = {"hflip": True, "rotate_deg": 5.0, "translate_px": 5.0, "brightness": 0.2, "contrast": 0.2, "fill": "border"}
+OFF = {"hflip": False, "rotate_deg": 0.0, "translate_px": 0.0, "brightness": 0.0, "contrast": 0.0, "fill": "border"}
 
 
 def batch(n=16, size=32, seed=0) -> torch.Tensor:
@@ -77,10 +78,13 @@ def test_rotation_keeps_the_centre_and_turns_a_bar():
 
 def test_brightness_and_contrast_jitter_bounds():
     x = 0.25 + 0.5 * batch()  # in [0.25, 0.75]: no clipping for jitter <= 0.2
-    shifted = augment(x, {**OFF, "brightness": 0.2}, seeded_generator(0))
-    offset = (shifted - x).flatten(1)
-    assert torch.allclose(offset, offset[:, :1].expand_as(offset), atol=1e-6)  # one offset per image
-    assert offset.abs().max() <= 0.2 + 1e-6 and offset.abs().max() > 0.05
+    scaled = augment(x, {**OFF, "brightness": 0.2}, seeded_generator(0))
+    factor = (scaled / x).flatten(1)
+    # multiplicative: every image is its original times one factor in [0.8, 1.2]
+    assert torch.allclose(factor, factor[:, :1].expand_as(factor), atol=1e-6)
+    assert factor.min() >= 0.8 - 1e-6 and factor.max() <= 1.2 + 1e-6 and (factor - 1).abs().max() > 0.1
+    assert (factor[:, 0] > 1).any() and (factor[:, 0] < 1).any()
+    assert torch.equal(scaled, augment(x, {**OFF, "brightness": 0.2, "fill": "black"}, seeded_generator(0)))
     stretched = augment(x, {**OFF, "contrast": 0.2}, seeded_generator(0))
     torch.testing.assert_close(stretched.mean((1, 2, 3)), x.mean((1, 2, 3)))  # the mean is the pivot
     ratio = stretched.std((1, 2, 3)) / x.std((1, 2, 3))
@@ -95,3 +99,55 @@ def test_check_params_wants_exactly_the_settings():
         check_params({k: v for k, v in ON.items() if k != "rotate_deg"})
     with pytest.raises(ValueError, match="expected exactly"):
         augment(batch(), {}, seeded_generator(0))
+    with pytest.raises(ValueError, match="classifier.augment.fill.*'white'"):
+        check_params({**ON, "fill": "white"})
+
+
+def stripes(n: int, size: int, along: str) -> torch.Tensor:
+    """Images in [0.2, 1] varying only down the rows (along="rows") or across the columns."""
+    ramp = 0.2 + 0.8 * torch.arange(size, dtype=torch.float32) / (size - 1)
+    image = ramp.view(size, 1).expand(size, size) if along == "rows" else ramp.view(1, size).expand(size, size)
+    return image.expand(n, 1, size, size).clone()
+
+
+@pytest.mark.parametrize("along", ["rows", "columns"])
+def test_fill_black_zeroes_and_border_repeats_the_uncovered_edge(along):
+    size, n = 32, 24
+    x = stripes(n, size, along)  # no zero pixel anywhere
+    big_shift = {**OFF, "translate_px": 30.0}  # 10 px at 32 px
+    black = augment(x, {**big_shift, "fill": "black"}, seeded_generator(5))
+    border = augment(x, {**big_shift, "fill": "border"}, seeded_generator(5))  # same draws, same shifts
+    if along == "columns":  # look at columns as rows
+        x, black, border = (t.transpose(-1, -2) for t in (x, black, border))
+    zero = black[:, 0] == 0
+    empty_rows, empty_cols = zero.all(-1), zero.all(-2)  # [n, size]: rows / columns that got no image at all
+    # black: the zeros are exactly the uncovered rows and columns (the shift is up to 10 px either way)
+    assert torch.equal(zero, empty_rows[:, :, None] | empty_cols[:, None, :])
+    shifted = empty_rows.any(1)  # shifted down or up by at least a pixel
+    assert shifted.float().mean() > 0.6 and empty_rows.sum(1).max() >= 5
+    assert (border != 0).all()
+    for i in torch.nonzero(shifted).flatten().tolist():
+        rows = torch.nonzero(empty_rows[i]).flatten()
+        top = rows.max() < size // 2  # the uncovered band is at the top or the bottom
+        assert torch.equal(rows, torch.arange(len(rows)) if top else torch.arange(size - len(rows), size))
+        # border fill: the uncovered rows repeat the image's edge row exactly
+        edge = x[i, 0, 0] if top else x[i, 0, -1]
+        assert torch.equal(border[i, 0][rows], edge.expand(len(rows), size))
+    # away from the uncovered bands and their one-pixel bilinear seam, both fills agree
+    inner = ~zero
+    inner[:, 1:] &= ~zero[:, :-1]
+    inner[:, :-1] &= ~zero[:, 1:]
+    inner[:, :, 1:] &= ~zero[:, :, :-1]
+    inner[:, :, :-1] &= ~zero[:, :, 1:]
+    inner[:, [0, -1], :] = inner[:, :, [0, -1]] = False  # the seam of a shift under a pixel leaves no zero row
+    assert inner.float().mean() > 0.3
+    assert torch.allclose(black[:, 0][inner], border[:, 0][inner], atol=1e-6)
+
+
+def test_fill_black_leaves_rotated_corners_black():
+    x = torch.full((8, 1, 32, 32), 0.5)
+    y = augment(x, {**OFF, "rotate_deg": 30.0, "fill": "black"}, seeded_generator(0))
+    corners = y[:, 0, [0, 0, -1, -1], [0, -1, 0, -1]]
+    assert (corners == 0).any(1).float().mean() > 0.5  # rotated by more than a few degrees: black corners
+    assert torch.allclose(y[:, 0, 12:20, 12:20], torch.full((8, 8, 8), 0.5))
+    assert torch.allclose(augment(x, {**OFF, "rotate_deg": 30.0}, seeded_generator(0)), x)  # border: uniform stays

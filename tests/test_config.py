@@ -47,7 +47,9 @@ def test_every_default_reaches_a_minimal_config():
     recipe = schema["$defs"]["recipe"]["properties"]
     assert config["enhancers"]["upscaler"]["epochs"] == recipe["epochs"]["default"]
     assert config["classifier"]["lr_step"] == recipe["lr_step"]["default"]
-    assert config["enhancers"]["denoiser"]["degradations"] == [{"name": "motion_blur", "sigma": 0.05, "T": 1.0}]
+    assert config["enhancers"]["denoiser"]["degradations"] == [
+        {"name": "motion_blur", "sigma": 0.05, "T": 1.0, "zero_centre": False}
+    ]
     assert config["queries"]["noisy"] == [{"name": "gaussian", "sigma": 0.1}, {"name": "speckle", "amount": 0.2}]
 
 

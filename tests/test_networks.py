@@ -1,6 +1,11 @@
-"""The networks: shapes, parameter counts, the autoencoder's size rule, build(meta) round trip."""
+"""The networks: shapes, parameter counts, heads, the autoencoders' layouts and size rule,
+build(meta) round trip, pretrained weights (offline)."""
 
 from __future__ import annotations
+
+import copy
+import socket
+import urllib.request
 
 import pytest
 import torch
@@ -12,9 +17,11 @@ from cbir.networks import (
     Autoencoder,
     Classifier,
     NetworkError,
+    ReferenceAutoencoder,
     architecture,
     build,
     create,
+    imagenet_weights,
     load_pretrained,
 )
 
@@ -23,27 +30,78 @@ def count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-@pytest.mark.parametrize("arch", ["resnet18", "resnet34"])
-def test_classifier_shapes_and_parameter_count(arch):
+MLP = 512 * 1024 + 1024 + 1024 * 1024 + 1024 + 1024 * 5 + 5
+HEAD_PARAMETERS = {"fc": 512 * 5 + 5, "mlp": MLP}
+
+
+def pooled_features(model: Classifier, x: torch.Tensor) -> torch.Tensor:
+    """The ResNet's global-average-pooled last block, computed layer by layer."""
+    t = model.trunk
+    h = t.maxpool(t.relu(t.bn1(t.conv1(model.stem(x)))))
+    return torch.flatten(t.avgpool(t.layer4(t.layer3(t.layer2(t.layer1(h))))), 1)
+
+
+@pytest.mark.parametrize(("arch", "head"), [("resnet18", "fc"), ("resnet34", "fc"), ("resnet18", "mlp")])
+def test_classifier_shapes_and_parameter_count(arch, head):
     torch.manual_seed(0)
-    model = Classifier(arch).eval()
+    model = Classifier(arch, head=head).eval()
     x = torch.randn(3, 1, 32, 32)
     assert model(x).shape == (3, 5)
     assert model.embed(x).shape == (3, 512)
     reference = getattr(torchvision.models, arch)(weights=None)
     fc_1000 = 512 * 1000 + 1000
     assert count(model.trunk) == count(reference) - fc_1000
-    # 1x1 conv 1 -> 3 (3 weights + 3 biases) in front, FC 512 -> 5 at the end
+    # 1x1 conv 1 -> 3 (3 weights + 3 biases) in front, the head at the end
     assert count(model.stem) == 6
-    assert count(model.fc) == 512 * 5 + 5
-    assert count(model) == count(reference) - fc_1000 + 6 + 2565
-    # the logits are the FC applied to the embedding
+    assert count(model.fc) == HEAD_PARAMETERS[head]
+    assert count(model) == count(reference) - fc_1000 + 6 + HEAD_PARAMETERS[head]
+    # the embedding is the pooled feature, the head's input: the logits are the head applied to it
+    torch.testing.assert_close(model.embed(x), pooled_features(model, x))
     torch.testing.assert_close(model(x), model.fc(model.embed(x)))
+
+
+def test_mlp_head_layout_and_embedding_taken_before_it():
+    torch.manual_seed(0)
+    model = Classifier("resnet18", head="mlp").eval()
+    layers = list(model.fc)
+    assert [type(m) for m in layers] == [nn.Linear, nn.ReLU, nn.Linear, nn.ReLU, nn.Linear]
+    assert [(m.in_features, m.out_features) for m in layers[::2]] == [(512, 1024), (1024, 1024), (1024, 5)]
+    seen = []
+    model.fc.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    x = torch.randn(2, 1, 32, 32)
+    model(x)
+    embedding = model.embed(x)
+    torch.testing.assert_close(seen[0], embedding, rtol=0, atol=0)
+    # changing the head leaves the embedding alone
+    with torch.no_grad():
+        layers[0].weight.add_(1.0)
+    torch.testing.assert_close(model.embed(x), embedding, rtol=0, atol=0)
+
+
+def test_head_is_recorded_and_checked():
+    assert architecture(Classifier("resnet18", head="mlp"))["arch_args"] == {
+        "arch": "resnet18",
+        "num_classes": 5,
+        "head": "mlp",
+    }
+    assert Classifier("resnet18").arch_args["head"] == "fc"
+    with pytest.raises(NetworkError, match="classifier.head.*'conv'"):
+        Classifier("resnet18", head="conv")
+
+
+def test_checkpoint_meta_without_head_builds_the_fc_classifier():
+    torch.manual_seed(0)
+    old = Classifier("resnet18").eval()
+    rebuilt = build({"kind": "classifier", "arch_args": {"arch": "resnet18", "num_classes": 5}}).eval()
+    assert isinstance(rebuilt.fc, nn.Linear)
+    rebuilt.load_state_dict(old.state_dict(), strict=True)  # the fc head's keys are those of old checkpoints
+    assert "fc.weight" in old.state_dict()
 
 
 def test_classifier_known_parameter_count():
     # torchvision's resnet34 has 21,797,672 parameters with its 1000-way FC
     assert count(Classifier("resnet34")) == 21_797_672 - 513_000 + 6 + 2565
+    assert count(Classifier("resnet34", head="mlp")) == 21_797_672 - 513_000 + 6 + 1_580_037
 
 
 def test_autoencoder_layout_and_count():
@@ -74,6 +132,85 @@ def test_autoencoder_shape_range_and_size_rule():
         model(torch.randn(1, 1, 48, 48))
 
 
+def test_paper_autoencoder_keys_and_numbers_are_unchanged():
+    # pinned before the reference variant was added: same keys, same seeded weights and output
+    torch.manual_seed(0)
+    model = Autoencoder().eval()
+    keys = list(model.state_dict())
+    bn = ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
+    expected = [f"encoder.{i}.{p}" for i in range(5) for p in ["0.weight", "0.bias", *(f"2.{b}" for b in bn)]]
+    expected += [f"decoder.{i}.{p}" for i in range(4) for p in ["0.weight", "0.bias", *(f"2.{b}" for b in bn)]]
+    expected += ["decoder.4.0.weight", "decoder.4.0.bias"]
+    assert keys == expected
+    assert sum(p.double().abs().sum().item() for p in model.parameters()) == pytest.approx(14027.7671074013, rel=1e-9)
+    torch.manual_seed(1)
+    x = torch.rand(2, 1, 32, 32) * 2 - 1
+    assert model(x).double().sum().item() == pytest.approx(-11.40793551178649, rel=1e-6)
+    assert all(m.negative_slope == 0.01 for m in model.modules() if isinstance(m, nn.LeakyReLU))
+
+
+def _randomise_batchnorm(model: nn.Module) -> None:
+    """Non-trivial running statistics and affine parameters, so eval-mode BatchNorm is not near identity."""
+    g = torch.Generator().manual_seed(0)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g))
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.weight.data.copy_(torch.randn(m.num_features, generator=g))
+            m.bias.data.copy_(torch.randn(m.num_features, generator=g))
+
+
+def test_reference_autoencoder_layout():
+    model = ReferenceAutoencoder()
+    assert create("reference_autoencoder").kind == "reference_autoencoder"
+    assert model.arch_args == {"channels": [16, 32, 64, 128, 256]}
+    # BatchNorm after encoder blocks 1-2 only (conv, ReLU, BN); blocks 3-5 are conv, ReLU
+    assert [[type(m) for m in block] for block in model.encoder] == [
+        [nn.Conv2d, nn.ReLU, nn.BatchNorm2d],
+        [nn.Conv2d, nn.ReLU, nn.BatchNorm2d],
+        [nn.Conv2d, nn.ReLU],
+        [nn.Conv2d, nn.ReLU],
+        [nn.Conv2d, nn.ReLU],
+    ]
+    # decoder: transposed conv, LeakyReLU of slope 1 (the notebooks' LeakyReLU(True)), BN; last: tanh
+    assert [[type(m) for m in block] for block in model.decoder] == [
+        *[[nn.ConvTranspose2d, nn.LeakyReLU, nn.BatchNorm2d]] * 4,
+        [nn.ConvTranspose2d, nn.Tanh],
+    ]
+    assert [m.negative_slope for m in model.modules() if isinstance(m, nn.LeakyReLU)] == [1.0] * 4
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 6
+    # the paper-text autoencoder minus the BatchNorms of encoder blocks 3-5 (64, 128, 256 channels)
+    assert count(model) == count(Autoencoder()) - 2 * (64 + 128 + 256)
+
+
+def test_reference_autoencoder_shape_and_size_rule():
+    model = ReferenceAutoencoder().eval()
+    for size in (32, 96):
+        y = model(torch.randn(2, 1, size, size))
+        assert y.shape == (2, 1, size, size) and y.abs().max() <= 1
+    with pytest.raises(NetworkError, match="reference_autoencoder needs.*multiple of 32"):
+        model(torch.randn(1, 1, 48, 48))
+
+
+@pytest.mark.parametrize(("cls", "affine"), [(ReferenceAutoencoder, True), (Autoencoder, False)])
+def test_reference_decoder_is_affine_before_tanh(cls, affine):
+    torch.manual_seed(0)
+    model = cls().eval()
+    _randomise_batchnorm(model)
+    model.decoder[-1][-1] = nn.Identity()  # drop the tanh
+    decoder = model.decoder
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(2, 2, 256, 1, 1, generator=g).unbind(0)
+    zero = torch.zeros_like(x)
+    with torch.no_grad():
+        lhs, rhs = decoder(x + y) - decoder(y), decoder(x) - decoder(zero)
+        scaled = decoder(3 * x) - decoder(zero)
+    close = torch.allclose(lhs, rhs, rtol=1e-4, atol=1e-4 * rhs.abs().max().item())
+    assert close == affine  # the paper's LeakyReLU(0.01) decoder is not affine: the test can fail
+    if affine:
+        torch.testing.assert_close(scaled, 3 * rhs, rtol=1e-4, atol=1e-4 * rhs.abs().max().item())
+
+
 def test_srcnn_layout_count_and_shape():
     model = SRCNN().eval()
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
@@ -85,7 +222,16 @@ def test_srcnn_layout_count_and_shape():
     assert y.shape == (2, 1, 24, 40) and y.abs().max() <= 1
 
 
-@pytest.mark.parametrize(("kind", "args"), [("classifier", {"arch": "resnet18"}), ("autoencoder", {}), ("srcnn", {})])
+@pytest.mark.parametrize(
+    ("kind", "args"),
+    [
+        ("classifier", {"arch": "resnet18"}),
+        ("classifier", {"arch": "resnet18", "head": "mlp"}),
+        ("autoencoder", {}),
+        ("reference_autoencoder", {}),
+        ("srcnn", {}),
+    ],
+)
 def test_build_from_meta_round_trip(kind, args):
     torch.manual_seed(1)
     model = create(kind, **args).eval()
@@ -120,10 +266,54 @@ def test_load_pretrained_from_a_state_dict_file(tmp_path):
         load_pretrained(model, str(tmp_path / "missing.pt"))
 
 
-def test_imagenet_weights_unavailable_is_a_clear_error(monkeypatch):
-    def offline(self, *args, **kwargs):
-        raise OSError("no network")
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """TORCH_HOME at an empty folder and every way of reaching the network replaced by a recorder
+    that fails; yields the list of attempted requests."""
+    attempts = []
 
-    monkeypatch.setattr(torchvision.models.WeightsEnum, "get_state_dict", offline)
-    with pytest.raises(NetworkError, match="classifier.weights.*imagenet.*could not"):
-        load_pretrained(Classifier("resnet18"), "imagenet")
+    def refuse(*args, **kwargs):
+        attempts.append(args)
+        raise AssertionError(f"network request attempted: {args}")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
+    monkeypatch.setattr(torchvision.models.WeightsEnum, "get_state_dict", refuse)
+    return attempts
+
+
+def test_imagenet_weights_missing_fail_before_any_download(offline, tmp_path):
+    expected = tmp_path / "torch" / "hub" / "checkpoints" / "resnet34-b627a593.pth"
+    assert imagenet_weights("resnet34") == (expected, torchvision.models.ResNet34_Weights.IMAGENET1K_V1.url)
+    with pytest.raises(NetworkError) as info:
+        load_pretrained(Classifier("resnet34"), "imagenet")
+    message = str(info.value)
+    assert "classifier.weights" in message and str(expected) in message
+    assert "https://download.pytorch.org/models/resnet34-b627a593.pth" in message
+    assert "TORCH_HOME" in message and "state_dict file" in message
+    assert offline == []
+
+
+def test_imagenet_weights_load_from_the_hub_cache(offline, tmp_path):
+    torch.manual_seed(3)
+    reference = torchvision.models.resnet18(weights=None)  # a stand-in of the right shape
+    path, _ = imagenet_weights("resnet18")
+    assert path == tmp_path / "torch" / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    path.parent.mkdir(parents=True)
+    torch.save(reference.state_dict(), path)
+    torch.manual_seed(4)
+    model = Classifier("resnet18", head="mlp")
+    stem, head = copy.deepcopy(model.stem.state_dict()), copy.deepcopy(model.fc.state_dict())
+    assert load_pretrained(model, "imagenet") == f"imagenet ({path})"
+    for name, value in reference.state_dict().items():
+        if not name.startswith("fc."):
+            torch.testing.assert_close(model.trunk.state_dict()[name], value, rtol=0, atol=0)
+    # the 1x1 input conv and the head keep their fresh initialisation
+    for module, before in ((model.stem, stem), (model.fc, head)):
+        for name, value in module.state_dict().items():
+            assert torch.equal(value, before[name])
+    assert offline == []

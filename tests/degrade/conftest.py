@@ -3,12 +3,14 @@
 import numpy as np
 import pytest
 
-# One complete spec per degradation, the paper's parameters (the schema fills them in a run).
+# One complete spec per degradation, the paper's parameters (the schema fills them in a run);
+# motion_blur_zc: the authors' reference blur (the `blurry` query set).
 SPECS = {
     "gaussian": {"name": "gaussian", "sigma": 0.1},
     "salt_pepper": {"name": "salt_pepper", "amount": 0.1},
     "speckle": {"name": "speckle", "amount": 0.1},
-    "motion_blur": {"name": "motion_blur", "sigma": 0.05, "T": 1.0},
+    "motion_blur": {"name": "motion_blur", "sigma": 0.05, "T": 1.0, "zero_centre": False},
+    "motion_blur_zc": {"name": "motion_blur", "sigma": 0.05, "T": 1.0, "zero_centre": True},
     "lowres": {"name": "lowres", "level": 1},
 }
 

@@ -13,7 +13,8 @@ QUERIES = {  # config/config.yaml's query sets
         {"name": "salt_pepper", "amount": 0.1},
         {"name": "speckle", "amount": 0.1},
     ],
-    "blurry": [{"name": "motion_blur", "sigma": 0.05, "T": 1.0}],
+    "blurry": [{"name": "motion_blur", "sigma": 0.05, "T": 1.0, "zero_centre": True}],
+    "blurry_eq9": [{"name": "motion_blur", "sigma": 0.05, "T": 1.0, "zero_centre": False}],
     "lowres": [{"name": "lowres", "level": 1}, {"name": "lowres", "level": 2}],
 }
 

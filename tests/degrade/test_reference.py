@@ -10,7 +10,7 @@ from conftest import REPO
 from cbir.degrade import DEFINITIONS, NAMES, degrade, degrade_float, finish
 
 
-@pytest.mark.parametrize("name", ["gaussian", "salt_pepper", "speckle", "motion_blur"])
+@pytest.mark.parametrize("name", ["gaussian", "salt_pepper", "speckle", "motion_blur", "motion_blur_zc"])
 @pytest.mark.parametrize("rescale", ["minmax", "clip"])
 def test_degrade_is_the_definition_followed_by_the_finish(name, rescale, smooth_images, specs):
     images = smooth_images(10, 32)
@@ -27,9 +27,9 @@ def test_degrade_is_the_definition_followed_by_the_finish(name, rescale, smooth_
 
 def test_mixed_specs_draw_the_same_choice_as_degrade(smooth_images, specs):
     images = smooth_images(40, 16)
-    mixed = [specs["gaussian"], specs["speckle"], specs["motion_blur"]]
+    mixed = [specs["gaussian"], specs["speckle"], specs["motion_blur"], specs["motion_blur_zc"]]
     g, choice = degrade_float(images.astype(np.float32) / 255, mixed, seed=1, stream="m")
-    assert set(choice) == {0, 1, 2}
+    assert set(choice) == {0, 1, 2, 3}
     np.testing.assert_array_equal(
         degrade(images, mixed, seed=1, stream="m", rescale="clip", threads=1), finish(g, "clip")
     )
@@ -43,7 +43,8 @@ def test_the_production_path_does_not_import_pywavelets():
         "import sys, numpy as np\n"
         "from cbir.degrade import degrade\n"
         "x = np.zeros((2, 8, 8), np.uint8)\n"
-        "degrade(x, [{'name': 'lowres', 'level': 1}, {'name': 'motion_blur', 'sigma': 0.05, 'T': 1.0}],"
+        "blur = {'name': 'motion_blur', 'sigma': 0.05, 'T': 1.0, 'zero_centre': True}\n"
+        "degrade(x, [{'name': 'lowres', 'level': 1}, blur],"
         " seed=0, stream='s', rescale='minmax', threads=1)\n"
         "assert 'pywt' not in sys.modules, 'pywt imported'\n"
     )

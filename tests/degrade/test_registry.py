@@ -13,7 +13,11 @@ from cbir.degrade.registry import PARAMETERS, check_indices, check_shape
         ([{"name": "blur"}], "'blur': unknown"),
         ([{"name": "gaussian", "sigma": 0.1, "amount": 0.1}], "unknown parameter.*'amount'"),
         ([{"name": "gaussian"}], "missing parameter.*'sigma'"),
-        ([{"name": "motion_blur", "sigma": 0.05}], "missing parameter.*'T'"),
+        ([{"name": "motion_blur", "sigma": 0.05, "zero_centre": True}], "missing parameter.*'T'"),
+        ([{"name": "motion_blur", "sigma": 0.05, "T": 1.0}], "missing parameter.*'zero_centre'"),
+        ([{"name": "motion_blur", "sigma": 0.05, "T": 1.0, "zero_centre": 1}], "'zero_centre'.*not a boolean"),
+        ([{"name": "motion_blur", "sigma": 0.05, "T": 1.0, "zero_centre": "true"}], "'zero_centre'.*not a boolean"),
+        ([{"name": "motion_blur", "sigma": True, "T": 1.0, "zero_centre": True}], "'sigma'.*not a number"),
         ([{"name": "speckle", "amount": "x"}], "'amount'.*not a number"),
         ([{"name": "salt_pepper", "amount": True}], "'amount'.*not a number"),
         ([{"name": "lowres", "level": 1.5}], "'level'.*not an integer"),
@@ -28,12 +32,11 @@ def test_bad_names_and_parameters_are_rejected_by_name(specs, message, smooth_im
 
 
 def test_checked_specs_list_the_parameters_in_order_with_their_types():
-    assert check_spec({"T": 1, "sigma": 0.05, "name": "motion_blur"}) == {
-        "name": "motion_blur",
-        "sigma": 0.05,
-        "T": 1.0,
-    }
-    assert list(check_spec({"T": 1, "sigma": 0.05, "name": "motion_blur"})) == ["name", "sigma", "T"]
+    blur = {"zero_centre": np.bool_(True), "T": 1, "sigma": 0.05, "name": "motion_blur"}
+    assert check_spec(blur) == {"name": "motion_blur", "sigma": 0.05, "T": 1.0, "zero_centre": True}
+    assert list(check_spec(blur)) == ["name", "sigma", "T", "zero_centre"]
+    assert type(check_spec(blur)["zero_centre"]) is bool and type(check_spec(blur)["T"]) is float
+    assert check_spec({**blur, "zero_centre": False})["zero_centre"] is False
     level = check_spec({"name": "lowres", "level": np.int64(2)})["level"]
     assert level == 2 and type(level) is int
     assert type(check_spec({"name": "gaussian", "sigma": 1})["sigma"]) is float
@@ -43,7 +46,8 @@ def test_checked_specs_list_the_parameters_in_order_with_their_types():
     assert check_specs([]) == []
     # The registry knows names, not values: every parameter has a type only.
     assert set(PARAMETERS) == {"gaussian", "salt_pepper", "speckle", "motion_blur", "lowres"}
-    assert all(kind in (int, float) for params in PARAMETERS.values() for kind in params.values())
+    assert all(kind in (int, float, bool) for params in PARAMETERS.values() for kind in params.values())
+    assert PARAMETERS["motion_blur"] == {"sigma": float, "T": float, "zero_centre": bool}
 
 
 def test_shapes_and_indices_are_checked():

@@ -6,11 +6,14 @@ import numpy as np
 import yaml
 from conftest import REPO
 
+from cbir.config import validate_config
 from cbir.degrade import degrade
 from cbir.plots import plt
 from cbir.plots.degradations import FIGURE_IMAGES, degradations_figure, figure_specs, pick_rows, spec_title
 
-QUERIES = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["queries"]
+# The configured query sets, every parameter filled in by the schema (as the rules get them).
+QUERIES = validate_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))["queries"]
+BLUR = {"name": "motion_blur", "sigma": 0.05, "T": 1.0}
 
 
 def panel_pixels(fig, ax) -> np.ndarray:
@@ -24,15 +27,18 @@ def panel_pixels(fig, ax) -> np.ndarray:
 
 def test_columns_are_the_distinct_specs_of_the_configured_query_sets():
     specs = figure_specs(QUERIES)
-    # config.yaml: the noisy, blurry and lowres sets hold every spec; the single-spec sets repeat them.
+    # config.yaml: the noisy, blurry, blurry_eq9 and lowres sets hold every spec; the
+    # single-spec sets repeat them. The two blurs differ by zero_centre only, and say so.
     assert [spec_title(s) for s in specs] == [
         "gaussian sigma=0.1",
         "salt_pepper amount=0.1",
         "speckle amount=0.1",
+        "motion_blur sigma=0.05 T=1 zero_centre",
         "motion_blur sigma=0.05 T=1",
         "lowres level=1",
         "lowres level=2",
     ]
+    assert specs[3] == {**BLUR, "zero_centre": True} and specs[4] == {**BLUR, "zero_centre": False}
     assert figure_specs({"clean": []}) == []
     assert figure_specs({"a": [{"name": "lowres", "level": 2}], "b": [{"name": "lowres", "level": 2.0}]}) == [
         {"name": "lowres", "level": 2}
@@ -49,21 +55,17 @@ def test_figure_has_one_column_per_spec_and_no_blank_panel():
     axes = np.array(fig.get_axes()).reshape(FIGURE_IMAGES, n_cols)
     titles = [ax.get_title() for ax in axes[0]]
     assert titles[0] == "original" and titles[1] == "gaussian\nsigma=0.1" and titles[-1] == "lowres\nlevel=2"
+    assert titles[4:6] == ["motion_blur\nsigma=0.05 T=1\nzero_centre", "motion_blur\nsigma=0.05 T=1"]
     assert all(ax.get_title() == "" for ax in axes[1:].ravel())
     for ax in axes.ravel():
         assert panel_pixels(fig, ax).std() > 10  # an image, not an empty panel
     # The columns show the query sets' degradations of those test rows (stream "figure").
     np.testing.assert_array_equal(axes[0, 0].get_images()[0].get_array(), test[rows[0]])
-    blurred = degrade(
-        test[rows],
-        [{"name": "motion_blur", "sigma": 0.05, "T": 1.0}],
-        seed=0,
-        stream="figure",
-        indices=rows,
-        rescale="minmax",
-        threads=1,
-    )
-    np.testing.assert_array_equal(axes[2, 4].get_images()[0].get_array(), blurred[2])
+    for col, zero_centre in ((4, True), (5, False)):
+        spec = {**BLUR, "zero_centre": zero_centre}
+        blurred = degrade(test[rows], [spec], seed=0, stream="figure", indices=rows, rescale="minmax", threads=1)
+        np.testing.assert_array_equal(axes[2, col].get_images()[0].get_array(), blurred[2])
+    assert not np.array_equal(axes[2, 4].get_images()[0].get_array(), axes[2, 5].get_images()[0].get_array())
     plt.close(fig)
 
 

@@ -14,7 +14,7 @@ from cbir.stages.degrade import degrade_query_set, plot_degradations
 NOISY = [
     {"name": "gaussian", "sigma": 0.1},
     {"name": "salt_pepper", "amount": 0.1},
-    {"name": "motion_blur", "sigma": 0.05, "T": 1.0},
+    {"name": "motion_blur", "sigma": 0.05, "T": 1.0, "zero_centre": True},
 ]
 
 
@@ -50,7 +50,7 @@ def test_query_set_is_identical_whatever_the_chunk_size(test_split, tmp_path):
     for name in COLUMNS:
         np.testing.assert_array_equal(q.columns[name], columns[name])
     assert q.attrs["query"] == "noisy" == q.attrs["stream"] and q.attrs["seed"] == 3 and q.attrs["rescale"] == "minmax"
-    assert q.attrs["specs"] == NOISY
+    assert q.attrs["specs"] == NOISY and q.attrs["specs"][2]["zero_centre"] is True
     assert q.attrs["source"].endswith("test.h5")
     # The spec of each image is not stored: the attributes recompute it.
     choice = spec_choices(3, seed=3, stream="noisy", indices=np.arange(50))
@@ -84,13 +84,19 @@ def test_bad_specs_write_nothing(test_split, tmp_path):
 
 def test_figure_png_shows_every_column(test_split, tmp_path):
     path, _, _ = test_split
-    queries = {"clean": [], "noisy": NOISY, "gaussian": NOISY[:1], "lowres_x2": [{"name": "lowres", "level": 1}]}
+    queries = {
+        "clean": [],
+        "noisy": NOISY,
+        "gaussian": NOISY[:1],
+        "blurry_eq9": [{**NOISY[2], "zero_centre": False}],
+        "lowres_x2": [{"name": "lowres", "level": 1}],
+    }
     plot_degradations(test=path, output=tmp_path / "fig.png", queries=queries, seed=0, rescale="minmax")
     png = imread(tmp_path / "fig.png")
     height, width = png.shape[:2]
-    assert width > height > 200  # 5 columns (original + 4 distinct specs) of 4 rows
+    assert width > height > 200  # 6 columns (original + 5 distinct specs, both blurs) of 4 rows
     grey = png[..., :3].mean(axis=2)
-    # Each fifth of the width, across the middle rows, holds image pixels (not blank).
-    for k in range(5):
-        band = grey[height // 4 : 3 * height // 4, k * width // 5 : (k + 1) * width // 5]
+    # Each sixth of the width, across the middle rows, holds image pixels (not blank).
+    for k in range(6):
+        band = grey[height // 4 : 3 * height // 4, k * width // 6 : (k + 1) * width // 6]
         assert band.std() > 0.1, f"column {k} is blank"

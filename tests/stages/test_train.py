@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 import torch
 from matplotlib.image import imread
-from train.toydata import AUGMENT, CLASSIFIER, CPU, UPSCALER, write_toy_splits
+from train.toydata import (
+    AUGMENT,
+    AUTHORS_CLASSIFIER,
+    CLASSIFIER,
+    CPU,
+    REFERENCE_DENOISER,
+    UPSCALER,
+    write_toy_splits,
+)
 
 from cbir.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint
 from cbir.h5store import COLUMNS, write_image_set
@@ -81,7 +89,7 @@ def test_classifier_trains_and_checkpoint_describes_itself(data, tmp_path):
     assert not partial_path(tmp_path / "classifier.pt").exists()
 
     meta = read_checkpoint(tmp_path / "classifier.pt")["meta"]
-    assert meta["kind"] == "classifier" and meta["arch_args"] == {"arch": "resnet18", "num_classes": 5}
+    assert meta["kind"] == "classifier" and meta["arch_args"] == {"arch": "resnet18", "num_classes": 5, "head": "fc"}
     assert meta["input_size"] == [32, 32] and meta["embedding_size"] == 512
     assert meta["epochs_done"] == 3 and meta["complete"] and meta["seed"] == 0
     assert meta["recipe"]["batch_size"] == 8 and meta["recipe"]["augment"] == AUGMENT
@@ -104,6 +112,19 @@ def test_enhancer_loss_goes_down(data, tmp_path):
     assert meta["kind"] == "srcnn" and meta["name"] == "upscaler"
     assert meta["degradations"] == [{"name": "lowres", "level": 1}]
     assert not partial_path(tmp_path / "upscaler.pt").exists()
+
+
+def test_authors_recipe_checkpoints_rebuild_their_networks(data, tmp_path):
+    assert classify(data, tmp_path, recipe={**AUTHORS_CLASSIFIER, "epochs": 1})
+    meta = read_checkpoint(tmp_path / "classifier.pt")["meta"]
+    assert meta["arch_args"]["head"] == "mlp" and meta["recipe"]["label_smoothing"] == 0.1
+    model, _ = load_model(tmp_path / "classifier.pt", kind="classifier")
+    assert isinstance(model.fc, torch.nn.Sequential)
+    assert model.embed(torch.zeros(1, 1, 32, 32)).shape == (1, 512)
+    assert enhance(data, tmp_path, name="denoiser", recipe={**REFERENCE_DENOISER, "epochs": 1})
+    assert read_checkpoint(tmp_path / "denoiser.pt")["meta"]["kind"] == "reference_autoencoder"
+    denoiser, _ = load_model(tmp_path / "denoiser.pt", kind="reference_autoencoder")
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in denoiser.modules()) == 6
 
 
 def _same_weights(a, b):

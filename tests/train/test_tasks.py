@@ -5,7 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from train.toydata import CLASSIFIER, CPU, DENOISE, DENOISER, UPSCALER, toy_images, toy_splits
+from train.toydata import (
+    AUTHORS_CLASSIFIER,
+    CLASSIFIER,
+    CPU,
+    DENOISE,
+    DENOISER,
+    REFERENCE_DENOISER,
+    UPSCALER,
+    toy_images,
+    toy_splits,
+)
 
 from cbir.degrade import degrade
 from cbir.device import runtime
@@ -81,6 +91,19 @@ def test_initial_weights_follow_the_seed():
     assert a.extra_meta == {"weights_init": "none", "classes": 5}
 
 
+def test_authors_recipe_head_and_label_smoothing():
+    task = classifier_task(recipe=AUTHORS_CLASSIFIER)
+    assert isinstance(task.model.fc, torch.nn.Sequential) and task.model.arch_args["head"] == "mlp"
+    assert classifier_task().model.arch_args["head"] == "fc"
+    logits = torch.tensor([[2.0, 0, 0, 0, 0], [0, 0, 3.0, 0, 0]])
+    target = torch.tensor([0, 1])
+    smoothed = torch.nn.functional.cross_entropy(logits, target, label_smoothing=0.1).item()
+    assert task.loss(logits, target).item() == pytest.approx(smoothed)
+    assert smoothed != pytest.approx(torch.nn.functional.cross_entropy(logits, target).item(), abs=1e-3)
+    x, _ = task.batch(torch.arange(8), 0, 0, cpu_generator(2))
+    assert x.shape == (8, 1, 32, 32) and x.min() >= -1 and x.max() <= 1
+
+
 def test_enhancer_batches_are_degraded_afresh_and_seeded():
     task = enhancer_task("denoiser", DENOISER)
     assert (task.batch_size, task.steps) == (8, 4)  # steps_per_epoch
@@ -119,4 +142,16 @@ def test_autoencoder_needs_a_multiple_of_32():
     images, _ = toy_images(10, 48, 0)
     with pytest.raises(TrainingError, match="multiple of 32"):
         enhancer_task("denoiser", DENOISER, images=images)
+    with pytest.raises(TrainingError, match="reference_autoencoder needs .* multiple of 32"):
+        enhancer_task("denoiser", REFERENCE_DENOISER, images=images)
     assert enhancer_task("upscaler", UPSCALER, images=images).input_size == [48, 48]  # SRCNN takes any size
+
+
+def test_reference_autoencoder_task():
+    task = enhancer_task("denoiser", REFERENCE_DENOISER)
+    assert task.model.kind == "reference_autoencoder"
+    again = enhancer_task("denoiser", REFERENCE_DENOISER)
+    first, second = task.model.state_dict(), again.model.state_dict()
+    assert all(torch.equal(first[k], second[k]) for k in first)  # seeded initialisation
+    loss, psnr = task.evaluate(task.model)
+    assert loss > 0 and psnr > 0

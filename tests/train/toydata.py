@@ -7,10 +7,12 @@ import numpy as np
 from cbir.h5store import COLUMNS, write_image_set
 
 CPU = {"device": "cpu", "amp": True, "channels_last": True}  # config `runtime`; amp/channels_last are CUDA-only
-AUGMENT = {"hflip": True, "rotate_deg": 5.0, "translate_px": 5.0, "brightness": 0.2, "contrast": 0.2}
+AUGMENT = {"hflip": True, "rotate_deg": 5.0, "translate_px": 5.0, "brightness": 0.2, "contrast": 0.2, "fill": "border"}
 CLASSIFIER = {
     "arch": "resnet18",
     "weights": "none",
+    "head": "fc",
+    "label_smoothing": 0.0,
     "epochs": 3,
     "batch_size": 8,
     "lr": 1e-3,
@@ -32,6 +34,10 @@ UPSCALER = {
 }
 DENOISE = [{"name": "gaussian", "sigma": 0.1}, {"name": "speckle", "amount": 0.1}]
 DENOISER = {**UPSCALER, "network": "autoencoder", "degradations": DENOISE}
+# the authors' recipe (config/paper.yaml) where it differs from the paper's text
+AUTHORS_AUGMENT = {**AUGMENT, "translate_px": 4.8, "brightness": 0.01, "fill": "black"}
+AUTHORS_CLASSIFIER = {**CLASSIFIER, "head": "mlp", "label_smoothing": 0.1, "augment": AUTHORS_AUGMENT}
+REFERENCE_DENOISER = {**DENOISER, "network": "reference_autoencoder"}
 
 
 def toy_images(n: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -9,15 +9,18 @@ would otherwise undo it. Per image, independently:
 - translation by (dx, dy), each drawn from U(-t, t) pixels, t = translate_px * H / 96
   (``translate_px`` is given at smallNORB's native 96 px and scales with the image size);
 - contrast: x -> m + c (x - m), m the image mean, c ~ U(1 - contrast, 1 + contrast);
-- brightness: x -> x + b, b ~ U(-brightness, brightness);
+- brightness: x -> b x, b ~ U(1 - brightness, 1 + brightness) (multiplicative, as
+  torchvision's ColorJitter; before the clip the two jitters commute: contrast is
+  linear about the mean, which scales with b);
 - finally clipped to [0, 1].
 
 Flip, rotation and translation form one affine map applied by a single
-affine_grid/grid_sample (bilinear, border padding: the smallNORB background continues
-instead of black corners). Every image uses six uniform numbers drawn in one call from
-the given torch.Generator, whatever options are enabled, so the result is a function of
-the generator's seed and the batch alone. Labels are untouched: the order of the batch
-is kept.
+affine_grid/grid_sample (bilinear). Pixels whose source lies outside the image get
+``fill``: ``border`` repeats the edge pixels (the smallNORB background continues instead
+of black corners), ``black`` is 0, as torchvision's RandomAffine. Every image uses six
+uniform numbers drawn in one call from the given torch.Generator, whatever options are
+enabled, so the result is a function of the generator's seed and the batch alone.
+Labels are untouched: the order of the batch is kept.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ import torch
 import torch.nn.functional as F
 
 REFERENCE_SIZE = 96  # translate_px is stated at this image size
-SETTINGS = ("hflip", "rotate_deg", "translate_px", "brightness", "contrast")  # config `classifier.augment`
+SETTINGS = ("hflip", "rotate_deg", "translate_px", "brightness", "contrast", "fill")  # config `classifier.augment`
+PADDING = {"border": "border", "black": "zeros"}  # fill -> grid_sample's padding_mode
 
 
 def check_params(params: dict) -> dict:
@@ -38,6 +42,10 @@ def check_params(params: dict) -> dict:
         raise ValueError(
             f"augmentation settings: expected exactly {sorted(SETTINGS)}, got {sorted(params)} "
             "(config key 'classifier.augment')"
+        )
+    if params["fill"] not in PADDING:
+        raise ValueError(
+            f"config key 'classifier.augment.fill': expected one of {sorted(PADDING)}, got {params['fill']!r}"
         )
     return params
 
@@ -60,7 +68,7 @@ def augment(x: torch.Tensor, params: dict, generator: torch.Generator) -> torch.
             x.dtype
         )
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode=PADDING[params["fill"]], align_corners=False)
     else:
         x = x.clone()
 
@@ -69,7 +77,7 @@ def augment(x: torch.Tensor, params: dict, generator: torch.Generator) -> torch.
         mean = x.mean(dim=(1, 2, 3), keepdim=True)
         x = mean + (x - mean) * factor
     if params["brightness"] > 0:
-        x = x + float(params["brightness"]) * signed[:, 5].view(b, 1, 1, 1)
+        x = x * (1.0 + float(params["brightness"]) * signed[:, 5].view(b, 1, 1, 1))
     return x.clamp_(0.0, 1.0)
 
 

@@ -175,7 +175,7 @@ def _semantic_checks(config: dict) -> None:
     size = config["dataset"]["image_size"]
     # Every configured enhancer is trained, so every one must fit the image size.
     for name, enhancer in config["enhancers"].items():
-        if enhancer["network"] == "autoencoder" and size % 32:
+        if enhancer["network"] in ("autoencoder", "reference_autoencoder") and size % 32:
             raise ConfigError(
                 f"config key 'enhancers.{name}.network': the autoencoder needs an image size that is a "
                 f"multiple of 32, but dataset.image_size is {size}"

@@ -1,9 +1,10 @@
 """The networks of the paper (section IV.B).
 
 - `Classifier`: a torchvision ResNet (resnet34 as in the paper, or resnet18) with a 1x1
-  convolution from 1 to 3 channels in front and the final FC replaced by 512 -> 5.
-  `embed(x)` is the 512-d global-average-pooled output of the last convolutional block,
-  i.e. the input of the FC: the retrieval key.
+  convolution from 1 to 3 channels in front and its 1000-way FC replaced by a head on
+  5 classes: `fc` (512 -> 5, the paper's text) or `mlp` (512-1024-ReLU-1024-ReLU-5, the
+  authors' notebooks). `embed(x)` is the 512-d global-average-pooled output of the last
+  convolutional block, i.e. the input of the head, whatever the head: the retrieval key.
 - `Autoencoder` (denoiser and deblurrer): 5 encoder blocks (3x3 conv, stride 2, padding 1,
   ReLU, BatchNorm; 16-32-64-128-256 channels) and 5 decoder blocks (3x3 transposed conv,
   stride 2, padding 1, output padding 1, LeakyReLU, BatchNorm; 128-64-32-16-1 channels).
@@ -11,6 +12,8 @@
   LeakyReLU and no BatchNorm there, since a BatchNorm would re-centre the one output
   channel and a LeakyReLU before tanh would squash the negative half of [-1, 1].
   The side of the input must be a multiple of 32 (five halvings).
+- `ReferenceAutoencoder` (`reference_autoencoder`): the authors' notebooks' variant of it,
+  see its docstring.
 - `SRCNN` (upscaler): five size-keeping convolutions, 5x5 (pad 2) for the first three and
   3x3 (pad 1) for the last two, channels 32-64-128-32-1, ReLU between, tanh at the end. Its
   input is the nearest-neighbour upscaled low-resolution image, of the output's size.
@@ -23,37 +26,58 @@ Inputs are float [N, 1, H, W] in [-1, 1] (`cbir.imagemath.normalize`); the enhan
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlparse
 
 import torch
 from torch import nn
 
 NUM_CLASSES = 5
 RESNETS = ("resnet18", "resnet34")
+HEADS = ("fc", "mlp")  # config `classifier.head`
+MLP_WIDTH = 1024
 
 
 class NetworkError(ValueError):
     """An unknown architecture, a bad input size or unusable weights."""
 
 
+def _head(head: str, width: int, num_classes: int) -> nn.Module:
+    if head == "fc":
+        return nn.Linear(width, num_classes)
+    if head == "mlp":
+        return nn.Sequential(
+            nn.Linear(width, MLP_WIDTH),
+            nn.ReLU(inplace=True),
+            nn.Linear(MLP_WIDTH, MLP_WIDTH),
+            nn.ReLU(inplace=True),
+            nn.Linear(MLP_WIDTH, num_classes),
+        )
+    raise NetworkError(f"config key 'classifier.head': expected one of {HEADS}, got {head!r}")
+
+
 class Classifier(nn.Module):
+    """The ResNet classifier; the head is the attribute `fc` whatever its kind, so the
+    state_dict keys of an `fc` head are those of checkpoints from before heads existed."""
+
     kind = "classifier"
 
-    def __init__(self, arch: str, num_classes: int = NUM_CLASSES):
+    # head="fc" is the paper's network, and what a checkpoint whose arch_args lack "head" holds
+    def __init__(self, arch: str, num_classes: int = NUM_CLASSES, head: str = "fc"):
         super().__init__()
         if arch not in RESNETS:
             raise NetworkError(f"config key 'classifier.arch': expected one of {RESNETS}, got {arch!r}")
         import torchvision  # slow import: only where a classifier is built
 
-        self.arch_args = {"arch": arch, "num_classes": int(num_classes)}
+        self.arch_args = {"arch": arch, "num_classes": int(num_classes), "head": head}
         self.stem = nn.Conv2d(1, 3, kernel_size=1)
         self.trunk = getattr(torchvision.models, arch)(weights=None)
         self.embedding_size = self.trunk.fc.in_features
         self.trunk.fc = nn.Identity()  # the trunk now ends with the pooled, flattened features
-        self.fc = nn.Linear(self.embedding_size, num_classes)
+        self.fc = _head(head, self.embedding_size, int(num_classes))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """[N, 1, H, W] -> the pooled features before the FC, [N, 512]."""
+        """[N, 1, H, W] -> the pooled features before the head, [N, 512]."""
         return self.trunk(self.stem(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -61,23 +85,26 @@ class Classifier(nn.Module):
         return self.fc(self.embed(x))
 
 
-def _encoder_block(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, kernel_size=3, stride=2, padding=1),
-        nn.ReLU(inplace=True),
-        nn.BatchNorm2d(c_out),
-    )
+def _encoder_block(c_in: int, c_out: int, norm: bool) -> nn.Sequential:
+    layers = [nn.Conv2d(c_in, c_out, kernel_size=3, stride=2, padding=1), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers, nn.BatchNorm2d(c_out)) if norm else nn.Sequential(*layers)
 
 
-def _decoder_block(c_in: int, c_out: int, last: bool) -> nn.Sequential:
+def _decoder_block(c_in: int, c_out: int, last: bool, slope: float) -> nn.Sequential:
     up = nn.ConvTranspose2d(c_in, c_out, kernel_size=3, stride=2, padding=1, output_padding=1)
     if last:
         return nn.Sequential(up, nn.Tanh())
-    return nn.Sequential(up, nn.LeakyReLU(0.01, inplace=True), nn.BatchNorm2d(c_out))
+    return nn.Sequential(up, nn.LeakyReLU(slope, inplace=True), nn.BatchNorm2d(c_out))
 
 
 class Autoencoder(nn.Module):
+    """The paper's text (module docstring). Block i of the encoder is
+    `encoder[i] = (Conv2d, ReLU, BatchNorm2d)`; decoder blocks are `(ConvTranspose2d,
+    LeakyReLU(0.01), BatchNorm2d)`, the last `(ConvTranspose2d, Tanh)`."""
+
     kind = "autoencoder"
+    encoder_norm_blocks: int | None = None  # encoder blocks with a BatchNorm, from the first; None: all
+    decoder_slope = 0.01  # negative slope of the decoder's LeakyReLU
 
     def __init__(self, channels: tuple[int, ...] | list[int] = (16, 32, 64, 128, 256)):
         super().__init__()
@@ -85,11 +112,17 @@ class Autoencoder(nn.Module):
         self.arch_args = {"channels": channels}
         self.multiple = 2 ** len(channels)
         widths = [1, *channels]
-        self.encoder = nn.Sequential(*[_encoder_block(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True)])
+        normed = len(channels) if self.encoder_norm_blocks is None else self.encoder_norm_blocks
+        self.encoder = nn.Sequential(
+            *[
+                _encoder_block(a, b, norm=i < normed)
+                for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True))
+            ]
+        )
         back = widths[::-1]  # 256, 128, 64, 32, 16, 1
         self.decoder = nn.Sequential(
             *[
-                _decoder_block(a, b, last=i == len(back) - 2)
+                _decoder_block(a, b, last=i == len(back) - 2, slope=self.decoder_slope)
                 for i, (a, b) in enumerate(zip(back[:-1], back[1:], strict=True))
             ]
         )
@@ -98,10 +131,35 @@ class Autoencoder(nn.Module):
         h, w = x.shape[-2:]
         if h % self.multiple or w % self.multiple:
             raise NetworkError(
-                f"the autoencoder needs an image side that is a multiple of {self.multiple}, got {h}x{w} "
+                f"the {self.kind} needs an image side that is a multiple of {self.multiple}, got {h}x{w} "
                 "(config key 'dataset.image_size')"
             )
         return self.decoder(self.encoder(x))
+
+
+class ReferenceAutoencoder(Autoencoder):
+    """The autoencoder of the authors' notebooks, which produced their Table 1.
+
+    Same channels, kernels, strides and paddings as `Autoencoder`, and the same block order
+    (activation, then BatchNorm), with two differences:
+
+    - only encoder blocks 1-2 have a BatchNorm: `encoder[0..1] = (Conv2d, ReLU, BatchNorm2d)`,
+      `encoder[2..4] = (Conv2d, ReLU)`;
+    - the decoder's activation is `nn.LeakyReLU(negative_slope=1.0)`, the identity: the
+      notebooks write `nn.LeakyReLU(True)`, whose first argument is the negative slope
+      (True == 1), not `inplace`. Decoder blocks 1-4 are `(ConvTranspose2d, LeakyReLU(1.0),
+      BatchNorm2d)` and the last `(ConvTranspose2d, Tanh)`, so in eval mode the decoder is
+      an affine map followed by tanh.
+
+    Where the notebooks put the decoder's BatchNorm is not known here; it follows the
+    project's decoder (after the activation, which with slope 1 is the same as right after
+    the transposed convolution). State_dict keys: `encoder.{0,1}.{0,2}.*`,
+    `encoder.{2,3,4}.0.*`, `decoder.{0..3}.{0,2}.*`, `decoder.4.0.*`.
+    """
+
+    kind = "reference_autoencoder"
+    encoder_norm_blocks = 2
+    decoder_slope = 1.0
 
 
 class SRCNN(nn.Module):
@@ -129,11 +187,11 @@ class SRCNN(nn.Module):
         return self.layers(x)
 
 
-KINDS = {cls.kind: cls for cls in (Classifier, Autoencoder, SRCNN)}
+KINDS = {cls.kind: cls for cls in (Classifier, Autoencoder, ReferenceAutoencoder, SRCNN)}
 
 
 def create(kind: str, **arch_args) -> nn.Module:
-    """A freshly initialised network of `kind` (classifier, autoencoder, srcnn)."""
+    """A freshly initialised network of `kind` (classifier, autoencoder, reference_autoencoder, srcnn)."""
     if kind not in KINDS:
         raise NetworkError(f"unknown network kind {kind!r}; expected one of {sorted(KINDS)}")
     return KINDS[kind](**arch_args)
@@ -156,44 +214,67 @@ def build(meta: dict) -> nn.Module:
     return create(kind, **args)
 
 
+def imagenet_weights(arch: str) -> tuple[Path, str]:
+    """(where torch.hub keeps torchvision's ImageNet weights of `arch`, the URL they come from).
+
+    The path is `torch.hub.get_dir()`/checkpoints/<file name of the URL>, i.e.
+    $TORCH_HOME/hub/checkpoints/ (TORCH_HOME defaults to ~/.cache/torch), the file torchvision
+    itself would download there.
+    """
+    import torchvision
+
+    url = torchvision.models.get_model_weights(arch).IMAGENET1K_V1.url
+    return Path(torch.hub.get_dir()) / "checkpoints" / PurePosixPath(urlparse(url).path).name, url
+
+
+def _read_state_dict(path: Path) -> dict:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise NetworkError(f"{path}: cannot read as a torch state_dict: {exc}") from exc
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise NetworkError(f"{path}: holds a {type(state).__name__}, not a state_dict")
+    return state
+
+
 def load_pretrained(model: Classifier, weights: str) -> str:
     """Initialise the classifier's ResNet trunk from `weights`; return what was loaded.
 
-    none: keep the random initialisation. imagenet: torchvision's ImageNet weights (needs
-    them in the torch hub cache or a download). Otherwise a path to a state_dict of a
-    torchvision ResNet of the same depth (its fc, if any, is ignored).
+    none: keep the random initialisation. imagenet: torchvision's ImageNet weights, read
+    from the torch hub cache only (`imagenet_weights`): the training machines may be
+    offline, so nothing is downloaded and a missing file is an error saying where to put it.
+    Otherwise a path to a state_dict of a torchvision ResNet of the same depth. Either way
+    only the trunk is loaded (a file's fc is ignored): the 1x1 stem and the head keep their
+    fresh initialisation.
     """
     if weights in (None, "", "none"):
         return "none"
     arch = model.arch_args["arch"]
     if weights == "imagenet":
-        import torchvision
-
-        enum = torchvision.models.get_model_weights(arch).IMAGENET1K_V1
-        try:
-            state = enum.get_state_dict(progress=False)
-        except Exception as exc:  # no network, no cache: urllib/OSError of many kinds
+        path, url = imagenet_weights(arch)
+        if not path.is_file():
             raise NetworkError(
-                f"config key 'classifier.weights' is 'imagenet' but torchvision's {arch} weights could not "
-                f"be loaded ({type(exc).__name__}: {exc}); put them in the torch hub cache "
-                f"({torch.hub.get_dir()}/checkpoints/) or set classifier.weights to a local state_dict path"
-            ) from exc
-        source = f"imagenet ({enum.url})"
+                f"config key 'classifier.weights' is 'imagenet' but torchvision's {arch} ImageNet weights are not "
+                f"in the torch hub cache: expected the file {path}. Nothing is downloaded here (training machines "
+                f"may be offline): on a machine with network download {url} and copy the file to {path} "
+                f"(the folder is $TORCH_HOME/hub/checkpoints/, TORCH_HOME defaulting to ~/.cache/torch). "
+                f"Alternatively set classifier.weights to the path of a torchvision {arch} state_dict file."
+            )
+        state, source = _read_state_dict(path), f"imagenet ({path})"
     else:
         path = Path(os.fspath(weights))
         if not path.is_file():
             raise NetworkError(
                 f"config key 'classifier.weights': {path} is not a file (expected none, imagenet or a path)"
             )
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise NetworkError(f"{path}: cannot read as a torch state_dict: {exc}") from exc
-        if isinstance(state, dict) and "state_dict" in state:
-            state = state["state_dict"]
-        source = str(path)
+        state, source = _read_state_dict(path), str(path)
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-    result = model.trunk.load_state_dict(state, strict=False)
+    try:
+        result = model.trunk.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # same names, other shapes
+        raise NetworkError(f"classifier weights {source}: not a torchvision {arch} state_dict ({exc})") from exc
     missing = [k for k in result.missing_keys if not k.startswith("fc.")]
     if missing or result.unexpected_keys:
         raise NetworkError(

@@ -44,11 +44,12 @@ def speckle(x: np.ndarray, rand: CounterRandom, *, amount: float) -> np.ndarray:
     return g.reshape(x.shape)
 
 
-def motion_blur(x: np.ndarray, rand: CounterRandom, *, sigma: float, T: float) -> np.ndarray:
+def motion_blur(x: np.ndarray, rand: CounterRandom, *, sigma: float, T: float, zero_centre: bool) -> np.ndarray:
     """Eq. (8)-(9) on grey levels with a and b drawn per image from N(0, sigma); the 1/255
-    back to [0, 1] is folded into T."""
+    back to [0, 1] is folded into T. `zero_centre`: the reference code's zeroed centre 2x2 of
+    the shifted spectrum too (see `cbir.degrade.motion`)."""
     a, b = blur_params(rand, sigma)
-    return blur_with(grey(x).reshape(x.shape), a, b, T=T / 255)
+    return blur_with(grey(x).reshape(x.shape), a, b, T=T / 255, zero_centre=zero_centre)
 
 
 def lowres(x: np.ndarray, rand: CounterRandom, *, level: int) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 A spec is ``{"name": ..., <parameter>: <value>, ...}``. The config schema fills every
 parameter's default and checks its range before any job, so the library only guards the
-structure: a known name, exactly its parameters, numbers of the right type.
+structure: a known name, exactly its parameters, numbers or booleans of the right type.
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ import numpy as np
 
 from cbir.degrade.random import CounterRandom
 
-# name -> parameter -> type (int parameters must be integral; floats are stored as floats).
+# name -> parameter -> type (int parameters must be integral; floats are stored as floats;
+# bool parameters take booleans only, never 0 or 1).
 PARAMETERS: dict[str, dict[str, type]] = {
     "gaussian": {"sigma": float},
     "salt_pepper": {"amount": float},
     "speckle": {"amount": float},
-    "motion_blur": {"sigma": float, "T": float},
+    "motion_blur": {"sigma": float, "T": float, "zero_centre": bool},
     "lowres": {"level": int},
 }
 NAMES = tuple(PARAMETERS)
@@ -46,7 +47,10 @@ def check_spec(spec: dict) -> dict:
     full = {"name": name}
     for key, kind in params.items():
         value = spec[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        if kind is bool:
+            if not isinstance(value, (bool, np.bool_)):
+                raise DegradationError(f"degradation {name!r}: parameter {key!r} = {value!r} is not a boolean")
+        elif isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
             raise DegradationError(f"degradation {name!r}: parameter {key!r} = {value!r} is not a number")
         if kind is int and value != int(value):
             raise DegradationError(f"degradation {name!r}: parameter {key!r} = {value!r} is not an integer")

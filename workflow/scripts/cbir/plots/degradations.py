@@ -21,9 +21,25 @@ def figure_specs(queries: dict[str, list[dict]]) -> list[dict]:
     return list(seen.values())
 
 
+def _title_parts(spec: dict) -> tuple[list[str], list[str]]:
+    """The numeric parameters as "key=value" and the true boolean ones by their key (false
+    ones are left out: "motion_blur ... zero_centre" is the authors' blur, without it eq. (9))."""
+    numbers = [f"{key}={value:g}" for key, value in spec.items() if key != "name" and not isinstance(value, bool)]
+    flags = [key for key, value in spec.items() if value is True]
+    return numbers, flags
+
+
 def spec_title(spec: dict) -> str:
-    """ "gaussian sigma=0.1", "lowres level=2": the name and each parameter of a checked spec."""
-    return " ".join([spec["name"], *(f"{key}={value:g}" for key, value in spec.items() if key != "name")])
+    """ "gaussian sigma=0.1", "lowres level=2", "motion_blur sigma=0.05 T=1 zero_centre": the
+    name and the parameters of a checked spec; distinct specs get distinct titles."""
+    numbers, flags = _title_parts(spec)
+    return " ".join([spec["name"], *numbers, *flags])
+
+
+def _panel_title(spec: dict) -> str:
+    """`spec_title` on up to three lines (name, numbers, flags), to fit a narrow column."""
+    numbers, flags = _title_parts(spec)
+    return "\n".join(line for line in (spec["name"], " ".join(numbers), " ".join(flags)) if line)
 
 
 def pick_rows(n_images: int) -> np.ndarray:
@@ -40,7 +56,7 @@ def degradations_figure(
     columns = [("original", images)]
     for spec in figure_specs(queries):
         shown = degrade(images, [spec], seed=seed, stream="figure", indices=rows, rescale=rescale, threads=1)
-        columns.append((spec_title(spec), shown))
+        columns.append((_panel_title(spec), shown))
     fig, axes = plt.subplots(len(images), len(columns), figsize=(1.6 * len(columns), 1.7 * len(images)), squeeze=False)
     for col, (title, shown) in enumerate(columns):
         for row in range(len(images)):
@@ -49,7 +65,7 @@ def degradations_figure(
             ax.set_xticks([])
             ax.set_yticks([])
             if row == 0:
-                ax.set_title(title.replace(" ", "\n", 1), fontsize=8)
+                ax.set_title(title, fontsize=8)
     fig.suptitle(f"Degraded test images (seed {seed}, {rescale} rescale)", fontsize=10)
     fig.tight_layout()
     return fig

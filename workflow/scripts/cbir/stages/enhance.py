@@ -19,7 +19,7 @@ from cbir.plots.enhancement import enhancement_figure
 
 log = logging.getLogger("cbir.stages.enhance")
 
-ENHANCER_KINDS = ("autoencoder", "srcnn")
+ENHANCER_KINDS = ("autoencoder", "reference_autoencoder", "srcnn")
 
 
 def enhance_query_set(

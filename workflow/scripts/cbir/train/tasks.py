@@ -1,7 +1,9 @@
 """What differs between training the classifier and an enhancer: batches, loss, metric
 and the held-out evaluation (paper section IV.B).
 
-The classifier minimises cross-entropy on augmented training images (`cbir.augment`). Its
+The classifier minimises cross-entropy (with the recipe's label_smoothing, also in the
+held-out loss) on augmented training images (`cbir.augment`); its head is the recipe's
+`head`, its trunk initialised from `weights` (`cbir.networks.load_pretrained`). Its
 training split is one uint8 tensor on the device; each batch is cut from it by index,
 normalised and augmented there. An enhancer minimises the MSE between its output and the
 clean image (both in [-1, 1]) on training images degraded afresh every batch by
@@ -140,7 +142,8 @@ class ClassifierTask(Task):
         self.eval_images = torch.from_numpy(test_images[rows]).to(rt.device)
         self.eval_targets = torch.from_numpy(np.asarray(test_labels[rows], np.int64)).to(rt.device)
         torch.manual_seed(torch_seed(seed, self.name, "init"))
-        model = create("classifier", arch=recipe["arch"], num_classes=NUM_CLASSES)
+        self.label_smoothing = float(recipe["label_smoothing"])
+        model = create("classifier", arch=recipe["arch"], num_classes=NUM_CLASSES, head=recipe["head"])
         self.extra_meta = {"weights_init": load_pretrained(model, recipe["weights"]), "classes": NUM_CLASSES}
         self.model = model
         self.data = {"n_train": self.n_train, "n_heldout": len(rows)}
@@ -151,7 +154,7 @@ class ClassifierTask(Task):
         return x, self.labels[index]
 
     def loss(self, output, target):
-        return F.cross_entropy(output.float(), target)
+        return F.cross_entropy(output.float(), target, label_smoothing=self.label_smoothing)
 
     def metric_sum(self, output, target):
         return (output.argmax(1) == target).sum()
@@ -175,9 +178,12 @@ class EnhancerTask(Task):
         rescale: str,
     ):
         network = recipe["network"]
-        if network == "autoencoder" and train_images.shape[1] % 32:
+        torch.manual_seed(torch_seed(seed, name, "init"))
+        self.model = create(network)
+        multiple = getattr(self.model, "multiple", 1)  # the autoencoders halve the image 5 times
+        if train_images.shape[1] % multiple or train_images.shape[2] % multiple:
             raise TrainingError(
-                f"enhancers.{name}: the autoencoder needs dataset.image_size to be a multiple of 32, "
+                f"enhancers.{name}: the {network} needs dataset.image_size to be a multiple of {multiple}, "
                 f"got {train_images.shape[1]} px"
             )
         self.name, self.recipe, self.seed, self.rt, self.rescale = name, recipe, seed, rt, rescale
@@ -194,8 +200,6 @@ class EnhancerTask(Task):
         self.eval_targets = normalize(torch.from_numpy(clean).to(rt.device))
         baseline = psnr_pm1(normalize(self.eval_degraded), self.eval_targets).mean().item()
         log.info("%s: held-out PSNR of the degraded input itself: %.2f dB", name, baseline)
-        torch.manual_seed(torch_seed(seed, name, "init"))
-        self.model = create(network)
         self.extra_meta = {"degradations": self.specs, "rescale": rescale, "heldout_input_psnr": baseline}
         self.data = {"n_train": self.n_train, "n_heldout": len(rows)}
 
