@@ -5,13 +5,20 @@ from __future__ import annotations
 import contextlib
 import http.server
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+
+TRICKLE_BYTES_PER_S = 128  # the "trickle" fault's rate, in 8-byte writes
 
 
 class FlakyServer(http.server.ThreadingHTTPServer):
     """Serves files from `root`; `faults` maps a name to the failures its next requests get:
-    "500" (answers 503) or "cut" (announces the whole file, sends half, hangs up)."""
+    "500" (answers 503), "cut" (announces the whole file, sends half, hangs up), "cut-unsized"
+    (announces no length, sends half, hangs up: the end of the body looks like the end of the
+    file) or "trickle" (sends the file at TRICKLE_BYTES_PER_S until done or the client leaves)."""
+
+    daemon_threads = True
 
     def __init__(self, root: Path):
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -42,11 +49,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_error(503)
             return
         self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
+        if fault != "cut-unsized":
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        if fault == "cut":
+        if fault in ("cut", "cut-unsized"):
             self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()
+            self.close_connection = True
+            return
+        if fault == "trickle":
+            with contextlib.suppress(OSError):  # the client gave up
+                for start in range(0, len(body), 8):
+                    self.wfile.write(body[start : start + 8])
+                    self.wfile.flush()
+                    time.sleep(8 / TRICKLE_BYTES_PER_S)
             self.close_connection = True
             return
         self.wfile.write(body)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
+from train.toydata import CPU, UPSCALER, toy_images
 
 from cbir.checkpoint import (
     FORMAT,
@@ -14,7 +17,10 @@ from cbir.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
+from cbir.device import runtime
 from cbir.networks import SRCNN, architecture
+from cbir.train.loop import partial_path, train
+from cbir.train.tasks import EnhancerTask
 
 
 def test_round_trip_rebuilds_the_network(tmp_path):
@@ -75,3 +81,36 @@ def test_corrupt_or_mismatched_model_files(tmp_path):
 def test_public_meta_drops_the_training_state():
     meta = {"name": "x", "optimizer": {}, "scheduler": {}, "scaler": {}, "history": [], "rng": "", "seed": 0}
     assert public_meta(meta) == {"name": "x", "seed": 0}
+
+
+def test_unfinished_training_checkpoint_is_refused(tmp_path):
+    """The in-progress file of a killed training job has the same format as the model: copied
+    over the model's path, it is refused, naming the file; the finished model loads."""
+    images = toy_images(40, 32, seed=0)[0]
+    model_path = tmp_path / "upscaler.pt"
+
+    def run(stop_after):
+        task = EnhancerTask(
+            "upscaler",
+            train_images=images,
+            test_images=images[:10],
+            recipe=UPSCALER,
+            seed=0,
+            rt=runtime(CPU, 1),
+            rescale="minmax",
+        )
+        digests = {"train": "a", "test": "b"}
+        return train(
+            task, digests=digests, source="toy", settings=CPU, partial=partial_path(model_path), stop_after=stop_after
+        )
+
+    assert run(stop_after=1) is None
+    shutil.copyfile(partial_path(model_path), model_path)
+    with pytest.raises(CheckpointError, match=f"{model_path}: an unfinished training checkpoint \\(1 of 3 epochs"):
+        load_model(model_path)
+    trained = run(stop_after=None)
+    save_checkpoint(model_path, trained.state_dict, trained.meta)
+    assert load_model(model_path)[1]["epochs_done"] == 3
+    shutil.copyfile(partial_path(model_path), model_path)  # all epochs done, but the final file was never written
+    with pytest.raises(CheckpointError, match=f"{model_path}: an unfinished training checkpoint \\(3 of 3 epochs"):
+        load_model(model_path)

@@ -2,6 +2,7 @@
 
 import gzip
 import hashlib
+import time
 
 import pytest
 from conftest import norb_bytes, tiny_split
@@ -42,6 +43,41 @@ def test_interrupted_transfer_after_all_retries_leaves_nothing(server, tmp_path)
     with pytest.raises(DownloadError, match="after 2 attempts"):
         download_file(server.url, NAME, dest, checksum=None, retries=2, timeout=10, backoff=0)
     assert not dest.exists() and list(dest.parent.iterdir()) == []
+
+
+def test_unsized_transfer_cut_short_is_retried_not_kept(server, tmp_path):
+    """Without a Content-Length, a hang-up looks like the end of the file: only the end of the
+    gzip stream tells a whole file from a truncated one."""
+    body = (server.root / NAME).read_bytes()
+    dest = tmp_path / "got" / NAME
+    server.faults[NAME] = ["cut-unsized"]
+    download_file(server.url, NAME, dest, checksum=None, retries=2, timeout=10, backoff=0)
+    assert dest.read_bytes() == body and server.requests.count(NAME) == 2
+    server.faults[NAME] = ["cut-unsized"] * 2
+    dest.unlink()
+    with pytest.raises(DownloadError, match=f"{dest}: .*after 2 attempts.*gzip stream ends early"):
+        download_file(server.url, NAME, dest, checksum=None, retries=2, timeout=10, backoff=0)
+    assert not dest.exists() and list(dest.parent.iterdir()) == []
+
+
+def test_gzip_stream_with_trailing_garbage_is_rejected(server, tmp_path):
+    (server.root / "tail.mat.gz").write_bytes((server.root / NAME).read_bytes() + b"<html>oops</html>")
+    dest = tmp_path / "tail.mat.gz"
+    with pytest.raises(DownloadError, match="after 1 attempts.*data after the end of the gzip stream"):
+        download_file(server.url, "tail.mat.gz", dest, checksum=None, retries=1, timeout=10, backoff=0)
+    assert not dest.exists()
+
+
+def test_trickling_server_is_abandoned(server, tmp_path):
+    """Each read returns within the socket timeout, so only a deadline per transfer ends it."""
+    (server.root / "slow.mat.gz").write_bytes(gzip.compress(bytes(range(256)) * 8, compresslevel=0))  # ~16 s
+    dest = tmp_path / "slow.mat.gz"
+    server.faults["slow.mat.gz"] = ["trickle", "trickle"]
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match="after 2 attempts.*too slow"):
+        download_file(server.url, "slow.mat.gz", dest, checksum=None, retries=2, timeout=0.5, backoff=0)
+    assert time.monotonic() - started < 4
+    assert not dest.exists() and list(tmp_path.glob(".*.part")) == []
 
 
 def test_missing_file_fails_without_retrying(server, tmp_path):

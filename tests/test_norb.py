@@ -1,6 +1,9 @@
 """cbir.norb: the smallNORB binary matrix format."""
 
 import gzip
+import struct
+import tracemalloc
+import zlib
 
 import numpy as np
 import pytest
@@ -110,3 +113,76 @@ def test_official_names_and_lookup(tmp_path):
     assert norb.find_file(tmp_path, "test", "cat").name.endswith(".mat.gz")
     with pytest.raises(FileNotFoundError, match="training-cat.mat"):
         norb.find_file(tmp_path, "train", "cat")
+
+
+def _header(magic: int, dims: list[int]) -> bytes:
+    return struct.pack(f"<ii{max(len(dims), 3)}i", magic, len(dims), *dims, *[1] * (3 - len(dims)))
+
+
+def _gzip_of(header: bytes, zeros: int) -> bytes:
+    """gzip of `header` and `zeros` zero bytes, compressed a MiB at a time (a bomb costs little)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    parts = [packer.compress(header)]
+    block = bytes(1 << 20)
+    for start in range(0, zeros, len(block)):
+        parts.append(packer.compress(block[: zeros - start]))
+    return b"".join([*parts, packer.flush()])
+
+
+def test_gzip_bomb_is_refused_without_inflating_it(tmp_path):
+    """A small gzip holding far more than its header declares: decompression stops at the declared size."""
+    bomb = tmp_path / "bomb-cat.mat.gz"
+    bomb.write_bytes(_gzip_of(_header(0x1E3D4C55, [16]), 256 << 20))
+    assert bomb.stat().st_size < 300_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(norb.NorbFormatError, match="data size mismatch.*holds more") as info:
+            norb.read_matrix(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(bomb) in str(info.value)
+    assert peak < 16 << 20
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_declared_size_beyond_any_smallnorb_file_is_refused(tmp_path, gz):
+    """A header declaring 4 GB (plain or gzipped, holding nothing) is refused before any allocation."""
+    path = tmp_path / ("huge.mat.gz" if gz else "huge.mat")
+    header = _header(0x1E3D4C55, [1000, 2, 1000, 2000])
+    path.write_bytes(gzip.compress(header) if gz else header)
+    with pytest.raises(norb.NorbFormatError, match=r"declares 4000000000 bytes .*at most 536870912") as info:
+        norb.read_matrix(path)
+    assert str(path) in str(info.value)
+    assert norb.MAX_MATRIX_BYTES > 24300 * 2 * 96 * 96 + 24  # the official training images fit
+    small = tmp_path / "small.mat.gz"
+    norb.write_matrix(small, np.zeros((4, 2, 8, 8), np.uint8))
+    assert norb.read_matrix(small, max_bytes=8 * 4 * 2 * 8 * 8).shape == (4, 2, 8, 8)
+    with pytest.raises(norb.NorbFormatError, match=f"{small}: .*declares 512 bytes .*at most 511"):
+        norb.read_matrix(small, max_bytes=511)
+
+
+def test_dimensions_whose_product_overflows_int64(tmp_path):
+    """2^16 ^ 4 = 2^64 wraps to 0 in int64: sizes are computed exactly."""
+    path = tmp_path / "overflow.mat"
+    header = _header(0x1E3D4C55, [65536] * 4)
+    path.write_bytes(header)
+    with pytest.raises(norb.NorbFormatError, match=f"{path}: header declares {2**64} bytes"):
+        norb.read_matrix(path)
+    with pytest.raises(norb.NorbFormatError, match="declares"):
+        norb.parse_header(header, path)
+
+
+@pytest.mark.parametrize(
+    "column,value",
+    [("instance", 10), ("instance", -1), ("elevation", 9), ("azimuth", 35), ("azimuth", 36), ("lighting", 6)],
+)
+def test_info_values_out_of_range_are_rejected(tmp_path, column, value):
+    arrays = tiny_split(n_pairs=6)
+    arrays["info"][3, ["instance", "elevation", "azimuth", "lighting"].index(column)] = value
+    paths = [tmp_path / f"{k}.mat" for k in arrays]
+    for path, array in zip(paths, arrays.values(), strict=True):
+        path.write_bytes(norb_bytes(array))
+    with pytest.raises(norb.NorbFormatError, match=f"{paths[2]}: column {column!r} holds {value} at row 3") as info:
+        norb.read_split(*paths)
+    assert "row" in str(info.value)

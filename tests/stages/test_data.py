@@ -174,6 +174,17 @@ def test_empty_subset_and_corrupt_input_leave_no_output(tmp_path):
     assert not out.exists() and list(tmp_path.glob("*.part")) == []
 
 
+@pytest.mark.parametrize("gz", [False, True])
+def test_empty_split_file_is_blamed_not_the_subset(tmp_path, gz):
+    """Valid files of zero pairs: the files are at fault, whatever the subset keeps."""
+    paths = _write(tmp_path, tiny_split(n_pairs=0), gz)
+    out = tmp_path / "out.h5"
+    with pytest.raises(NorbFormatError, match=f"{paths['dat']}: holds no image pairs") as info:
+        _convert(paths, out)
+    assert "subset" not in str(info.value)
+    assert not out.exists() and list(tmp_path.glob(".*.part")) == []
+
+
 # --------------------------------------------------------------------------------------
 # plot_dataset
 # --------------------------------------------------------------------------------------

@@ -77,10 +77,18 @@ def load_model(
     """Rebuild the network in `path` from its meta, load its weights; eval mode on `device`.
 
     `kind` (a kind or tuple of kinds) is what the caller expects; another kind is an error.
+    So is a training job's in-progress file (meta ``complete`` false, the training loop's
+    `<model>.partial`): only the model written once training has finished is used.
     """
     path = Path(path)
     data = read_checkpoint(path)
     meta = data["meta"]
+    if meta.get("complete", True) is not True:
+        raise CheckpointError(
+            f"{path}: an unfinished training checkpoint ({meta.get('epochs_done', '?')} of "
+            f"{meta.get('epochs', '?')} epochs, not marked complete); only a finished model can be used: "
+            "rerun the training rule to finish it"
+        )
     kinds = (kind,) if isinstance(kind, str) else kind
     if kinds and meta["kind"] not in kinds:
         raise CheckpointError(f"{path}: holds a {meta['kind']} ({meta['name']}), expected {' or '.join(kinds)}")

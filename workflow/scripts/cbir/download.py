@@ -1,8 +1,16 @@
 """Download of the official smallNORB files: retried, checksum-verified, atomic.
 
 A file is streamed into a temporary name beside the destination and renamed only
-after the byte count and the optional checksum agree, so an interrupted transfer
-never leaves a file that Snakemake or the converter could mistake for a good one.
+after the byte count, the gzip stream (for .gz names: it must reach its end-of-stream
+marker, with nothing after it) and the optional checksum agree, so an interrupted
+transfer never leaves a file that Snakemake or the converter could mistake for a good
+one. Without a Content-Length a hang-up looks like the end of the body: only the end of
+the gzip stream tells a truncated file apart.
+
+Time limits: the socket timeout (`timeout`) bounds each read, and every stretch of
+`timeout` seconds must bring at least MIN_RATE bytes per second, so a server that trickles
+bytes is abandoned (and retried) too: a transfer lasts at most about size / MIN_RATE plus
+`timeout` (3.8 h for the 448 MB training images, against minutes on an ordinary link).
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import os
 import time
 import urllib.error
 import urllib.request
+import zlib
 from pathlib import Path
 
 from cbir.fsutil import atomic_path
@@ -23,10 +32,20 @@ log = logging.getLogger("cbir.download")
 
 CHUNK = 1 << 20
 BACKOFF_S = 1.0  # wait after the first failed attempt, doubled after each further one
+MIN_RATE = 32 * 1024  # bytes per second, averaged over each stretch of `timeout` seconds
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 class DownloadError(RuntimeError):
     """A download failed for good (after retries, or on a permanent error)."""
+
+
+class TransferError(OSError):
+    """One attempt failed in a way a retry may fix: too slow, or a gzip stream cut short."""
+
+
+class _NotGzip(Exception):
+    """The body does not start with the gzip signature (an HTML page, a wrong URL): permanent."""
 
 
 def parse_checksum(checksum: str) -> tuple[str, str]:
@@ -41,21 +60,68 @@ def file_url(base_url: str, name: str) -> str:
     return base_url.rstrip("/") + "/" + name
 
 
-def _fetch_once(url: str, dest: Path, timeout: float, algorithm: str) -> str:
-    """Stream `url` into `dest`; return the hex digest. Raises on short reads."""
+class _GzipCheck:
+    """Follows a gzip file chunk by chunk (decompressing into a bounded buffer, discarded), so
+    `finish` can tell a complete stream from a truncated one. Members may follow each other, as
+    gzip allows; anything else after the end-of-stream marker is an error."""
+
+    def __init__(self):
+        self._inflate = zlib.decompressobj(wbits=31)
+        self._head = b""
+
+    def feed(self, data: bytes) -> None:
+        if len(self._head) < 2:
+            self._head += data[: 2 - len(self._head)]
+            if self._head != GZIP_MAGIC[: len(self._head)]:
+                raise _NotGzip
+        while data:
+            if self._inflate.eof:
+                if data[:1] != GZIP_MAGIC[:1]:
+                    raise TransferError(f"data after the end of the gzip stream ({data[:16]!r}...)")
+                self._inflate = zlib.decompressobj(wbits=31)
+            try:
+                self._inflate.decompress(data, CHUNK)
+            except zlib.error as exc:
+                raise TransferError(f"corrupt gzip data: {exc}") from exc
+            data = self._inflate.unused_data if self._inflate.eof else self._inflate.unconsumed_tail
+
+    def finish(self) -> None:
+        if len(self._head) < 2:
+            raise _NotGzip
+        if not self._inflate.eof:
+            raise TransferError("the gzip stream ends early, before its end-of-stream marker (truncated transfer)")
+
+
+def _fetch_once(url: str, dest: Path, timeout: float, algorithm: str, gz: bool) -> str:
+    """Stream `url` into `dest`; return the hex digest. Raises on short, slow or truncated transfers."""
     digest = hashlib.new(algorithm)
+    check = _GzipCheck() if gz else None
     with urllib.request.urlopen(url, timeout=timeout) as response, open(dest, "wb") as out:
         total = response.headers.get("Content-Length")
         total = int(total) if total is not None else None
         received = 0
+        window_start, window_bytes = time.monotonic(), 0
         with progress(total=total, unit="B", unit_scale=True, desc=Path(url).name) as bar:
-            while chunk := response.read(CHUNK):
+            # read1: one socket read at a time, so a trickle cannot hold read() until CHUNK bytes arrive
+            while chunk := response.read1(CHUNK):
                 out.write(chunk)
                 digest.update(chunk)
+                if check is not None:
+                    check.feed(chunk)
                 received += len(chunk)
                 bar.update(len(chunk))
+                elapsed = time.monotonic() - window_start
+                if elapsed >= timeout:
+                    if received - window_bytes < MIN_RATE * elapsed:
+                        raise TransferError(
+                            f"too slow: {received - window_bytes} bytes in the last {elapsed:.1f} s "
+                            f"(at least {MIN_RATE} bytes/s needed)"
+                        )
+                    window_start, window_bytes = time.monotonic(), received
         if total is not None and received != total:
             raise http.client.IncompleteRead(b"", total - received)
+        if check is not None:
+            check.finish()
     return digest.hexdigest()
 
 
@@ -77,8 +143,9 @@ def download_file(
     """Download `base_url/name` to `dest` atomically, retrying transient failures.
 
     `checksum` is "<md5|sha256>:<hex>" or None (not verified); `retries` the attempts in all;
-    `timeout` the seconds to wait on a stalled connection; attempt k waits `backoff` * 2^(k-1)
-    seconds after failing.
+    `timeout` the seconds to wait on a stalled connection, and the stretch over which the rate
+    must reach MIN_RATE; attempt k waits `backoff` * 2^(k-1) seconds after failing. A name
+    ending in .gz must hold one whole gzip stream.
     """
     dest = Path(dest)
     url = file_url(base_url, name)
@@ -87,13 +154,14 @@ def download_file(
     for attempt in range(1, retries + 1):
         try:
             with atomic_path(dest) as tmp:
-                actual = _fetch_once(url, tmp, timeout, algorithm)
+                try:
+                    actual = _fetch_once(url, tmp, timeout, algorithm, gz=name.endswith(".gz"))
+                except _NotGzip:
+                    raise DownloadError(f"{dest}: {url} did not return gzip data (is the URL right?)") from None
                 if expected is not None and actual != expected:
                     raise DownloadError(
                         f"{dest}: {algorithm} checksum mismatch for {url}: expected {expected}, got {actual}"
                     )
-                if name.endswith(".gz") and tmp.read_bytes()[:2] != b"\x1f\x8b":
-                    raise DownloadError(f"{dest}: {url} did not return gzip data (is the URL right?)")
             log.info("downloaded %s (%s %s)", dest, algorithm, actual)
             return dest
         except DownloadError:

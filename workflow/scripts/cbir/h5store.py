@@ -5,13 +5,16 @@ column per name in COLUMNS. Embeddings: ``features`` float32 [N, D] plus the sam
 columns. Retrieval: a group per metric with ``indices`` int32 [N, K] and ``scores``
 float32 [N, K]. Provenance lives in the file attributes: scalars as they are, and
 the whole mapping JSON-encoded under ``meta`` so nested parameters survive.
-All writers are atomic.
+All writers are atomic. Every reader raises StoreError naming the file, whatever h5py
+raises on a damaged or truncated file (OSError, KeyError, RuntimeError, ... by the byte hit).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,10 +24,11 @@ import numpy as np
 from cbir.fsutil import atomic_path
 
 COLUMNS = ("label", "instance", "elevation", "azimuth", "lighting", "camera")
+META_FIXED_MAX = 60_000  # bytes of JSON stored as a fixed-length string (HDF5: 64 KiB per header message)
 
 
 class StoreError(ValueError):
-    """An HDF5 file is missing a dataset or has inconsistent shapes."""
+    """An HDF5 file is unreadable (damaged, truncated, not HDF5), misses a dataset or has inconsistent shapes."""
 
 
 @dataclass
@@ -61,15 +65,22 @@ def _check_columns(columns: dict[str, np.ndarray], n: int, path: Path) -> None:
     if missing:
         raise StoreError(f"{path}: missing columns {missing}")
     for name in COLUMNS:
-        if len(columns[name]) != n:
-            raise StoreError(f"{path}: column {name!r} has {len(columns[name])} rows, expected {n}")
+        shape = np.shape(columns[name])
+        if len(shape) != 1:
+            raise StoreError(f"{path}: column {name!r} has shape {shape}, expected ({n},)")
+        if shape[0] != n:
+            raise StoreError(f"{path}: column {name!r} has {shape[0]} rows, expected {n}")
 
 
 def write_attrs(h5: h5py.File, attrs: dict) -> None:
     for key, value in attrs.items():
         if isinstance(value, (str, int, float, bool, np.integer, np.floating)):
             h5.attrs[key] = value
-    h5.attrs["meta"] = json.dumps(attrs, default=_json_default, sort_keys=True)
+    meta = json.dumps(attrs, default=_json_default, sort_keys=True)  # ASCII: non-ASCII is escaped
+    # A fixed-length string lives in the object header; HDF5 2.0 can loop forever reading a
+    # variable-length one (h5py's default for str) whose global heap entry is damaged. Header
+    # messages hold at most 64 KiB: a larger meta (a few KiB in practice) stays variable-length.
+    h5.attrs["meta"] = np.bytes_(meta.encode("ascii")) if len(meta) <= META_FIXED_MAX else meta
 
 
 def _json_default(value):
@@ -90,16 +101,22 @@ def _read_attrs(h5: h5py.File) -> dict:
     return json.loads(h5.attrs["meta"]) if "meta" in h5.attrs else {}
 
 
-def _open(path: Path, *required: str) -> h5py.File:
+@contextlib.contextmanager
+def _reading(path: Path, *required: str) -> Iterator[h5py.File]:
+    """`path` open for reading, with the `required` datasets. Any failure while the file is read
+    becomes a StoreError naming it: which exception h5py raises depends on the damaged byte."""
     try:
-        h5 = h5py.File(path, "r")
-    except (OSError, FileNotFoundError) as exc:
-        raise StoreError(f"{path}: cannot open as HDF5: {exc}") from exc
-    missing = [name for name in required if name not in h5]
-    if missing:
-        h5.close()
-        raise StoreError(f"{path}: missing datasets {missing}")
-    return h5
+        with h5py.File(path, "r") as h5:
+            missing = [name for name in required if name not in h5]
+            if missing:
+                raise StoreError(f"{path}: missing datasets {missing}")
+            yield h5
+    except StoreError:
+        raise
+    except Exception as exc:
+        raise StoreError(
+            f"{path}: cannot read as HDF5 (damaged, truncated or not an HDF5 file): {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _write_table(h5: h5py.File, name: str, data: np.ndarray, columns: dict, attrs: dict) -> None:
@@ -133,10 +150,12 @@ def read_columns(h5: h5py.File, path: Path) -> dict[str, np.ndarray]:
 def read_image_set(path: str | os.PathLike) -> ImageSet:
     """Read a whole image set into memory."""
     path = Path(path)
-    with _open(path, "images") as h5:
+    with _reading(path, "images") as h5:
         images = h5["images"][()]
         columns = read_columns(h5, path)
         attrs = _read_attrs(h5)
+    if images.dtype != np.uint8 or images.ndim != 3:
+        raise StoreError(f"{path}: images must be uint8 [N, H, W], got {images.dtype} {images.shape}")
     _check_columns(columns, len(images), path)
     return ImageSet(images, columns, attrs)
 
@@ -154,10 +173,12 @@ def write_embeddings(path: str | os.PathLike, features: np.ndarray, columns: dic
 
 def read_embeddings(path: str | os.PathLike) -> Embeddings:
     path = Path(path)
-    with _open(path, "features") as h5:
+    with _reading(path, "features") as h5:
         features = h5["features"][()]
         columns = read_columns(h5, path)
         attrs = _read_attrs(h5)
+    if features.ndim != 2:
+        raise StoreError(f"{path}: features must be [N, D], got {features.shape}")
     _check_columns(columns, len(features), path)
     return Embeddings(features, columns, attrs)
 
@@ -178,10 +199,10 @@ def write_retrieval(
 def read_retrieval(path: str | os.PathLike) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict]:
     """Per-metric (indices, scores) and the attributes."""
     path = Path(path)
-    with _open(path) as h5:
+    with _reading(path) as h5:
         results = {}
         for metric, group in h5.items():
-            if "indices" not in group or "scores" not in group:
-                raise StoreError(f"{path}: group {metric!r} lacks indices or scores")
+            if not isinstance(group, h5py.Group) or "indices" not in group or "scores" not in group:
+                raise StoreError(f"{path}: {metric!r} is not a group with indices and scores")
             results[metric] = (group["indices"][()], group["scores"][()])
         return results, _read_attrs(h5)

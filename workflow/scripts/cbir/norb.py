@@ -4,15 +4,22 @@ Layout (little-endian): int32 magic, int32 ndim, max(ndim, 3) int32 dimensions
 (unused ones are 1), then the data in row-major order. The magic number gives the
 element type. Files may be gzipped; a reader recognises them by the gzip signature,
 not the file name. Every error names the offending file.
+
+Reading is bounded by the header: a file is decompressed a chunk at a time into a buffer of
+the declared size (computed with Python integers, so no dimensions overflow), a declared
+size over MAX_MATRIX_BYTES is refused before anything is allocated, and a stream holding
+more than declared is refused at the first extra byte, so a gzip bomb costs no memory.
 """
 
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -27,12 +34,20 @@ MAGIC_TO_DTYPE = {
 }
 DTYPE_TO_MAGIC = {dtype: magic for magic, dtype in MAGIC_TO_DTYPE.items()}
 MAX_NDIM = 16
+# The largest official file, the training images (24300 x 2 x 96 x 96 bytes and a 24-byte
+# header, 447,897,624 bytes), with 20 % to spare: a bigger declared size is not smallNORB.
+MAX_MATRIX_BYTES = 512 * 2**20
+READ_CHUNK = 1 << 20
+GZIP_MAGIC = b"\x1f\x8b"
 
 SPLITS = {"train": "5x46789x9x18x6x2x96x96-training", "test": "5x01235x9x18x6x2x96x96-testing"}
 KINDS = ("dat", "cat", "info")
 CATEGORIES = ("animal", "human", "airplane", "truck", "car")
 TRAIN_INSTANCES = (4, 6, 7, 8, 9)
 TEST_INSTANCES = (0, 1, 2, 3, 5)
+# The info columns and the values smallNORB's factor grid allows (azimuth: 0, 2, ..., 34).
+INFO_COLUMNS = ("instance", "elevation", "azimuth", "lighting")
+INFO_VALUES = {"instance": range(10), "elevation": range(9), "azimuth": range(0, 35, 2), "lighting": range(6)}
 
 
 class NorbFormatError(ValueError):
@@ -54,21 +69,9 @@ def official_names(gz: bool = False) -> list[str]:
     return [official_name(s, k) + suffix for s in SPLITS for k in KINDS]
 
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise NorbFormatError(f"{path}: cannot read file: {exc.strerror or exc}") from exc
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise NorbFormatError(f"{path}: corrupt gzip data: {exc}") from exc
-    return raw
-
-
-def parse_header(buf: bytes, path: str | os.PathLike = "<bytes>") -> tuple[np.dtype, tuple[int, ...], int]:
-    """Return (dtype, shape, data offset) of a matrix held in `buf`, validating the header."""
+def _read_header(buf: bytes, path: str | os.PathLike) -> tuple[np.dtype, tuple[int, ...], int, int]:
+    """(dtype, shape, data offset, data bytes) from the first bytes of a matrix; `buf` may be
+    short (that is an error naming `path`) or hold more than the header."""
     if len(buf) < 8:
         raise NorbFormatError(f"{path}: file too short for a header ({len(buf)} bytes)")
     magic, ndim = np.frombuffer(buf, "<i4", count=2).tolist()
@@ -90,22 +93,80 @@ def parse_header(buf: bytes, path: str | os.PathLike = "<bytes>") -> tuple[np.dt
         raise NorbFormatError(f"{path}: negative dimension in {dims}")
     shape = tuple(dims[:ndim])
     dtype = MAGIC_TO_DTYPE[magic]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    actual = len(buf) - offset
-    if actual != expected:
+    return dtype, shape, offset, math.prod(shape) * dtype.itemsize  # Python ints: exact
+
+
+def _check_declared(path, shape: tuple[int, ...], dtype: np.dtype, nbytes: int, max_bytes: int) -> None:
+    if nbytes > max_bytes:
         raise NorbFormatError(
-            f"{path}: data size mismatch: header {shape} of {dtype.name} needs {expected} bytes, "
-            f"file holds {actual} (truncated or wrong dimensions)"
+            f"{path}: header declares {nbytes} bytes ({shape} of {dtype.name}), more than a smallNORB "
+            f"file holds (at most {max_bytes}): wrong dimensions or not a smallNORB file"
         )
+
+
+def _size_mismatch(path, shape, dtype: np.dtype, expected: int, actual: int | None) -> NorbFormatError:
+    """`actual` None: more than `expected` (not read further: it could be a gzip bomb)."""
+    holds = (
+        f"{actual} (truncated or wrong dimensions)" if actual is not None else "more (wrong dimensions or extra data)"
+    )
+    return NorbFormatError(
+        f"{path}: data size mismatch: header {shape} of {dtype.name} needs {expected} bytes, file holds {holds}"
+    )
+
+
+def parse_header(
+    buf: bytes, path: str | os.PathLike = "<bytes>", max_bytes: int = MAX_MATRIX_BYTES
+) -> tuple[np.dtype, tuple[int, ...], int]:
+    """Return (dtype, shape, data offset) of a matrix held in `buf`, validating the header and size."""
+    dtype, shape, offset, expected = _read_header(buf, path)
+    _check_declared(path, shape, dtype, expected, max_bytes)
+    if len(buf) - offset != expected:
+        raise _size_mismatch(path, shape, dtype, expected, len(buf) - offset)
     return dtype, shape, offset
 
 
-def read_matrix(path: str | os.PathLike) -> np.ndarray:
-    """Read a smallNORB matrix file (plain or gzipped) into a numpy array."""
+def _read_up_to(stream: BinaryIO, n: int) -> bytes:
+    parts = []
+    while n > 0 and (part := stream.read(min(n, READ_CHUNK))):
+        parts.append(part)
+        n -= len(part)
+    return b"".join(parts)
+
+
+def _read_stream(stream: BinaryIO, path: Path, max_bytes: int) -> np.ndarray:
+    head = _read_up_to(stream, 8)
+    if len(head) == 8:
+        ndim = int(np.frombuffer(head, "<i4", count=1, offset=4)[0])
+        head += _read_up_to(stream, 4 * max(ndim, 3) if 0 < ndim <= MAX_NDIM else 0)
+    dtype, shape, _, expected = _read_header(head, path)
+    _check_declared(path, shape, dtype, expected, max_bytes)
+    data = np.empty(expected, np.uint8)  # pages are touched only as the data arrives
+    view, got = memoryview(data), 0
+    while got < expected and (n := stream.readinto(view[got : got + READ_CHUNK])):
+        got += n
+    if got < expected:
+        raise _size_mismatch(path, shape, dtype, expected, got)
+    if stream.read(1):
+        raise _size_mismatch(path, shape, dtype, expected, None)
+    return data.view(dtype).reshape(shape)
+
+
+def read_matrix(path: str | os.PathLike, max_bytes: int = MAX_MATRIX_BYTES) -> np.ndarray:
+    """Read a smallNORB matrix file (plain or gzipped) into a numpy array, streamed: at most
+    the declared size (and no more than `max_bytes`) is ever held."""
     path = Path(path)
-    buf = _read_bytes(path)
-    dtype, shape, offset = parse_header(buf, path)
-    return np.frombuffer(buf, dtype, offset=offset).reshape(shape)
+    try:
+        with open(path, "rb") as raw:
+            if raw.read(2) != GZIP_MAGIC:
+                raw.seek(0)
+                return _read_stream(raw, path, max_bytes)
+            raw.seek(0)
+            with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
+                return _read_stream(stream, path, max_bytes)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:  # truncated stream, bad data or CRC
+        raise NorbFormatError(f"{path}: corrupt gzip data: {exc}") from exc
+    except OSError as exc:  # missing, unreadable (a BadGzipFile is an OSError too: caught above)
+        raise NorbFormatError(f"{path}: cannot read file: {exc.strerror or exc}") from exc
 
 
 def encode_matrix(array: np.ndarray) -> bytes:
@@ -168,6 +229,14 @@ def read_split(dat: str | os.PathLike, cat: str | os.PathLike, info: str | os.Pa
             raise NorbFormatError(f"{path}: holds {arr.shape[0]} rows but {dat} holds {n} images")
     if n and (labels.min() < 0 or labels.max() >= len(CATEGORIES)):
         raise NorbFormatError(f"{cat}: labels outside 0..{len(CATEGORIES) - 1}")
+    for j, column in enumerate(INFO_COLUMNS):
+        allowed = INFO_VALUES[column]
+        bad = np.flatnonzero(~np.isin(factors[:, j], allowed))
+        if len(bad):
+            raise NorbFormatError(
+                f"{info}: column {column!r} holds {factors[bad[0], j]} at row {bad[0]} ({len(bad)} rows out of "
+                f"range); expected {allowed.start}..{allowed[-1]}{' in steps of 2' if allowed.step == 2 else ''}"
+            )
     return NorbSplit(images, labels.astype(np.int64), factors.astype(np.int64))
 
 

@@ -21,6 +21,7 @@ from cbir.norb import (
     KINDS,
     TEST_INSTANCES,
     TRAIN_INSTANCES,
+    NorbFormatError,
     NorbSplit,
     official_name,
     read_split,
@@ -101,7 +102,7 @@ def convert_split(
     Rows: pair by pair in file order, the kept cameras of each pair consecutive. Pairs are
     resized and written a chunk at a time, so the peak memory is about the raw dat file.
     """
-    split = read_split(dat, cat, info)
+    split = _read_pairs(dat, cat, info)
     subset = dict(subset)
     cameras = sorted(subset["cameras"])
     pairs = select_pairs(split.info, subset)
@@ -148,6 +149,15 @@ def convert_split(
     return n
 
 
+def _read_pairs(dat: PathLike, cat: PathLike, info: PathLike) -> NorbSplit:
+    """`read_split`, refusing a split of no pairs (valid in the format, useless here) by its file,
+    before a subset could be blamed for keeping nothing."""
+    split = read_split(dat, cat, info)
+    if len(split.labels) == 0:
+        raise NorbFormatError(f"{dat}: holds no image pairs (an empty smallNORB file); download or render it again")
+    return split
+
+
 def _split_files(raw_files: Sequence[PathLike], split: str) -> list[Path]:
     """The dat, cat and info files of `split` among `raw_files` (official names, plain or .gz)."""
     by_name = {Path(p).name.removesuffix(".gz"): Path(p) for p in raw_files}
@@ -161,7 +171,7 @@ def plot_dataset(*, raw_files: Sequence[PathLike], output: PathLike) -> None:
     """Rule plot_dataset: the dataset figure (`cbir.plots.dataset`) from the six raw files."""
     splits = {}
     for split in INSTANCES:
-        data = read_split(*_split_files(raw_files, split))
+        data = _read_pairs(*_split_files(raw_files, split))
         splits[split] = (data.images, data.labels, data.info)
     save_figure(dataset_figure(splits, categories=CATEGORIES), output)
     log.info("wrote %s", output)
