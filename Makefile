@@ -41,3 +41,15 @@ report: install
 
 clean:
 	rm -rf results logs .snakemake
+
+# Slurm (see README, "On a Slurm cluster"). slurm-preflight: can every job of the workflow start on this
+# cluster through profiles/slurm (ARGS: more snakemake arguments, e.g. --configfile config/paper.yaml)?
+# slurm-check: as root on a scratch Debian machine, a throwaway single-node Slurm runs a tiny config
+# through the profile and the results are compared with a local run (minutes; leaves no daemon behind).
+.PHONY: slurm-check slurm-preflight
+
+slurm-check: install
+	$(BIN)/python cluster/slurm_check.py
+
+slurm-preflight: install
+	$(BIN)/python cluster/slurm_preflight.py $(ARGS)

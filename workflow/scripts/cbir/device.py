@@ -6,12 +6,16 @@ bfloat16 where supported (no loss scaling needed) and float16 with a GradScaler
 otherwise, and channels_last is applied to the model and the inputs; both are ignored on
 the CPU. Inference takes only the device (`select_device`): it runs in float32 with the
 default memory format, so its outputs do not depend on the GPU's AMP support.
+
+With device auto, a job that was given a GPU (a batch system says so in its environment) but
+cannot use it fails instead of quietly training on the CPU for hours while holding the GPU.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from dataclasses import dataclass
 
 import torch
@@ -53,10 +57,49 @@ class Runtime:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
 
+# Variables through which Slurm (and CUDA-aware schedulers in general) hand a job its GPUs.
+GPU_ALLOCATION_VARIABLES = ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_GPUS", "SLURM_STEP_GPUS", "SLURM_GPUS_ON_NODE")
+# CUDA_VISIBLE_DEVICES values that hide every GPU rather than hand one out.
+_NO_GPU_VALUES = {"", "-1", "NoDevFiles"}
+
+
+def allocated_gpus(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment variables that say this process was allocated a GPU (name -> value)."""
+    environ = os.environ if environ is None else environ
+    found = {}
+    for name in GPU_ALLOCATION_VARIABLES:
+        value = environ.get(name)
+        if value is None or value.strip() in _NO_GPU_VALUES:
+            continue
+        if name == "SLURM_GPUS_ON_NODE" and value.strip() == "0":
+            continue
+        found[name] = value
+    return found
+
+
 def select_device(name: str) -> torch.device:
-    """auto -> cuda if available else cpu; cuda without a GPU is an error."""
+    """auto -> cuda if available else cpu; cuda without a GPU, or auto with an allocated GPU
+    that torch cannot use, is an error."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        allocated = allocated_gpus()
+        if allocated:
+            given = ", ".join(f"{k}={v}" for k, v in allocated.items())
+            if torch.version.cuda is None:
+                why = f"torch {torch.__version__} was built without CUDA"
+            else:
+                why = (
+                    f"torch {torch.__version__} is built for CUDA {torch.version.cuda} but finds no usable GPU "
+                    "(a driver too old for that CUDA version, or no GPU device visible to the job)"
+                )
+            raise DeviceError(
+                f"config key 'runtime.device' is 'auto' and this job was allocated a GPU ({given}), but "
+                f"torch.cuda.is_available() is False: {why}. Install a torch build that matches the node's "
+                "driver, or run on the CPU on purpose: set runtime.device: cpu, so that no job asks for a GPU "
+                "(README, 'CPU-only clusters')."
+            )
+        return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise DeviceError("config key 'runtime.device' is 'cuda' but no CUDA device is available")
     return torch.device(name)

@@ -1,0 +1,278 @@
+"""`make slurm-check`: the Slurm profile proven on a real single-node Slurm, as root on a Debian-like machine.
+
+Installs slurm-wlm and munge if missing, starts a throwaway Slurm sized by `slurmd -C` (cluster/local_slurm.py:
+partitions named as in profiles/slurm/partitions.yaml, a GPU stand-in, no accounting database), runs the
+preflight against it, then runs a tiny config through `snakemake --workflow-profile profiles/slurm` and checks
+every Slurm job against the DAG: its partition, CPUs (the rule's threads, capped at the node's CPUs), memory,
+time limit and GPUs, all derived from dry runs rather than job names. Runs the same config locally
+(`--cores <CPUs>`) and compares the tables byte for byte. Stops the daemons it started and removes its
+folder (kept on failure, or with --keep). Exit status 0 only if everything matched.
+
+    python cluster/slurm_check.py [--cpu-only] [--keep] [--timeout SECONDS]
+
+--cpu-only: a cluster without GPUs (no gres, one partition) and the config's `runtime.device: cpu`:
+no job may ask for a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from local_slurm import LocalSlurm, SlurmSetupError, ensure_installed  # noqa: E402
+from slurm_preflight import (  # noqa: E402
+    SINFO_FORMAT,
+    PlannedJob,
+    choose_partition,
+    parse_sinfo,
+    parse_slurm_minutes,
+    partition_file,
+    planned_jobs,
+    report,
+)
+from slurm_preflight import main as preflight  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+PROFILE = REPO / "profiles" / "slurm"
+RUN = "slurmcheck"
+START = time.monotonic()
+
+
+def log(msg: str) -> None:
+    print(f"[{time.monotonic() - START:6.1f}s] {msg}", flush=True)
+
+
+def tiny_config(device: str) -> dict:
+    """The repository's default config cut down to a run of a few minutes on 2 CPUs."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["run"] = RUN
+    config["dataset"]["image_size"] = 32
+    config["dataset"]["subset"] = {"cameras": [0], "lightings": [0], "azimuth_step": 6, "elevation_step": 4}
+    config["queries"] = {"clean": [], "noisy": [{"name": "gaussian", "sigma": 0.1}]}
+    config["enhance"] = {"noisy": "denoiser"}
+    config["runtime"]["device"] = device
+    config["classifier"].update(epochs=1, eval_images=100)
+    for recipe in config["enhancers"].values():
+        recipe.update(epochs=1, steps_per_epoch=2, eval_images=50)
+    config["report"]["figure_queries"] = 2
+    return config
+
+
+def make_workdir(path: Path, config: dict) -> Path:
+    (path / "config").mkdir(parents=True)
+    (path / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def snakemake(workdir: Path, *args: str, timeout: float) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args]
+    log("$ " + " ".join(cmd))
+    with open(workdir / "snakemake.log", "w") as out:
+        proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    return subprocess.CompletedProcess(cmd, proc.returncode, (workdir / "snakemake.log").read_text(), "")
+
+
+def slurm_jobs() -> list[dict[str, str]]:
+    """Every job slurmctld still knows (MinJobAge keeps finished ones), as key -> value."""
+    out = subprocess.run(["scontrol", "show", "job", "--oneliner"], capture_output=True, text=True).stdout
+    return [dict(re.findall(r"(?:^|\s)([\w/:]+)=(\S*)", line)) for line in out.splitlines() if "JobId=" in line]
+
+
+def gpus_of(job: dict[str, str]) -> int:
+    """GPUs a Slurm job asked for (--gpus: TresPerJob, --gres: TresPerNode), e.g. 'gres:gpu:1' -> 1."""
+    total = 0
+    for key in ("TresPerJob", "TresPerNode"):
+        for entry in job.get(key, "").split(","):
+            match = re.fullmatch(r"gres[:/]gpu(?::\w+)?[:=](\d+)", entry)
+            total += int(match[1]) if match else 0
+    return total
+
+
+def mem_mb_of(job: dict[str, str]) -> int | None:
+    match = re.fullmatch(r"(\d+)([MGT]?)", job.get("MinMemoryNode", ""))
+    if not match:
+        return None
+    return int(match[1]) * {"": 1, "M": 1, "G": 1024, "T": 1024**2}[match[2]]
+
+
+def job_mismatches(sj: dict[str, str], job: PlannedJob, want: dict, gpu_partitions: set, reserved: set) -> list[str]:
+    """What Slurm granted one job (scontrol) against what the DAG asks for it."""
+    actual = {
+        "partition": sj.get("Partition"),
+        "cpus": int(sj.get("NumCPUs", 0)),
+        "mem_mb": mem_mb_of(sj),
+        "runtime": parse_slurm_minutes(sj.get("TimeLimit", "")),
+        "gpus": gpus_of(sj),
+    }
+    errors = [f"{job.label}: {k} {actual[k]} != expected {v}" for k, v in want.items() if actual[k] != v]
+    if job.cpus != want["cpus"]:
+        errors.append(f"{job.label}: the profile turns {want['cpus']} threads into {job.cpus} CPUs")
+    if actual["gpus"] and actual["partition"] not in gpu_partitions:
+        errors.append(f"{job.label}: asks for GPUs in partition {actual['partition']}, which has none")
+    if not actual["gpus"] and actual["partition"] in reserved:
+        errors.append(f"{job.label}: a CPU job in {actual['partition']}, a GPU partition of the profile")
+    if sj.get("JobState") != "COMPLETED":
+        errors.append(f"{job.label}: state {sj.get('JobState')} (reason {sj.get('Reason')})")
+    return errors
+
+
+def compare_jobs(
+    submitted: list[dict[str, str]], expected: list[PlannedJob], raw: list[PlannedJob], cluster, part_file, node_cpus
+) -> list[str]:
+    """Print one line per Slurm job with what it was granted; return every mismatch with the DAG.
+
+    Expected, per job of the dry run through the profile: the partition the plugin picks, CPUs = the rule's
+    threads (from a dry run without --max-threads) capped at the node's CPUs, mem_mb, runtime and GPUs."""
+    by_comment = {job.comment: job for job in expected}
+    raw_threads = {job.comment: job.threads for job in raw}
+    default = next((p.name for p in cluster.values() if p.default), None)
+    gpu_partitions = {p.name for p in cluster.values() if any(n.gpus for n in p.nodes)}
+    entries = yaml.safe_load(part_file.read_text())["partitions"] if part_file else {}
+    reserved = {name for name, limits in entries.items() if (limits or {}).get("max_gpu", 0) > 0}
+    errors, seen = [], set()
+    log(f"{len(submitted)} Slurm jobs submitted (the DAG has {len(expected)}); what each was granted:")
+    print(
+        f"  {'id':>4} {'job':44} {'partition':9} {'cpus':>4} {'mem_mb':>7} {'time':>10} {'gpus':>4}  {'state':9} vs DAG"
+    )
+    for sj in sorted(submitted, key=lambda j: int(j["JobId"])):
+        comment = sj.get("Comment", "")
+        job = by_comment.get(comment)
+        if job is None:
+            found = [f"Slurm job {sj['JobId']} ({comment}) matches no job of the dry run"]
+        else:
+            want = {
+                "partition": choose_partition(job, part_file, default),
+                "cpus": min(raw_threads.get(comment, job.threads), node_cpus),  # the rule's threads, capped
+                "mem_mb": job.mem_mb,
+                "runtime": job.runtime,
+                "gpus": job.gpus,
+            }
+            found = job_mismatches(sj, job, want, gpu_partitions, reserved)
+            found += [f"{job.label} was submitted more than once"] if comment in seen else []
+            seen.add(comment)
+        print(
+            f"  {sj['JobId']:>4} {job.label if job else comment:44} {sj.get('Partition', '?'):9} "
+            f"{sj.get('NumCPUs', '?'):>4} {mem_mb_of(sj) or '-':>7} {sj.get('TimeLimit', '?'):>10} "
+            f"{gpus_of(sj):>4}  {sj.get('JobState', '?'):9} {'MISMATCH' if found else 'ok'}"
+        )
+        errors += found
+    errors += [f"{job.label} was never submitted" for job in expected if job.comment not in seen]
+    if not errors:
+        log(f"all {len(expected)} jobs: partition, CPUs, memory, time limit and GPUs as the DAG asks")
+    return errors
+
+
+def compare_tables(slurm_dir: Path, local_dir: Path) -> list[str]:
+    """Byte equality of every table (tables/*.csv, *.md, *.json) of the two runs."""
+    a, b = (d / "results" / RUN / "tables" for d in (slurm_dir, local_dir))
+    names = sorted({p.name for d in (a, b) if d.is_dir() for p in d.iterdir() if p.suffix in {".csv", ".md", ".json"}})
+    if not names:
+        return ["no tables were written"]
+    errors = []
+    for name in names:
+        same = (a / name).is_file() and (b / name).is_file() and filecmp.cmp(a / name, b / name, shallow=False)
+        print(f"  {'equal ' if same else 'DIFFER'} tables/{name}")
+        if not same:
+            errors.append(f"tables/{name} differs between the Slurm and the local run")
+    return errors
+
+
+def check_preflight(workdir: Path, raw: list[PlannedJob], cluster, part_file, cpus: int) -> list[str]:
+    """The preflight against the real Slurm: without a thread cap it must name exactly the jobs with
+    more threads than the node has CPUs; with --max-threads it must pass."""
+    errors = []
+    too_many = sum(job.threads > cpus for job in raw)
+    never, _ = report(raw, cluster, part_file)
+    log(f"preflight without a thread cap (expect {too_many} jobs that could never start):")
+    code = preflight(["--directory", str(workdir)])
+    if never != too_many or (code != 0) != (too_many > 0):
+        errors.append(f"preflight flagged {never} jobs (exit {code}); {too_many} have more threads than {cpus} CPUs")
+    log(f"preflight with --max-threads {cpus} (expect all ok):")
+    if preflight(["--directory", str(workdir), "--max-threads", str(cpus)]) != 0:
+        errors.append("preflight with --max-threads reports a problem")
+    return errors
+
+
+def run_on_slurm(root: Path, config: dict, gpu: bool, timeout: float) -> tuple[list[str], int]:
+    """(errors, node CPUs) of the Slurm part; the daemons are stopped when it returns."""
+    partitions = list(yaml.safe_load((PROFILE / "partitions.yaml").read_text())["partitions"])
+    with LocalSlurm(root / "slurm", partitions if gpu else partitions[:1], gpu, log) as slurm:
+        workdir = make_workdir(root / "slurm_run", config)
+        sinfo = ["sinfo", "--noheader", "-N", "-o", SINFO_FORMAT]
+        cluster = parse_sinfo(subprocess.run(sinfo, capture_output=True, text=True).stdout)
+        part_file = partition_file(PROFILE, [])
+        raw = planned_jobs(REPO / "Snakefile", workdir, PROFILE, [])
+        capped = planned_jobs(REPO / "Snakefile", workdir, PROFILE, ["--max-threads", str(slurm.cpus)])
+        errors = check_preflight(workdir, raw, cluster, part_file, slurm.cpus)
+        args = ["--workflow-profile", str(PROFILE), "--max-threads", str(slurm.cpus)]
+        # Poll every few seconds instead of 40 s: a fast check (MinJobAge 3600 >= 3 x 2 s keeps squeue in use).
+        args += ["--slurm-init-seconds-before-status-checks", "2"]
+        try:
+            proc = snakemake(workdir, *args, timeout=timeout)
+            if proc.returncode != 0:
+                errors.append(f"the Slurm run failed ({proc.returncode}); log: {workdir / 'snakemake.log'}")
+                print(proc.stdout[-5000:])
+        except subprocess.TimeoutExpired:
+            errors.append(f"the Slurm run did not finish within {timeout:.0f} s (a job the executor never saw finish?)")
+            slurm.cancel_all()
+        submitted = [j for j in slurm_jobs() if j.get("Comment", "").startswith("rule_")]
+        if "Falling back to 'sacct'" in (workdir / "snakemake.log").read_text():
+            errors.append("the plugin fell back to sacct for status queries")
+        errors += compare_jobs(submitted, capped, raw, cluster, part_file, slurm.cpus)
+        if not gpu:
+            errors += [f"{j.label} asks for {j.gpus} GPUs on a CPU-only cluster" for j in capped if j.gpus]
+        return errors, slurm.cpus
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cpu-only", action="store_true", help="no GPU stand-in; config runtime.device: cpu")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (work dirs, Slurm logs)")
+    parser.add_argument("--timeout", type=float, default=1500, help="seconds for each of the two runs")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the daemons when killed, too
+    if os.geteuid() != 0:
+        print("slurm check: run as root (it installs and starts Slurm daemons)", file=sys.stderr)
+        return 2
+    root = Path(tempfile.mkdtemp(prefix="cbir-slurm-check-"))
+    root.chmod(0o711)  # munged checks every folder above its socket
+    log(f"folder {root}")
+    config = tiny_config("cpu" if args.cpu_only else "auto")
+    errors: list[str] = []
+    try:
+        ensure_installed(log)
+        errors, cpus = run_on_slurm(root, config, gpu=not args.cpu_only, timeout=args.timeout)
+        log("daemons stopped; the same config locally:")
+        local = make_workdir(root / "local_run", config)
+        proc = snakemake(local, "--cores", str(cpus), timeout=args.timeout)
+        if proc.returncode != 0:
+            errors.append(f"the local run failed ({proc.returncode}); log: {local / 'snakemake.log'}")
+            print(proc.stdout[-5000:])
+        log("tables, Slurm run vs local run:")
+        errors += compare_tables(root / "slurm_run", local)
+    except (SlurmSetupError, subprocess.TimeoutExpired) as exc:
+        errors.append(f"{type(exc).__name__}: {exc}")
+    finally:
+        keep = args.keep or bool(errors)
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
+    for error in errors:
+        log(f"MISMATCH {error}")
+    log(f"slurm check {'FAILED' if errors else 'passed'}" + (f"; files kept in {root}" if keep else ""))
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,368 @@
+"""Before submitting: can every job of the workflow start on this Slurm cluster, and can the executor see it finish?
+
+    python cluster/slurm_preflight.py [--profile profiles/slurm] [SNAKEMAKE ARGS ...]   (or: make slurm-preflight)
+
+Reads what each job will ask for from a dry run of the whole workflow through the profile (threads,
+mem_mb, gpu, runtime, the partition the Slurm plugin picks from the profile's partitions.yaml) and what
+the cluster has from `sinfo` (CPUs, memory and GPUs of each partition's nodes, its time limit), and
+names every job that could never start: Slurm rejects some of them at submission and leaves others
+PENDING forever without a word. Then checks the executor's job status query: `sacct` fails without an
+accounting database, and the `squeue` alternative needs finished jobs to stay visible (MinJobAge).
+Exit status 0: everything fits; 1: a job can never start or the status query cannot work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import logging
+import re
+import shutil
+import subprocess
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+# One line per (partition, node): name (default marked *), node, CPUs, memory MB, gres, time limit, state.
+SINFO_FORMAT = "%P|%n|%c|%m|%G|%l|%t"
+PLUGIN_DEFAULT_INIT_SECONDS = 40  # the plugin's --slurm-init-seconds-before-status-checks default
+PLUGIN_MAX_POLL_SECONDS = 180  # the plugin never waits longer between two status queries
+DRY_RUN_CORES = 1_000_000  # a dry run caps threads at --cores; a cluster run does not
+
+
+@dataclass
+class PlannedJob:
+    """One job of a dry run: what Snakemake will hand the Slurm executor."""
+
+    rule: str
+    wildcards: dict[str, str] = field(default_factory=dict)
+    threads: int = 1
+    resources: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        wc = ",".join(f"{k}={v}" for k, v in self.wildcards.items())
+        return f"{self.rule}[{wc}]" if wc else self.rule
+
+    @property
+    def comment(self) -> str:
+        """The --comment the plugin gives this job's sbatch call (how a Slurm job is traced back to it)."""
+        wc = "_".join(self.wildcards.values()).replace("/", "_")
+        return f"rule_{self.rule}_wildcards_{wc}" if wc else f"rule_{self.rule}"
+
+    @property
+    def gpus(self) -> int:
+        if self.resources.get("gpu"):
+            return int(self.resources["gpu"])
+        return parse_gres_gpus(str(self.resources.get("gres") or ""))
+
+    @property
+    def cpus(self) -> int:
+        """CPUs the job asks for, as the plugin maps them: cpus_per_task, else cpus_per_gpu x GPUs, else threads."""
+        if self.resources.get("cpus_per_task"):
+            return max(1, int(self.resources["cpus_per_task"]))
+        if self.gpus and self.resources.get("cpus_per_gpu"):
+            return int(self.resources["cpus_per_gpu"]) * self.gpus
+        return self.threads
+
+    @property
+    def mem_mb(self) -> int | None:
+        if self.resources.get("mem_mb_per_cpu"):
+            return int(self.resources["mem_mb_per_cpu"]) * self.cpus
+        return int(self.resources["mem_mb"]) if self.resources.get("mem_mb") else None
+
+    @property
+    def runtime(self) -> int | None:
+        return int(self.resources["runtime"]) if self.resources.get("runtime") else None
+
+
+@dataclass
+class Node:
+    name: str
+    cpus: int
+    mem_mb: int
+    gpus: int
+    state: str
+
+
+@dataclass
+class Partition:
+    name: str
+    default: bool = False
+    time_limit: int | None = None  # minutes; None: no limit
+    nodes: list[Node] = field(default_factory=list)
+
+
+def _value(text: str) -> object:
+    return int(text) if re.fullmatch(r"-?\d+", text) else text
+
+
+def _pairs(text: str) -> dict[str, object]:
+    """'a=1, b=x y' -> {'a': 1, 'b': 'x y'} (Snakemake's job info lines)."""
+    pairs = (item.split("=", 1) for item in text.split(", ") if "=" in item)
+    return {key.strip(): _value(value.strip()) for key, value in pairs}
+
+
+def parse_dry_run(text: str) -> list[PlannedJob]:
+    """The jobs a `snakemake -n` printed that reach Slurm: not local rules, nor rules without output
+    files (targets such as `all`, which Snakemake runs itself)."""
+    jobs: list[PlannedJob] = []
+    current: PlannedJob | None = None
+    for line in text.splitlines():
+        head = re.match(r"^(local)?(?:rule|checkpoint) (\w+):$", line)
+        if head:
+            current = None if head[1] else PlannedJob(head[2])
+            continue
+        item = re.match(r"^    (output|wildcards|threads|resources): (.*)$", line)
+        if current is None or not item:
+            continue
+        if item[1] == "output":
+            jobs.append(current)
+        elif item[1] == "wildcards":
+            current.wildcards = {k: str(v) for k, v in _pairs(item[2]).items()}
+        elif item[1] == "threads":
+            current.threads = int(item[2])
+        else:
+            current.resources = _pairs(item[2])
+    return jobs
+
+
+def parse_gres_gpus(gres: str) -> int:
+    """GPUs in a gres string: 'gpu:a100:4(S:0-1),shard:8' -> 4, '(null)' -> 0."""
+    total = 0
+    for entry in gres.split(","):
+        parts = re.sub(r"\(.*?\)", "", entry.strip()).split(":")
+        if parts[0] == "gpu":
+            total += int(parts[-1]) if len(parts) > 1 and parts[-1].isdigit() else 1
+    return total
+
+
+def parse_slurm_minutes(text: str) -> int | None:
+    """A Slurm time ('infinite', '45', '30:00', '2:00:00', '1-12:00:00') in whole minutes, rounded up; None: no limit."""
+    text = text.strip()
+    if text.lower() in {"infinite", "unlimited", "n/a", ""}:
+        return None
+    days, _, clock = text.rpartition("-")
+    parts = [int(p) for p in clock.split(":")]
+    seconds = {1: lambda p: p[0] * 60, 2: lambda p: p[0] * 60 + p[1], 3: lambda p: p[0] * 3600 + p[1] * 60 + p[2]}
+    total = (int(days) if days else 0) * 86400 + seconds[len(parts)](parts)
+    return -(-total // 60)
+
+
+def parse_sinfo(text: str) -> dict[str, Partition]:
+    """Partitions from `sinfo --noheader -N -o SINFO_FORMAT`."""
+    partitions: dict[str, Partition] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        name, node, cpus, mem, gres, limit, state = (f.strip() for f in line.split("|"))
+        part = partitions.setdefault(name.rstrip("*"), Partition(name.rstrip("*"), name.endswith("*")))
+        part.time_limit = parse_slurm_minutes(limit)
+        part.nodes.append(Node(node, int(cpus.rstrip("+")), int(mem.rstrip("+")), parse_gres_gpus(gres), state))
+    return partitions
+
+
+class _PluginJob:
+    """The few attributes of a Snakemake job that the Slurm plugin's partition choice reads."""
+
+    def __init__(self, job: PlannedJob):
+        self.name, self.threads, self.resources = job.rule, job.threads, job.resources
+
+
+def choose_partition(job: PlannedJob, partition_file: Path | None, default: str | None) -> str | None:
+    """The partition the Slurm plugin submits `job` to: its slurm_partition resource, else the best fit
+    among the partition file's entries (the plugin's own scoring), else the cluster's default partition."""
+    if job.resources.get("slurm_partition"):
+        return str(job.resources["slurm_partition"])
+    if partition_file is not None:
+        from snakemake_executor_plugin_slurm.partitions import get_best_partition, read_partition_file
+
+        quiet = logging.getLogger("cbir.slurm_preflight.plugin")
+        quiet.setLevel(logging.ERROR)
+        chosen = get_best_partition(read_partition_file(partition_file), _PluginJob(job), quiet)
+        if chosen:
+            return chosen
+    return default
+
+
+def job_problems(job: PlannedJob, partition: str | None, cluster: dict[str, Partition]) -> list[str]:
+    """Why `job` could never start in `partition` (empty: some node there fits it)."""
+    if partition is None:
+        return ["no partition: the profile names none and the cluster has no default partition"]
+    if partition not in cluster:
+        return [f"partition '{partition}' does not exist (sinfo lists: {', '.join(sorted(cluster))})"]
+    part = cluster[partition]
+    problems = []
+    if part.time_limit is not None and job.runtime is not None and job.runtime > part.time_limit:
+        problems.append(f"runtime {job.runtime} min exceeds the partition's time limit of {part.time_limit} min")
+    needs = {"CPUs": job.cpus, "MB memory": job.mem_mb or 0, "GPUs": job.gpus}
+    has = {"CPUs": lambda n: n.cpus, "MB memory": lambda n: n.mem_mb, "GPUs": lambda n: n.gpus}
+    if not any(all(has[k](node) >= v for k, v in needs.items()) for node in part.nodes):
+        for what, need in needs.items():
+            most = max((has[what](node) for node in part.nodes), default=0)
+            if need > most:
+                problems.append(f"asks for {need} {what}; the largest node in '{partition}' has {most}")
+        if not problems:
+            problems.append(f"no single node in '{partition}' has {job.cpus} CPUs, {job.mem_mb} MB and {job.gpus} GPUs")
+    return problems
+
+
+def advice(problem: str, job: PlannedJob, cluster: dict[str, Partition], partition: str | None) -> str:
+    """What to change for one problem."""
+    if "CPUs" in problem:
+        most = max((n.cpus for n in cluster.get(partition or "", Partition("")).nodes), default=1)
+        return f"cap threads with `max-threads: {most}` in the profile (rule threads: {job.threads})"
+    if "GPUs" in problem and job.gpus:
+        return "send GPU jobs to a GPU partition in partitions.yaml, or on a CPU-only cluster set runtime.device: cpu"
+    if "MB memory" in problem:
+        return "lower mem_mb (default-resources for rules that declare none) or use a partition with larger nodes"
+    if "time limit" in problem:
+        return "lower runtime in the profile or use a partition with a longer time limit"
+    if "no single node" in problem:
+        return "lower one of the requests so that one node holds them all"
+    return "fix the partition names in partitions.yaml (or slurm_partition resources)"
+
+
+def effective_status_command(configured: str | None, sacct_present: bool, min_job_age: int | None, init: int) -> str:
+    """The command the plugin actually polls with (it replaces squeue by sacct when MinJobAge looks too short)."""
+    command = configured or ("sacct" if sacct_present else "squeue")
+    if command == "squeue" and sacct_present and (min_job_age is None or min_job_age < 3 * init):
+        return "sacct"
+    if command == "sacct" and not sacct_present:
+        return "squeue"
+    return command
+
+
+def status_report(
+    configured: str | None, sacct_present: bool, sacct_works: bool, min_job_age: int | None, init: int
+) -> tuple[bool, str]:
+    """(fine?, explanation) for the executor's job status queries."""
+    command = effective_status_command(configured, sacct_present, min_job_age, init)
+    needed = max(3 * init, PLUGIN_MAX_POLL_SECONDS)
+    age = "unknown" if min_job_age is None else f"{min_job_age} s"
+    sacct = "sacct works" if sacct_works else "sacct fails (no accounting database, slurmdbd)"
+    if command == "sacct":
+        if sacct_works:
+            return True, f"{sacct}; the plugin polls with sacct"
+        if configured == "squeue":
+            return False, (
+                f"{sacct}, and the plugin replaces the profile's squeue by sacct because MinJobAge ({age}) "
+                f"< 3 x slurm-init-seconds-before-status-checks ({3 * init} s): the run would wait forever. "
+                f"Ask for MinJobAge >= {needed} s, or lower slurm-init-seconds-before-status-checks"
+            )
+        return False, f"{sacct}: set `slurm-status-command: squeue` in the profile (it polls squeue instead)"
+    if min_job_age is not None and min_job_age >= needed:
+        return True, f"{sacct}; the plugin polls with squeue, finished jobs stay visible for MinJobAge = {age}"
+    return False, (
+        f"{sacct}; the plugin polls with squeue, but MinJobAge ({age}) < {needed} s: a job can finish and "
+        f"vanish from squeue between two polls (up to {PLUGIN_MAX_POLL_SECONDS} s apart) and the run then "
+        f"waits for it forever. Ask for MinJobAge >= {needed} s"
+    )
+
+
+def _profile_setting(profile: dict, extra: list[str], name: str) -> str | None:
+    """A plugin setting from the command line (--name v / --name=v) or else the profile."""
+    for i, arg in enumerate(extra):
+        if arg == f"--{name}" and i + 1 < len(extra):
+            return extra[i + 1]
+        if arg.startswith(f"--{name}="):
+            return arg.split("=", 1)[1]
+    value = profile.get(name)
+    return None if value is None else str(value)
+
+
+def _run(cmd: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+
+
+def min_job_age() -> int | None:
+    out = _run(["scontrol", "show", "config"]).stdout
+    match = re.search(r"^MinJobAge\s*=\s*(\d+)", out, re.M)
+    return int(match[1]) if match else None
+
+
+def sacct_works() -> bool:
+    start = f"{datetime.datetime.now() - datetime.timedelta(hours=1):%Y-%m-%dT%H:%M}"
+    cmd = ["sacct", "-X", "--parsable2", "--noheader", "--format=JobIdRaw,State", "--starttime", start]
+    return shutil.which("sacct") is not None and _run(cmd).returncode == 0
+
+
+def planned_jobs(snakefile: Path, directory: Path, profile: Path, extra: list[str]) -> list[PlannedJob]:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "-d", str(directory)]
+    cmd += ["--workflow-profile", str(profile), "-n", "--forceall", "--cores", str(DRY_RUN_CORES), *extra]
+    proc = _run(cmd)
+    if proc.returncode != 0:
+        raise SystemExit(f"the dry run failed ({' '.join(cmd)}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return parse_dry_run(proc.stdout)
+
+
+def partition_file(profile: Path, extra: list[str]) -> Path | None:
+    settings = yaml.safe_load((profile / "config.yaml").read_text()) or {}
+    name = _profile_setting(settings, extra, "slurm-partition-config")
+    return None if name is None else (profile / name if (profile / name).exists() else Path(name))
+
+
+def report(jobs: list[PlannedJob], cluster: dict[str, Partition], part_file: Path | None) -> tuple[int, list[str]]:
+    """(jobs that could never start, report lines), one line per rule and request."""
+    default = next((p.name for p in cluster.values() if p.default), None)
+    groups: dict[tuple, list[PlannedJob]] = defaultdict(list)
+    for job in jobs:
+        part = choose_partition(job, part_file, default)
+        groups[(job.rule, part, job.cpus, job.mem_mb, job.gpus, job.runtime)].append(job)
+    lines, never = [], 0
+    for (rule, part, cpus, mem, gpus, runtime), members in groups.items():
+        request = f"{rule} x{len(members)} -> {part}: {cpus} CPUs, {mem} MB, {gpus} GPUs, {runtime} min"
+        problems = job_problems(members[0], part, cluster)
+        if not problems:
+            lines.append(f"  ok     {request}")
+            continue
+        never += len(members)
+        lines.append(f"  NEVER  {request}")
+        lines += [f"           {p}: {advice(p, members[0], cluster, part)}" for p in problems]
+    return never, lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profile", type=Path, default=REPO / "profiles" / "slurm")
+    parser.add_argument("--snakefile", type=Path, default=REPO / "Snakefile")
+    parser.add_argument("--directory", type=Path, default=Path.cwd(), help="Snakemake's working directory")
+    args, extra = parser.parse_known_args(argv)
+    if shutil.which("sinfo") is None:
+        print("slurm preflight: `sinfo` not found: run this on a Slurm login node", file=sys.stderr)
+        return 2
+    sinfo = _run(["sinfo", "--noheader", "-N", "-o", SINFO_FORMAT])
+    if sinfo.returncode != 0:
+        print(f"slurm preflight: sinfo failed: {sinfo.stderr.strip()}", file=sys.stderr)
+        return 2
+    cluster = parse_sinfo(sinfo.stdout)
+    jobs = planned_jobs(args.snakefile, args.directory, args.profile, extra)
+    part_file = partition_file(args.profile, extra)
+    print(f"Slurm preflight: {len(jobs)} jobs through {args.profile} against sinfo")
+    for part in cluster.values():
+        limit = "no time limit" if part.time_limit is None else f"time limit {part.time_limit} min"
+        nodes = ", ".join(f"{n.name} {n.cpus} CPUs {n.mem_mb} MB {n.gpus} GPUs {n.state}" for n in part.nodes)
+        print(f"  partition {part.name}{' (default)' if part.default else ''}, {limit}: {nodes}")
+    never, lines = report(jobs, cluster, part_file)
+    print("Jobs (rule x count -> partition: request):")
+    print("\n".join(lines))
+    settings = yaml.safe_load((args.profile / "config.yaml").read_text()) or {}
+    init = _profile_setting(settings, extra, "slurm-init-seconds-before-status-checks")
+    status_ok, status = status_report(
+        _profile_setting(settings, extra, "slurm-status-command"),
+        shutil.which("sacct") is not None,
+        sacct_works(),
+        min_job_age(),
+        int(init) if init else PLUGIN_DEFAULT_INIT_SECONDS,
+    )
+    print(f"Job status: {'ok' if status_ok else 'PROBLEM'}: {status}")
+    print(f"Result: {never} of {len(jobs)} jobs could never start; status query {'ok' if status_ok else 'broken'}")
+    return 0 if never == 0 and status_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
