@@ -16,6 +16,13 @@ notebooks (`classifier.head: mlp`). Augmentation and precision are those of
 config/config.yaml (`classifier.augment`, `runtime`), the device as given; the baseline's
 RandomAffine fills with black whatever `fill` says (torchvision has no edge-repeating fill),
 which does not change its speed.
+
+`--enhancers` (names of `ENHANCERS`) measures instead the restorers' training steps as the
+enhancer jobs run them (`cbir.train.tasks.EnhancerTask`: degradation of the batch, forward,
+loss, backward, Adam), with the pixel loss alone and with the retrieval-aware feature term
+(a resnet18 classifier's embedding of the renormalised output and of the clean image):
+
+    .venv/bin/python benchmarks/training.py --enhancers residual unet srcnn [--size 32]
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from cbir.config import validate_config  # noqa: E402
 from cbir.device import Runtime, runtime  # noqa: E402
 from cbir.imagemath import unit_range  # noqa: E402
 from cbir.networks import Classifier  # noqa: E402
+from cbir.train.tasks import EnhancerTask  # noqa: E402
 
 CONFIGS = {
     "default": ("resnet18", 32, 64, "fc"),
@@ -45,6 +53,14 @@ CONFIGS = {
     "authors": ("resnet34", 96, 64, "mlp"),
 }
 REPO = Path(__file__).resolve().parents[1]
+# restorer -> (network, width/depth/scales, batch size, degradations)
+NOISE = [{"name": "gaussian", "sigma": 0.1}, {"name": "salt_pepper", "amount": 0.1}, {"name": "speckle", "amount": 0.1}]
+ENHANCERS = {
+    "autoencoder": ("autoencoder", {}, 64, NOISE),
+    "srcnn": ("srcnn", {}, 32, [{"name": "lowres", "level": 1}, {"name": "lowres", "level": 2}]),
+    "residual": ("residual", {"width": 32, "depth": 8}, 64, NOISE),
+    "unet": ("unet", {"width": 16, "scales": 3}, 64, NOISE),
+}
 
 
 def default_config() -> dict:
@@ -179,6 +195,50 @@ def baseline(
     return steps * batch / (time.perf_counter() - started)
 
 
+def enhancer_rate(name: str, size: int, feature: float, steps: int, warmup: int, rt: Runtime) -> float:
+    """Images/s of the enhancer `name`'s training steps on random images of `size` px."""
+    network, args, batch, degradations = ENHANCERS[name]
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (max(batch * 4, 512), size, size), dtype=np.uint8)
+    recipe = {
+        "network": network, "degradations": degradations, "loss": {"pixel": 1.0, "feature": feature},
+        "width": 32, "depth": 8, "scales": 3, **args, "batch_size": batch, "steps_per_epoch": 1, "eval_images": 8,
+    }  # fmt: skip
+    classifier = rt.prepare_model(Classifier("resnet18")) if feature else None
+    task = EnhancerTask(
+        name, train_images=images, test_images=images[:8], recipe=recipe, seed=0, rt=rt, rescale="minmax",
+        classifier=classifier,
+    )  # fmt: skip
+    model = rt.prepare_model(task.model).train()
+    optimizer, scaler = torch.optim.Adam(model.parameters(), lr=1e-3), rt.grad_scaler()
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
+    for k in range(warmup + steps):
+        if k == warmup:
+            sync(rt)
+            started = time.perf_counter()
+        x, y = task.batch(order[(k * batch) % len(images) :][:batch], 0, k, None)
+        with rt.autocast():
+            output = model(rt.prepare_input(x))
+        loss, _ = task.loss_parts(output, y)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    sync(rt)
+    return steps * batch / (time.perf_counter() - started)
+
+
+def enhancers(names: list[str], size: int, steps: int, warmup: int, rt: Runtime) -> None:
+    print("enhancer training steps (degradation, forward, loss, backward, Adam), images/s")
+    print(f"{'restorer':12} {'network':21} {'px':>3} {'batch':>5} {'pixel':>8} {'+feature':>9}")
+    for name in names:
+        network, args, batch, _ = ENHANCERS[name]
+        plain = enhancer_rate(name, size, 0.0, steps, warmup, rt)
+        feature = enhancer_rate(name, size, 1.0, steps, warmup, rt)
+        label = network + "".join(f" {k[0]}{v}" for k, v in args.items())
+        print(f"{name:12} {label:21} {size:3d} {batch:5d} {plain:8.0f} {feature:9.0f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", nargs="+", choices=sorted(CONFIGS), default=["default", "paper"])
@@ -190,11 +250,17 @@ def main() -> None:
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch CPU threads")
     parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="baseline DataLoader workers")
+    parser.add_argument("--enhancers", nargs="+", choices=sorted(ENHANCERS), help="time these restorers instead")
+    parser.add_argument("--size", type=int, default=32, help="image side for --enhancers")
     args = parser.parse_args()
     rt = runtime({**default_config()["runtime"], "device": args.device}, args.threads)
     steps = args.steps or (50 if rt.cuda else 5)
     warmup = args.warmup if args.warmup is not None else (10 if rt.cuda else 1)
     name = torch.cuda.get_device_name() if rt.cuda else f"CPU, {torch.get_num_threads()} threads"
+    if args.enhancers:
+        print(f"device: {name}; {steps} timed steps after {warmup} warm-up")
+        enhancers(args.enhancers, args.size, steps, warmup, rt)
+        return
     print(f"device: {name}; {steps} timed steps after {warmup} warm-up; baseline workers {args.workers}")
     print("training step (input pipeline + model), then the input pipeline alone, in images/s")
     header = f"{'config':8} {'model':9} {'px':>3} {'batch':>5} {'ours':>9} {'PIL':>9} {'ratio':>6}"

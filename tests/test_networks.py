@@ -1,5 +1,5 @@
 """The networks: shapes, parameter counts, heads, the autoencoders' layouts and size rule,
-build(meta) round trip, pretrained weights (offline)."""
+the residual restorers' identity start, build(meta) round trip, pretrained weights (offline)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,14 @@ import torchvision
 from torch import nn
 
 from cbir.networks import (
+    ENHANCER_KINDS,
     SRCNN,
     Autoencoder,
     Classifier,
     NetworkError,
     ReferenceAutoencoder,
+    Residual,
+    UNet,
     architecture,
     build,
     create,
@@ -222,6 +225,124 @@ def test_srcnn_layout_count_and_shape():
     assert y.shape == (2, 1, 24, 40) and y.abs().max() <= 1
 
 
+# ---------------------------------------------------------------------------------------
+# residual and unet: identity at initialisation, any size, counts, no frozen layers
+# ---------------------------------------------------------------------------------------
+
+RESTORERS = [
+    ("residual", {"width": 8, "depth": 4}),
+    ("residual", {"width": 32, "depth": 8}),
+    ("unet", {"width": 8, "scales": 2}),
+    ("unet", {"width": 16, "scales": 4}),
+]
+
+
+def _randomise_weights(model: nn.Module) -> None:
+    """Every parameter (the zero last conv included) and BatchNorm statistic random."""
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.1)
+    _randomise_batchnorm(model)
+
+
+def test_enhancer_kinds():
+    assert ENHANCER_KINDS == ("autoencoder", "reference_autoencoder", "srcnn", "residual", "unet")
+    assert Residual.config_keys == ("width", "depth") and UNet.config_keys == ("width", "scales")
+
+
+@pytest.mark.parametrize(("kind", "args"), RESTORERS)
+@pytest.mark.parametrize("train", [False, True])
+def test_restorers_start_as_the_identity(kind, args, train):
+    torch.manual_seed(0)
+    model = create(kind, **args).train(train)
+    x = torch.rand(4, 1, 32, 32) * 2 - 1
+    with torch.no_grad():
+        assert (model(x) - x).abs().max().item() < 1e-6
+    _randomise_weights(model)  # the test can fail: with weights it is no longer the identity
+    with torch.no_grad():
+        assert (model(x) - x).abs().max().item() > 1e-2
+
+
+@pytest.mark.parametrize(("kind", "args", "sizes"), [(*RESTORERS[1], (32, 96, 40)), (*RESTORERS[3], (32, 96))])
+def test_restorer_shapes(kind, args, sizes):
+    model = create(kind, **args).eval()
+    for size in sizes:
+        assert model(torch.randn(2, 1, size, size)).shape == (2, 1, size, size)
+    assert model(torch.randn(1, 1, 24, 40)).shape == (1, 1, 24, 40)  # non-square
+
+
+def test_unet_size_rule():
+    with pytest.raises(NetworkError, match=r"unet with 3 scales needs .* multiple of 4, got 34x34.*scales"):
+        UNet(width=4, scales=3)(torch.randn(1, 1, 34, 34))
+    assert UNet(width=4, scales=3).multiple == 4 and UNet(width=4, scales=2).multiple == 2
+    assert UNet(width=4, scales=2)(torch.randn(1, 1, 34, 34)).shape == (1, 1, 34, 34)
+
+
+def test_residual_layout_and_count():
+    model = Residual(width=32, depth=8)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 8 and all(c.kernel_size == (3, 3) and c.padding == (1, 1) for c in convs)
+    assert [c.out_channels for c in convs] == [32] * 7 + [1]
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 6
+    assert type(model.body[1]) is nn.ReLU and type(model.body[-1]) is nn.Conv2d
+    w, d = 32, 8
+    # first conv with bias, (d - 2) convs without bias + BatchNorm, last conv to 1 channel with bias
+    assert count(model) == (9 * w + w) + (d - 2) * (9 * w * w + 2 * w) + (9 * w + 1) == 56_289
+    with pytest.raises(NetworkError, match="depth >= 2"):
+        Residual(width=8, depth=1)
+
+
+def test_unet_layout_and_count():
+    model = UNet(width=16, scales=3)
+    c = [16, 32, 64]
+
+    def double(a, b):  # two conv-BN-ReLU without conv bias
+        return 9 * a * b + 2 * b + 9 * b * b + 2 * b
+
+    down = double(1, c[0]) + double(c[0], c[1]) + double(c[1], c[2])
+    up = sum(4 * c[i + 1] * c[i] + c[i] for i in range(2))  # 2x2 transposed convs
+    merge = double(2 * c[0], c[0]) + double(2 * c[1], c[1])
+    assert count(model) == down + up + merge + (c[0] + 1)
+    assert [b[0].out_channels for b in model.down] == c
+    assert model.out.kernel_size == (1, 1) and model.out.weight.abs().sum() == 0 and model.out.bias.item() == 0
+
+
+@pytest.mark.parametrize(("kind", "args"), [RESTORERS[0], RESTORERS[2]])
+def test_zero_init_does_not_freeze_the_network(kind, args):
+    """Step 1 (Adam, denoising) moves only the zero last conv: the gradient reaching the
+    others is exactly 0 through it. From step 2 on, the first conv learns too."""
+    torch.manual_seed(0)
+    model = create(kind, **args).train()
+    first = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+    last = [m for m in model.modules() if isinstance(m, nn.Conv2d)][-1]
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(1)
+    clean = torch.rand(8, 1, 16, 16, generator=g) * 2 - 1
+    noisy = clean + 0.2 * torch.randn(clean.shape, generator=g)
+    before = first.weight.detach().clone()
+
+    def step():
+        optimizer.zero_grad()
+        nn.functional.mse_loss(model(noisy), clean).backward()
+        optimizer.step()
+
+    step()
+    assert last.weight.abs().sum() > 0 and torch.equal(first.weight, before)
+    step()
+    assert first.weight.grad.abs().sum() > 0
+    assert (first.weight - before).abs().max() > 1e-5
+
+
+def test_constructor_arguments():
+    # the paper's networks take none of width/depth/scales; the new ones need theirs
+    assert create("srcnn").arch_args == {"channels": [32, 64, 128, 32, 1], "kernels": [5, 5, 5, 3, 3]}
+    with pytest.raises(TypeError):
+        create("srcnn", width=8)
+    with pytest.raises(TypeError):
+        create("residual")  # width and depth are required: the config holds their defaults
+
+
 @pytest.mark.parametrize(
     ("kind", "args"),
     [
@@ -230,6 +351,8 @@ def test_srcnn_layout_count_and_shape():
         ("autoencoder", {}),
         ("reference_autoencoder", {}),
         ("srcnn", {}),
+        ("residual", {"width": 8, "depth": 5}),
+        ("unet", {"width": 4, "scales": 3}),
     ],
 )
 def test_build_from_meta_round_trip(kind, args):
@@ -237,7 +360,9 @@ def test_build_from_meta_round_trip(kind, args):
     model = create(kind, **args).eval()
     meta = architecture(model)
     assert meta["kind"] == kind
+    assert meta["arch_args"] == {**model.arch_args, **args}
     rebuilt = build(meta).eval()
+    _randomise_weights(model)  # not the identity start, so the loaded weights matter
     rebuilt.load_state_dict(model.state_dict())
     x = torch.randn(2, 1, 32, 32)
     torch.testing.assert_close(rebuilt(x), model(x), rtol=0, atol=0)

@@ -15,7 +15,9 @@ from train.toydata import (
     AUTHORS_CLASSIFIER,
     CLASSIFIER,
     CPU,
+    FEATURE_DENOISER,
     REFERENCE_DENOISER,
+    RESIDUAL_DENOISER,
     UPSCALER,
     write_toy_splits,
 )
@@ -33,6 +35,7 @@ from cbir.stages.train import (
     write_history,
 )
 from cbir.train.loop import partial_path
+from cbir.train.tasks import TrainingError, weights_digest
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +130,50 @@ def test_authors_recipe_checkpoints_rebuild_their_networks(data, tmp_path):
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in denoiser.modules()) == 6
 
 
+@pytest.fixture(scope="module")
+def classifier_checkpoint(tmp_path_factory):
+    """An untrained resnet18 classifier checkpoint for 32 px images: enough to give embeddings."""
+    path = tmp_path_factory.mktemp("models") / "classifier.pt"
+    torch.manual_seed(0)
+    classifier = Classifier("resnet18")
+    save_checkpoint(
+        path, classifier.state_dict(), {"name": "classifier", **architecture(classifier), "input_size": [32, 32]}
+    )
+    return path
+
+
+def test_retrieval_aware_enhancer_records_its_loss_and_classifier(data, tmp_path, classifier_checkpoint):
+    recipe = {**FEATURE_DENOISER, "epochs": 2}
+    assert enhance(data, tmp_path, name="denoiser", recipe=recipe, classifier=classifier_checkpoint)
+    meta = read_checkpoint(tmp_path / "denoiser.pt")["meta"]
+    assert meta["kind"] == "residual" and meta["arch_args"] == {"width": 8, "depth": 4}
+    assert meta["loss"] == {"pixel": 1.0, "feature": 0.5} and meta["recipe"]["loss"] == recipe["loss"]
+    classifier, _ = load_model(classifier_checkpoint, kind="classifier")
+    identity = {"path": str(classifier_checkpoint), "digest": weights_digest(classifier)}
+    assert meta["feature_classifier"] == identity
+    assert meta["fingerprint"]["feature_classifier"] == identity["digest"]
+    rows = history(tmp_path / "denoiser.csv")
+    assert float(rows[-1]["train_feature_mse"]) > 0 and float(rows[-1]["train_pixel_mse"]) > 0
+    model, _ = load_model(tmp_path / "denoiser.pt", kind="residual")
+    assert model(torch.zeros(1, 1, 40, 40)).shape == (1, 1, 40, 40)
+
+
+def test_feature_loss_without_a_classifier_is_an_error(data, tmp_path):
+    with pytest.raises(TrainingError, match=r"enhancers.denoiser.loss.feature is 0.5: .* classifier checkpoint"):
+        enhance(data, tmp_path, name="denoiser", recipe=FEATURE_DENOISER)
+    assert not list(tmp_path.iterdir())
+
+
+def test_pixel_loss_never_reads_the_classifier(data, tmp_path):
+    recipe = {**RESIDUAL_DENOISER, "epochs": 1}
+    assert enhance(data, tmp_path, name="denoiser", recipe=recipe, classifier=tmp_path / "missing.pt")
+    meta = read_checkpoint(tmp_path / "denoiser.pt")["meta"]
+    assert "feature_classifier" not in meta and meta["loss"] == {"pixel": 1.0, "feature": 0.0}
+    assert "train_feature_mse" not in history(tmp_path / "denoiser.csv")[0]
+    with pytest.raises(CheckpointError, match="missing.pt: checkpoint file not found"):
+        enhance(data, tmp_path, name="denoiser", recipe=FEATURE_DENOISER, classifier=tmp_path / "missing.pt")
+
+
 def _same_weights(a, b):
     wa, wb = read_checkpoint(a)["state_dict"], read_checkpoint(b)["state_dict"]
     assert wa.keys() == wb.keys()
@@ -151,11 +198,14 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(data, tmp_path):
     assert not partial_path(killed / "classifier.pt").exists()
 
 
-def test_corrupt_partial_checkpoint_is_a_clear_error(data, tmp_path):
+def test_corrupt_partial_checkpoint_is_discarded_and_training_finishes(data, tmp_path, caplog):
     partial = partial_path(tmp_path / "upscaler.pt")
     partial.write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match=str(partial)):
-        enhance(data, tmp_path)
+    with caplog.at_level("WARNING", logger="cbir"):
+        assert enhance(data, tmp_path)
+    assert str(partial) in caplog.text and "discarded" in caplog.text
+    assert load_model(tmp_path / "upscaler.pt")[1]["epochs_done"] == UPSCALER["epochs"]
+    assert not partial.exists()
 
 
 def test_history_round_trip(tmp_path):

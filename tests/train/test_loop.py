@@ -6,10 +6,12 @@ import logging
 
 import pytest
 import torch
-from train.toydata import CLASSIFIER, CPU, DENOISE, DENOISER, UPSCALER, toy_splits
+import torch.nn.functional as F
+from train.toydata import CLASSIFIER, CPU, DENOISE, DENOISER, FEATURE_DENOISER, RESIDUAL_DENOISER, UPSCALER, toy_splits
 
-from cbir.checkpoint import CheckpointError, read_checkpoint
+from cbir.checkpoint import read_checkpoint
 from cbir.device import runtime
+from cbir.networks import Classifier
 from cbir.train.loop import Trained, digest, history_fields, partial_path, train
 from cbir.train.tasks import ClassifierTask, EnhancerTask
 
@@ -30,8 +32,8 @@ def classifier_task(recipe=CLASSIFIER) -> ClassifierTask:
     )
 
 
-def enhancer_task(name="upscaler", recipe=UPSCALER) -> EnhancerTask:
-    return EnhancerTask(
+def enhancer_task(name="upscaler", recipe=UPSCALER, classifier=None, cls=EnhancerTask) -> EnhancerTask:
+    return cls(
         name,
         train_images=SPLITS["train"][0],
         test_images=SPLITS["test"][0],
@@ -39,7 +41,13 @@ def enhancer_task(name="upscaler", recipe=UPSCALER) -> EnhancerTask:
         seed=0,
         rt=runtime(CPU, 1),
         rescale="minmax",
+        classifier=classifier,
     )
+
+
+def toy_classifier(seed=0) -> Classifier:
+    torch.manual_seed(seed)
+    return Classifier("resnet18").eval()
 
 
 def run(task, partial, stop_after=None) -> Trained | None:
@@ -58,6 +66,9 @@ def without_timing(rows: list[dict]) -> list[dict]:
 def test_helpers():
     assert history_fields("acc") == [
         "epoch", "train_loss", "train_acc", "heldout_loss", "heldout_acc", "lr", "seconds", "images_per_s"
+    ]  # fmt: skip
+    assert history_fields("psnr", ("pixel", "feature"))[:5] == [
+        "epoch", "train_loss", "train_psnr", "train_pixel_mse", "train_feature_mse"
     ]  # fmt: skip
     assert partial_path("/x/models/denoiser.pt").name == "denoiser.pt.partial"
     images, labels = SPLITS["train"]
@@ -114,11 +125,20 @@ def test_resume_logs_and_skips_done_epochs(tmp_path, caplog):
     assert [r["epoch"] for r in trained.history] == [1, 2, 3]
 
 
-def test_corrupt_partial_checkpoint_is_a_clear_error(tmp_path):
+def test_unreadable_partial_checkpoint_is_discarded_with_a_warning(tmp_path, caplog):
+    """The in-progress file is only a cache: damaged bytes cost the epochs it held, not the job."""
     partial = tmp_path / "upscaler.pt.partial"
-    partial.write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match=str(partial)):
-        run(enhancer_task(), partial)
+    assert run(enhancer_task(), partial, stop_after=1) is None
+    partial.write_bytes(partial.read_bytes()[:-100])  # cut short, as by a full disk or bit rot
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="cbir"):
+        trained = run(enhancer_task(), partial)
+    warning = next(r for r in caplog.records if r.levelno == logging.WARNING)
+    assert str(partial) in warning.getMessage() and "discarded" in warning.getMessage()
+    assert "resuming" not in caplog.text
+    assert [r["epoch"] for r in trained.history] == [1, 2, 3]
+    assert same_weights(trained.state_dict, run(enhancer_task(), tmp_path / "fresh.partial").state_dict)
+    assert read_checkpoint(partial)["meta"]["epochs_done"] == 3  # replaced by the new progress
 
 
 def test_digests_change_the_fingerprint(tmp_path):
@@ -128,3 +148,52 @@ def test_digests_change_the_fingerprint(tmp_path):
     trained = train(enhancer_task(), digests=other, source="toy", settings=CPU, partial=partial, stop_after=None)
     assert len(trained.history) == 3
     assert trained.meta["fingerprint"]["data"] == other
+
+
+class PlainMSE(EnhancerTask):
+    """The enhancer loss as it was before loss weights: F.mse_loss alone."""
+
+    def loss_parts(self, output, target):
+        return F.mse_loss(output.float(), target), []
+
+
+@pytest.mark.parametrize("recipe", [DENOISER, UPSCALER, RESIDUAL_DENOISER])
+def test_pixel_loss_alone_is_the_plain_mse_bit_for_bit(tmp_path, recipe):
+    recipe = {**recipe, "epochs": 2}
+    ours = run(enhancer_task("e", recipe, classifier=object()), tmp_path / "a.partial")  # never used
+    plain = run(enhancer_task("e", recipe, cls=PlainMSE), tmp_path / "b.partial")
+    assert same_weights(ours.state_dict, plain.state_dict)
+    assert without_timing(ours.history) == without_timing(plain.history)
+    assert ours.fields == history_fields("psnr")  # no loss-term columns
+    doubled = run(enhancer_task("e", {**recipe, "loss": {"pixel": 2.0, "feature": 0.0}}), tmp_path / "c.partial")
+    assert not same_weights(doubled.state_dict, plain.state_dict)  # the weight is applied: the test can fail
+
+
+def test_feature_loss_trains_the_restorer_only(tmp_path):
+    classifier = toy_classifier()
+    before = {k: v.clone() for k, v in classifier.state_dict().items()}  # BatchNorm statistics included
+    task = enhancer_task("denoiser", {**FEATURE_DENOISER, "epochs": 2}, classifier=classifier)
+    initial = {k: v.clone() for k, v in task.model.state_dict().items()}
+    trained = run(task, tmp_path / "f.partial")
+    assert same_weights(classifier.state_dict(), before)
+    assert not classifier.training and not any(p.requires_grad for p in classifier.parameters())
+    assert not same_weights(trained.state_dict, initial)
+    assert trained.fields == history_fields("psnr", ("pixel", "feature"))
+    row = trained.history[-1]
+    assert row["train_feature_mse"] > 0 and row["train_pixel_mse"] > 0
+    # the total is the weighted sum of the terms (a float32 sum per batch)
+    assert row["train_loss"] == pytest.approx(row["train_pixel_mse"] + 0.5 * row["train_feature_mse"], rel=1e-6)
+    assert trained.meta["loss"] == {"pixel": 1.0, "feature": 0.5}
+    assert trained.meta["fingerprint"]["feature_classifier"] == trained.meta["feature_classifier"]["digest"]
+
+
+def test_another_feature_classifier_starts_over(tmp_path, caplog):
+    partial = tmp_path / "denoiser.pt.partial"
+    assert run(enhancer_task("denoiser", FEATURE_DENOISER, classifier=toy_classifier(0)), partial, 1) is None
+    with caplog.at_level(logging.INFO, logger="cbir"):
+        run(enhancer_task("denoiser", FEATURE_DENOISER, classifier=toy_classifier(1)), partial, 2)
+    assert "different recipe" in caplog.text and "resuming" not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="cbir"):  # same weights, another object: resumes
+        run(enhancer_task("denoiser", FEATURE_DENOISER, classifier=toy_classifier(1)), partial)
+    assert "resuming after epoch 2" in caplog.text

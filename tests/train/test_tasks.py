@@ -5,13 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torch import nn
 from train.toydata import (
     AUTHORS_CLASSIFIER,
     CLASSIFIER,
     CPU,
     DENOISE,
     DENOISER,
+    FEATURE_DENOISER,
     REFERENCE_DENOISER,
+    RESIDUAL_DENOISER,
+    UNET_DENOISER,
     UPSCALER,
     toy_images,
     toy_splits,
@@ -20,8 +24,16 @@ from train.toydata import (
 from cbir.degrade import degrade
 from cbir.device import runtime
 from cbir.imagemath import normalize
+from cbir.networks import Classifier
 from cbir.seeding import torch_seed
-from cbir.train.tasks import ClassifierTask, EnhancerTask, TrainingError, cpu_generator, heldout_indices
+from cbir.train.tasks import (
+    ClassifierTask,
+    EnhancerTask,
+    TrainingError,
+    cpu_generator,
+    heldout_indices,
+    weights_digest,
+)
 
 SPLITS = toy_splits()
 
@@ -39,7 +51,7 @@ def classifier_task(seed=0, recipe=CLASSIFIER) -> ClassifierTask:
     )
 
 
-def enhancer_task(name="upscaler", recipe=UPSCALER, seed=0, images=None) -> EnhancerTask:
+def enhancer_task(name="upscaler", recipe=UPSCALER, seed=0, images=None, classifier=None) -> EnhancerTask:
     return EnhancerTask(
         name,
         train_images=SPLITS["train"][0] if images is None else images,
@@ -48,7 +60,14 @@ def enhancer_task(name="upscaler", recipe=UPSCALER, seed=0, images=None) -> Enha
         seed=seed,
         rt=runtime(CPU, 1),
         rescale="minmax",
+        classifier=classifier,
+        classifier_path=None if classifier is None else "models/classifier.pt",
     )
+
+
+def toy_classifier(seed=0) -> Classifier:
+    torch.manual_seed(seed)
+    return Classifier("resnet18").eval()
 
 
 def test_heldout_subset():
@@ -155,3 +174,101 @@ def test_reference_autoencoder_task():
     assert all(torch.equal(first[k], second[k]) for k in first)  # seeded initialisation
     loss, psnr = task.evaluate(task.model)
     assert loss > 0 and psnr > 0
+
+
+# ---------------------------------------------------------------------------------------
+# residual restorers and the retrieval-aware (feature) loss
+# ---------------------------------------------------------------------------------------
+
+
+def test_residual_and_unet_tasks_take_their_size_from_the_recipe():
+    residual, unet = enhancer_task("denoiser", RESIDUAL_DENOISER), enhancer_task("denoiser", UNET_DENOISER)
+    assert residual.model.arch_args == {"width": 8, "depth": 4}
+    assert unet.model.arch_args == {"width": 8, "scales": 2}
+    # they start as the identity: the held-out PSNR is that of the degraded input
+    assert unet.evaluate(unet.model)[1] == pytest.approx(unet.extra_meta["heldout_input_psnr"], abs=1e-4)
+    images, _ = toy_images(10, 30, 0)
+    with pytest.raises(TrainingError, match="enhancers.denoiser: the unet needs .* multiple of 4, got 30 px"):
+        enhancer_task("denoiser", {**UNET_DENOISER, "scales": 3}, images=images)
+    assert enhancer_task("denoiser", RESIDUAL_DENOISER, images=images).input_size == [30, 30]  # any size
+    assert enhancer_task("denoiser", DENOISER).model.arch_args == {"channels": [16, 32, 64, 128, 256]}
+
+
+def test_feature_loss_needs_a_classifier_and_some_weight():
+    with pytest.raises(TrainingError, match=r"enhancers.denoiser.loss.feature is 0.5 but no trained classifier"):
+        enhancer_task("denoiser", FEATURE_DENOISER)
+    with pytest.raises(TrainingError, match=r"enhancers.denoiser.loss: pixel and feature are both 0"):
+        enhancer_task("denoiser", {**DENOISER, "loss": {"pixel": 0.0, "feature": 0.0}})
+    with pytest.raises(TrainingError, match=r"enhancers.denoiser.network: unknown .* 'classifier'"):
+        enhancer_task("denoiser", {**DENOISER, "network": "classifier"})
+
+
+class Untouchable(nn.Module):
+    """A stand-in classifier that fails on any use."""
+
+    def embed(self, x):
+        raise AssertionError("the classifier was used")
+
+    def forward(self, x):
+        raise AssertionError("the classifier was used")
+
+
+def test_without_feature_weight_the_classifier_is_never_used():
+    task = enhancer_task("denoiser", RESIDUAL_DENOISER, classifier=Untouchable())
+    assert task.classifier is None and task.loss_terms == () and task.fingerprint_extra == {}
+    assert "feature_classifier" not in task.extra_meta and task.extra_meta["loss"] == {"pixel": 1.0, "feature": 0.0}
+    x, y = task.batch(torch.arange(8), 0, 0, None)
+    loss, parts = task.loss_parts(task.model(x), y)
+    assert parts == [] and loss.item() == pytest.approx(torch.nn.functional.mse_loss(x, y).item())
+    task.evaluate(task.model)
+
+
+def _perturb_last_conv(model: nn.Module) -> None:
+    """Leave the identity start, so every layer gets a gradient."""
+    last = [m for m in model.modules() if isinstance(m, nn.Conv2d)][-1]
+    with torch.no_grad():
+        last.weight.copy_(torch.randn(last.weight.shape, generator=torch.Generator().manual_seed(0)) * 0.1)
+
+
+def test_feature_term_gradient_reaches_only_the_restorer():
+    classifier = toy_classifier()
+    task = enhancer_task("denoiser", FEATURE_DENOISER, classifier=classifier)
+    assert task.classifier is classifier and not classifier.training
+    assert task.loss_terms == ("pixel", "feature")
+    model = task.model.train()
+    _perturb_last_conv(model)
+    x, y = task.batch(torch.arange(8), 0, 0, None)
+    _, (pixel, feature) = task.loss_parts(model(x), y)
+    assert feature.item() > 0
+    feature.backward()
+    assert all(p.grad is None and not p.requires_grad for p in classifier.parameters())
+    grads = {name: p.grad for name, p in model.named_parameters()}
+    assert all(g is not None and g.abs().sum() > 0 for g in grads.values()), [k for k, g in grads.items() if g is None]
+
+
+def test_feature_term_compares_embeddings_of_the_renormalised_output():
+    classifier = toy_classifier()
+    task = enhancer_task("denoiser", FEATURE_DENOISER, classifier=classifier)
+    _, y = task.batch(torch.arange(8), 0, 0, None)
+    loss, (pixel, feature) = task.loss_parts(y.clone(), y)
+    assert loss.item() == pixel.item() == feature.item() == 0
+    # an output of lower contrast is what the stored query looks like after per-image min-max: no feature loss
+    loss, (pixel, feature) = task.loss_parts(0.5 * y, y)
+    assert pixel.item() > 0.01 and feature.item() < 1e-8
+    # out of range values are clipped first, as to_uint8 does when the query set is stored
+    loss, (pixel, feature) = task.loss_parts(y * 3, y)
+    assert feature.item() > 1e-4
+    clipped = normalize((y * 3).clamp(-1, 1))
+    expected = torch.nn.functional.mse_loss(classifier.embed(clipped), classifier.embed(y))
+    assert feature.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert loss.item() == pytest.approx(pixel.item() + 0.5 * feature.item(), rel=1e-6)
+
+
+def test_feature_classifier_identity_in_meta_and_fingerprint():
+    a, b = toy_classifier(0), toy_classifier(1)
+    task = enhancer_task("denoiser", FEATURE_DENOISER, classifier=a)
+    digest = weights_digest(a)
+    assert task.extra_meta["feature_classifier"] == {"path": "models/classifier.pt", "digest": digest}
+    assert task.extra_meta["loss"] == {"pixel": 1.0, "feature": 0.5}
+    assert task.fingerprint_extra == {"feature_classifier": digest}
+    assert weights_digest(toy_classifier(0)) == digest != weights_digest(b)

@@ -21,9 +21,14 @@ CLASSIFIER = {
     "eval_images": 20,
     "augment": AUGMENT,
 }
+PIXEL_LOSS = {"pixel": 1.0, "feature": 0.0}  # config `enhancers.<name>.loss`: the paper's plain MSE
 UPSCALER = {
     "network": "srcnn",
     "degradations": [{"name": "lowres", "level": 1}],
+    "loss": PIXEL_LOSS,
+    "width": 8,  # residual, unet: ignored by the paper's networks
+    "depth": 4,  # residual
+    "scales": 2,  # unet
     "epochs": 3,
     "batch_size": 8,
     "lr": 1e-3,
@@ -38,6 +43,9 @@ DENOISER = {**UPSCALER, "network": "autoencoder", "degradations": DENOISE}
 AUTHORS_AUGMENT = {**AUGMENT, "translate_px": 4.8, "brightness": 0.01, "fill": "black"}
 AUTHORS_CLASSIFIER = {**CLASSIFIER, "head": "mlp", "label_smoothing": 0.1, "augment": AUTHORS_AUGMENT}
 REFERENCE_DENOISER = {**DENOISER, "network": "reference_autoencoder"}
+RESIDUAL_DENOISER = {**DENOISER, "network": "residual"}
+UNET_DENOISER = {**DENOISER, "network": "unet"}
+FEATURE_DENOISER = {**RESIDUAL_DENOISER, "loss": {"pixel": 1.0, "feature": 0.5}}  # retrieval-aware
 
 
 def toy_images(n: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

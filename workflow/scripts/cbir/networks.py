@@ -17,6 +17,19 @@
 - `SRCNN` (upscaler): five size-keeping convolutions, 5x5 (pad 2) for the first three and
   3x3 (pad 1) for the last two, channels 32-64-128-32-1, ReLU between, tanh at the end. Its
   input is the nearest-neighbour upscaled low-resolution image, of the output's size.
+- `Residual` (`residual`, DnCNN of Zhang et al. 2017): `depth` size-keeping 3x3 convolutions
+  of `width` channels (conv-ReLU, depth-2 x conv-BN-ReLU, conv to 1 channel) predicting a
+  correction added to the input. Any image size.
+- `UNet` (`unet`): `scales` resolution levels of two 3x3 conv-BN-ReLU with width * 2^level
+  channels, max-pool down, transposed conv up, skips by concatenation, a 1x1 conv to the
+  correction added to the input. The side must be a multiple of 2^(scales-1).
+
+The last convolution of `residual` and `unet` starts at zero (weights and bias), so both
+start as the exact identity, in train and eval mode: training begins from "leave the image
+as it is", which the paper's networks have to learn first (the autoencoder squeezes a 32 px
+image to 1x1x256 with no skip path). Only that layer gets a gradient in the very first step;
+from the second step on every layer does (the zero init of ReZero / Fixup). Their output is
+not squashed: it may leave [-1, 1] slightly, `cbir.imagemath.to_uint8` clips at inference.
 
 Inputs are float [N, 1, H, W] in [-1, 1] (`cbir.imagemath.normalize`); the enhancers output
 [N, 1, H, W] in [-1, 1]. Every network records its constructor arguments (`arch_args`), so
@@ -187,11 +200,88 @@ class SRCNN(nn.Module):
         return self.layers(x)
 
 
-KINDS = {cls.kind: cls for cls in (Classifier, Autoencoder, ReferenceAutoencoder, SRCNN)}
+def _zero_conv(c_in: int, kernel: int) -> nn.Conv2d:
+    """The last convolution of a residual restorer, to 1 channel: zero, so the network starts as the identity."""
+    conv = nn.Conv2d(c_in, 1, kernel_size=kernel, padding=kernel // 2)
+    nn.init.zeros_(conv.weight)
+    nn.init.zeros_(conv.bias)
+    return conv
+
+
+def _conv_bn_relu(c_in: int, c_out: int) -> list[nn.Module]:
+    # no conv bias: the BatchNorm's shift replaces it
+    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+
+
+class Residual(nn.Module):
+    """DnCNN: `body` = conv-ReLU, (depth-2) x conv-BN-ReLU, zero conv to 1 channel; out = x + body(x)."""
+
+    kind = "residual"
+    config_keys = ("width", "depth")  # recipe keys (config `enhancers.<name>`) that are constructor arguments
+
+    def __init__(self, *, width: int, depth: int):
+        super().__init__()
+        width, depth = int(width), int(depth)
+        if width < 1 or depth < 2:
+            raise NetworkError(f"residual: needs width >= 1 and depth >= 2, got width {width}, depth {depth}")
+        self.arch_args = {"width": width, "depth": depth}
+        layers: list[nn.Module] = [nn.Conv2d(1, width, 3, padding=1), nn.ReLU(inplace=True)]
+        for _ in range(depth - 2):
+            layers += _conv_bn_relu(width, width)
+        self.body = nn.Sequential(*layers, _zero_conv(width, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class UNet(nn.Module):
+    """U-Net with a residual output. `down[i]` (level i, width * 2^i channels) and `merge[i]` are
+    two conv-BN-ReLU each; `up[i]` a 2x2 stride-2 transposed conv from level i+1 to level i;
+    `out` the zero 1x1 conv. out = x + out(decoder features at full resolution)."""
+
+    kind = "unet"
+    config_keys = ("width", "scales")
+
+    def __init__(self, *, width: int, scales: int):
+        super().__init__()
+        width, scales = int(width), int(scales)
+        if width < 1 or scales < 1:
+            raise NetworkError(f"unet: needs width >= 1 and scales >= 1, got width {width}, scales {scales}")
+        self.arch_args = {"width": width, "scales": scales}
+        self.multiple = 2 ** (scales - 1)
+        c = [width * 2**i for i in range(scales)]
+        self.down = nn.ModuleList(
+            nn.Sequential(*_conv_bn_relu(c[i - 1] if i else 1, c[i]), *_conv_bn_relu(c[i], c[i])) for i in range(scales)
+        )
+        self.pool = nn.MaxPool2d(2)
+        self.up = nn.ModuleList(nn.ConvTranspose2d(c[i + 1], c[i], 2, stride=2) for i in range(scales - 1))
+        self.merge = nn.ModuleList(
+            nn.Sequential(*_conv_bn_relu(2 * c[i], c[i]), *_conv_bn_relu(c[i], c[i])) for i in range(scales - 1)
+        )
+        self.out = _zero_conv(width, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        if h % self.multiple or w % self.multiple:
+            raise NetworkError(
+                f"the unet with {len(self.down)} scales needs an image side that is a multiple of {self.multiple}, "
+                f"got {h}x{w} (config keys 'dataset.image_size', 'enhancers.<name>.scales')"
+            )
+        skips, feature = [], x
+        for i, block in enumerate(self.down):
+            feature = block(self.pool(feature) if i else feature)
+            skips.append(feature)
+        for i in reversed(range(len(self.up))):
+            feature = self.merge[i](torch.cat([skips[i], self.up[i](feature)], 1))
+        return x + self.out(feature)
+
+
+KINDS = {cls.kind: cls for cls in (Classifier, Autoencoder, ReferenceAutoencoder, SRCNN, Residual, UNet)}
+ENHANCER_KINDS = tuple(kind for kind in KINDS if kind != "classifier")  # config `enhancers.<name>.network`
 
 
 def create(kind: str, **arch_args) -> nn.Module:
-    """A freshly initialised network of `kind` (classifier, autoencoder, reference_autoencoder, srcnn)."""
+    """A freshly initialised network of `kind` (classifier or one of `ENHANCER_KINDS`)."""
     if kind not in KINDS:
         raise NetworkError(f"unknown network kind {kind!r}; expected one of {sorted(KINDS)}")
     return KINDS[kind](**arch_args)

@@ -121,18 +121,34 @@ def train_enhancer(
     seed: int,
     threads: int,
     rescale: str,
+    classifier: str | os.PathLike | None = None,
     stop_after: int | None = None,
 ) -> bool:
     """Train the enhancer `name` (config `enhancers.<name>`); write `model_path` and `history_path`.
 
     `rescale` (config `degradation.rescale`) maps degraded images back to uint8 as the query
-    sets do. False when stopped early by `stop_after` (see `train_classifier`).
+    sets do. `classifier` is the trained classifier's checkpoint, needed (and read) only when
+    the recipe's loss.feature > 0: its embedding is the frozen feature of the loss. False
+    when stopped early by `stop_after` (see `train_classifier`).
     """
     from cbir.device import runtime as training_runtime
-    from cbir.train.tasks import EnhancerTask
+    from cbir.stages.common import load_network
+    from cbir.train.tasks import EnhancerTask, TrainingError
 
+    feature = float(recipe["loss"]["feature"])
+    if feature > 0 and classifier is None:
+        raise TrainingError(
+            f"enhancers.{name}.loss.feature is {feature}: the enhancer's training needs the trained classifier "
+            "checkpoint, and none was given"
+        )
     rt = training_runtime(runtime, threads)
     train_set, test_set = read_image_set(train), read_image_set(test)
+    net = None
+    if feature > 0:  # on the training device, eval mode; trained on this image size
+        net, _ = load_network(
+            classifier, kind="classifier", images=train_set, images_path=train, runtime=runtime, threads=threads
+        )
+        log.info("%s: feature loss (weight %g) on the embeddings of %s", name, feature, classifier)
     task = EnhancerTask(
         name,
         train_images=train_set.images,
@@ -141,6 +157,8 @@ def train_enhancer(
         seed=int(seed),
         rt=rt,
         rescale=rescale,
+        classifier=net,
+        classifier_path=None if net is None else os.fspath(classifier),
     )
     return _train(task, train_set, test_set, model_path, history_path, runtime, stop_after)
 

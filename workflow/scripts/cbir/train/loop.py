@@ -7,8 +7,9 @@ the task (`cbir.train.tasks`).
 
 Resuming: after every epoch the model, optimizer, scheduler and history go to the partial
 checkpoint (`partial_path`). A rerun finding a partial file whose fingerprint (network,
-recipe, seed, data digests) matches resumes at the next epoch; otherwise it logs a warning
-and starts over. All randomness of epoch e (batch order, augmentation, degradations) is
+recipe, seed, data digests and the task's `fingerprint_extra`, e.g. the weights digest of
+the classifier of a feature loss) matches resumes at the next epoch; otherwise it logs a
+warning and starts over. All randomness of epoch e (batch order, augmentation, degradations) is
 seeded from (seed, name, e), so on the CPU a resumed run ends with the same weights as an
 uninterrupted one (see docs/design.md, Determinism). `train` returns the finished state;
 the caller writes the final model and history, then removes the partial file.
@@ -64,12 +65,13 @@ def partial_path(model_path: str | os.PathLike) -> Path:
     return model_path.with_name(model_path.name + ".partial")
 
 
-def history_fields(metric: str) -> list[str]:
-    """The columns of a training history; `metric` is acc or psnr."""
+def history_fields(metric: str, terms: tuple[str, ...] = ()) -> list[str]:
+    """The columns of a training history; `metric` is acc or psnr, `terms` the task's `loss_terms`."""
     return [
         "epoch",
         "train_loss",
         f"train_{metric}",
+        *(f"train_{term}_mse" for term in terms),
         "heldout_loss",
         f"heldout_{metric}",
         "lr",
@@ -90,33 +92,38 @@ def _train_epoch(task: Task, model: nn.Module, optimizer, scaler, epoch: int, ep
     order = task.epoch_order(cpu_generator(torch_seed(task.seed, task.name, f"epoch{epoch}", "order")))
     generator = seeded_generator(torch_seed(task.seed, task.name, f"epoch{epoch}", "augment"), rt.device)
     lr = optimizer.param_groups[0]["lr"]
-    totals = torch.zeros(2, dtype=torch.float64, device=rt.device)
+    totals = torch.zeros(2 + len(task.loss_terms), dtype=torch.float64, device=rt.device)
     seen = 0
     for step in progress(range(task.steps), total=task.steps, desc=f"{task.name} epoch {epoch + 1}/{epochs}"):
         index = order[step * task.batch_size : (step + 1) * task.batch_size]
         x, y = task.batch(index, epoch, step, generator)
         with rt.autocast():
             output = model(rt.prepare_input(x))
-        loss = task.loss(output, y)
+        loss, parts = task.loss_parts(output, y)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
         with torch.no_grad():
             totals += torch.stack(
-                [loss.detach().double() * len(index), task.metric_sum(output.detach().float(), y).double()]
+                [
+                    loss.detach().double() * len(index),
+                    task.metric_sum(output.detach().float(), y).double(),
+                    *(part.detach().double() * len(index) for part in parts),
+                ]
             )
         seen += len(index)
     if rt.cuda:
         torch.cuda.synchronize()
     train_seconds = time.perf_counter() - started
-    train_loss, train_metric = (totals / seen).tolist()
+    train_loss, train_metric, *train_parts = (totals / seen).tolist()
     heldout_loss, heldout_metric = task.evaluate(model)
     m = task.metric
     return {
         "epoch": epoch + 1,
         "train_loss": train_loss,
         f"train_{m}": train_metric,
+        **{f"train_{term}_mse": value for term, value in zip(task.loss_terms, train_parts, strict=True)},
         "heldout_loss": heldout_loss,
         f"heldout_{m}": heldout_metric,
         "lr": lr,
@@ -150,7 +157,16 @@ def train(
     )
     scaler = rt.grad_scaler()
     arch = architecture(model)
-    fingerprint = _plain({"name": task.name, **arch, "recipe": recipe, "seed": task.seed, "data": dict(digests)})
+    fingerprint = _plain(
+        {
+            "name": task.name,
+            **arch,
+            "recipe": recipe,
+            "seed": task.seed,
+            "data": dict(digests),
+            **task.fingerprint_extra,
+        }
+    )
     meta = {
         "name": task.name,
         **arch,
@@ -197,7 +213,7 @@ def train(
 
     final = _state_meta(meta, epochs, history, optimizer, scheduler, scaler)
     final["complete"] = True
-    return Trained(cpu_state_dict(model), final, history, history_fields(task.metric))
+    return Trained(cpu_state_dict(model), final, history, history_fields(task.metric, task.loss_terms))
 
 
 def _state_meta(meta: dict, epochs_done: int, history: list, optimizer, scheduler, scaler) -> dict:
@@ -216,7 +232,12 @@ def _resume(partial: Path, fingerprint: dict, model, optimizer, scheduler, scale
     """Load `partial` into the training state if it matches; return (epochs done, history)."""
     if not partial.exists():
         return 0, []
-    data = read_checkpoint(partial)  # a corrupt file is an error naming it, not silently discarded
+    try:
+        data = read_checkpoint(partial)
+    except CheckpointError as exc:  # only a cache of progress: losing it costs epochs, not the job
+        log.warning("%s; the unreadable in-progress checkpoint is discarded, training starts over", exc)
+        partial.unlink(missing_ok=True)
+        return 0, []
     meta = data["meta"]
     if meta.get("fingerprint") != fingerprint:
         log.warning(

@@ -5,11 +5,20 @@ The classifier minimises cross-entropy (with the recipe's label_smoothing, also 
 held-out loss) on augmented training images (`cbir.augment`); its head is the recipe's
 `head`, its trunk initialised from `weights` (`cbir.networks.load_pretrained`). Its
 training split is one uint8 tensor on the device; each batch is cut from it by index,
-normalised and augmented there. An enhancer minimises the MSE between its output and the
-clean image (both in [-1, 1]) on training images degraded afresh every batch by
-`cbir.degrade.degrade` with the stream "<name>/epoch<e>/step<s>", one of the recipe's
+normalised and augmented there. An enhancer trains on images degraded afresh every batch
+by `cbir.degrade.degrade` with the stream "<name>/epoch<e>/step<s>", one of the recipe's
 degradations drawn per image. Its clean batches are cut from the split in host memory
 (the degradations are numpy code) and moved to the device with their degraded copies.
+
+An enhancer's loss (recipe `loss`) is pixel * MSE(restored, clean) + feature *
+MSE(f(restored'), f(clean)), both images on [-1, 1]. The second term is retrieval-aware
+training (Liu et al., IJCAI 2018): f is the frozen trained classifier's embedding
+(`Classifier.embed`, the retrieval key), so restoration is pushed towards what retrieval
+compares. restored' is the output as the query set will store and embed it: clipped to
+[-1, 1] (`to_uint8`) and min-max normalised per image (`normalize`, differentiable), as
+`cbir.inference.embed` does with the stored restored query. The classifier stays in eval
+mode with requires_grad off and outside the optimizer: only the restorer learns. With
+feature 0 no classifier is used and the loss is exactly the plain MSE (pixel 1).
 
 Held-out metrics after every epoch: the classifier's cross-entropy and accuracy on
 `eval_images` test images; an enhancer's MSE and PSNR on `eval_images` test images
@@ -20,6 +29,7 @@ Tasks take arrays (uint8 images [N, H, W], int labels [N]), never files.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 
@@ -32,7 +42,7 @@ from cbir.augment import augment, check_params
 from cbir.degrade import check_specs, degrade
 from cbir.device import Runtime
 from cbir.imagemath import normalize, psnr_pm1, unit_range
-from cbir.networks import NUM_CLASSES, create, load_pretrained
+from cbir.networks import KINDS, NUM_CLASSES, create, load_pretrained
 from cbir.seeding import torch_seed
 
 log = logging.getLogger("cbir.train")
@@ -62,6 +72,8 @@ class Task:
     Set by the subclasses: name, metric (column suffix: acc or psnr), model (freshly
     initialised, on the CPU), recipe, seed, rt, batch_size, steps (per epoch), n_train,
     input_size [H, W], data (sizes for the checkpoint's meta), extra_meta, eval_targets.
+    Optional: loss_terms (names of the loss's parts, logged per epoch as train_<term>_mse)
+    and fingerprint_extra (what else must match for a resume).
     """
 
     name: str
@@ -77,6 +89,8 @@ class Task:
     data: dict
     extra_meta: dict
     eval_targets: torch.Tensor
+    loss_terms: tuple[str, ...] = ()
+    fingerprint_extra: dict = {}  # never mutated: subclasses assign their own
 
     def epoch_order(self, generator: torch.Generator) -> torch.Tensor:
         """Training indices of one epoch, steps * batch_size of them, drawn from `generator`."""
@@ -90,6 +104,10 @@ class Task:
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def loss_parts(self, output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(the loss to minimise, its unweighted parts in the order of `loss_terms`)."""
+        return self.loss(output, target), []
 
     def metric_sum(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The metric summed over the batch (accuracy: correct predictions; PSNR: dB)."""
@@ -163,7 +181,21 @@ class ClassifierTask(Task):
         return normalize(self.eval_images[rows])
 
 
+def weights_digest(model: nn.Module) -> str:
+    """A short digest of a network's state_dict (names, dtypes, shapes and values)."""
+    h = hashlib.blake2b(digest_size=12)
+    for key, value in model.state_dict().items():
+        value = value.detach().to("cpu").contiguous()
+        h.update(f"{key}:{value.dtype}:{tuple(value.shape)};".encode())
+        h.update(value.numpy().tobytes() if value.dtype != torch.bfloat16 else value.float().numpy().tobytes())
+    return h.hexdigest()
+
+
 class EnhancerTask(Task):
+    """An enhancer's training; `classifier` (a trained `Classifier`) and `classifier_path`
+    (where it came from, for the meta) are needed only when the recipe's loss.feature > 0,
+    and ignored otherwise."""
+
     metric = "psnr"
 
     def __init__(
@@ -176,11 +208,23 @@ class EnhancerTask(Task):
         seed: int,
         rt: Runtime,
         rescale: str,
+        classifier: nn.Module | None = None,
+        classifier_path: str | None = None,
     ):
         network = recipe["network"]
+        if network not in KINDS or network == "classifier":
+            raise TrainingError(f"enhancers.{name}.network: unknown restoration network {network!r}")
+        self.pixel_weight, self.feature_weight = float(recipe["loss"]["pixel"]), float(recipe["loss"]["feature"])
+        if self.pixel_weight <= 0 and self.feature_weight <= 0:
+            raise TrainingError(f"enhancers.{name}.loss: pixel and feature are both 0, nothing to minimise")
+        if self.feature_weight > 0 and classifier is None:
+            raise TrainingError(
+                f"enhancers.{name}.loss.feature is {self.feature_weight} but no trained classifier was given "
+                "(the feature term compares its embeddings); set it to 0 or pass the classifier checkpoint"
+            )
         torch.manual_seed(torch_seed(seed, name, "init"))
-        self.model = create(network)
-        multiple = getattr(self.model, "multiple", 1)  # the autoencoders halve the image 5 times
+        self.model = create(network, **{key: recipe[key] for key in getattr(KINDS[network], "config_keys", ())})
+        multiple = getattr(self.model, "multiple", 1)  # the autoencoders halve the image 5 times, a unet scales-1
         if train_images.shape[1] % multiple or train_images.shape[2] % multiple:
             raise TrainingError(
                 f"enhancers.{name}: the {network} needs dataset.image_size to be a multiple of {multiple}, "
@@ -200,8 +244,17 @@ class EnhancerTask(Task):
         self.eval_targets = normalize(torch.from_numpy(clean).to(rt.device))
         baseline = psnr_pm1(normalize(self.eval_degraded), self.eval_targets).mean().item()
         log.info("%s: held-out PSNR of the degraded input itself: %.2f dB", name, baseline)
-        self.extra_meta = {"degradations": self.specs, "rescale": rescale, "heldout_input_psnr": baseline}
+        loss = {"pixel": self.pixel_weight, "feature": self.feature_weight}
+        self.extra_meta = {"degradations": self.specs, "rescale": rescale, "heldout_input_psnr": baseline, "loss": loss}
         self.data = {"n_train": self.n_train, "n_heldout": len(rows)}
+        self.classifier = None
+        if self.feature_weight > 0:
+            self.classifier = rt.prepare_model(classifier).eval().requires_grad_(False)
+            identity = {"path": None if classifier_path is None else str(classifier_path)}
+            identity["digest"] = weights_digest(classifier)
+            self.extra_meta["feature_classifier"] = identity
+            self.fingerprint_extra = {"feature_classifier": identity["digest"]}  # the path may move
+            self.loss_terms = ("pixel", "feature")
 
     def batch(self, index, epoch, step, generator):
         clean = self.train_images[index.numpy()]
@@ -213,8 +266,22 @@ class EnhancerTask(Task):
         pair = pair.to(self.rt.device, non_blocking=True)
         return normalize(pair[0]), normalize(pair[1])
 
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """The frozen classifier's embedding of normalised images [N, 1, H, W] (float32 [N, D])."""
+        with self.rt.autocast():
+            return self.classifier.embed(self.rt.prepare_input(images)).float()
+
+    def loss_parts(self, output, target):
+        pixel = F.mse_loss(output.float(), target)
+        if self.classifier is None:
+            return self.pixel_weight * pixel, []  # x 1.0 is exact: the plain MSE of the paper's recipe
+        with torch.no_grad():
+            goal = self.embed(target)
+        feature = F.mse_loss(self.embed(normalize(output.float().clamp(-1.0, 1.0))), goal)
+        return self.pixel_weight * pixel + self.feature_weight * feature, [pixel, feature]
+
     def loss(self, output, target):
-        return F.mse_loss(output.float(), target)
+        return self.loss_parts(output, target)[0]
 
     def metric_sum(self, output, target):
         return psnr_pm1(output, target).sum()
