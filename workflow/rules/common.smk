@@ -15,9 +15,14 @@ LOGS = f"logs/{RUN}"
 SYNTHETIC = config["dataset"]["source"] == "synthetic"
 RAW = "resources/synthnorb" if SYNTHETIC else "resources/smallnorb"
 QUERIES = list(config["queries"])
-ENHANCED = [f"{query}_enhanced" for query in config["enhance"]]
-QUERY_SETS = QUERIES + ENHANCED
-ENHANCERS = ["denoiser", "deblurrer", "upscaler"]
+CLEAN = next((q for q, specs in config["queries"].items() if not specs), None)
+ENHANCE = config["enhance"]  # query set -> its enhancers, the default first
+# A restored query set is <query>__<enhancer> (`__` never occurs in configured names).
+RESTORED = [f"{query}__{name}" for query, names in ENHANCE.items() for name in names]
+QUERY_SETS = QUERIES + RESTORED
+DEFAULT_RESTORED = [f"{query}__{names[0]}" for query, names in ENHANCE.items()]
+USED = sorted({name for names in ENHANCE.values() for name in names})
+TRAINED = [name for name in USED if "network" in config["enhancers"][name]]
 SPLITS = ["train", "test"]
 
 
@@ -25,7 +30,7 @@ wildcard_constraints:
     split="train|test",
     query="|".join(QUERIES),
     qset="|".join(QUERY_SETS),
-    enhancer="|".join(ENHANCERS),
+    enhancer="|".join(USED) or "(?!)",
 
 
 def raw_file(split, kind):
@@ -51,19 +56,42 @@ def embed_source(wildcards):
     return f"{RESULTS}/queries/{wildcards.name}.h5"
 
 
+def restored_sets(query):
+    """The restored query sets of `query`, in the order of its enhancers."""
+    return [f"{RESULTS}/queries/{query}__{name}.h5" for name in ENHANCE[query]]
+
+
+def enhancement_inputs(wildcards):
+    """What a restorer needs: the query set, and the checkpoint of a trained network."""
+    inputs = {"queries": f"{RESULTS}/queries/{wildcards.query}.h5"}
+    if wildcards.enhancer in TRAINED:
+        inputs["model"] = f"{RESULTS}/models/{wildcards.enhancer}.pt"
+    return inputs
+
+
+def enhancer_training_inputs(wildcards):
+    """The splits, and the classifier when the loss compares its embeddings (loss.feature > 0):
+    retraining the classifier then retrains exactly these restorers."""
+    inputs = {"train": f"{RESULTS}/data/train.h5", "test": f"{RESULTS}/data/test.h5"}
+    if config["enhancers"][wildcards.enhancer]["loss"]["feature"] > 0:
+        inputs["classifier"] = f"{RESULTS}/models/classifier.pt"
+    return inputs
+
+
 def final_outputs():
     figures = ["dataset", "degradations", "augmentation", "confusion_matrix"]
+    tables = ["classification.json", "retrieval.csv", "table1.md", "queries.md"]
+    if ENHANCE:
+        figures.append("gap_closed")
+        tables += ["enhancement.csv", "enhancement.md"]
     return [
         expand(f"{RESULTS}/data/{{split}}.h5", split=SPLITS),
         expand(f"{RESULTS}/queries/{{qset}}.h5", qset=QUERY_SETS),
         expand(f"{RESULTS}/figures/{{name}}.png", name=figures),
         expand(
-            f"{RESULTS}/figures/learning_curve_{{m}}.png", m=["classifier", *ENHANCERS]
+            f"{RESULTS}/figures/learning_curve_{{m}}.png", m=["classifier", *TRAINED]
         ),
-        expand(f"{RESULTS}/figures/enhancement_{{query}}.png", query=config["enhance"]),
-        expand(f"{RESULTS}/figures/retrieval_{{qset}}.png", qset=QUERY_SETS),
-        f"{RESULTS}/tables/classification.json",
-        f"{RESULTS}/tables/retrieval.csv",
-        f"{RESULTS}/tables/table1.md",
-        f"{RESULTS}/tables/queries.md",
+        expand(f"{RESULTS}/figures/enhancement_{{query}}.png", query=ENHANCE),
+        expand(f"{RESULTS}/figures/retrieval_{{qset}}.png", qset=QUERIES + DEFAULT_RESTORED),
+        expand(f"{RESULTS}/tables/{{name}}", name=tables),
     ]

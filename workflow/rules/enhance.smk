@@ -1,18 +1,19 @@
-# Degraded query sets restored by their enhancer (config key `enhance`).
+# Degraded query sets restored by each of their enhancers (config `enhance`): networks
+# trained by train.smk and classical methods that need no training (cbir.stages.enhance).
 
 
 rule enhance_queries:
     input:
-        queries=f"{RESULTS}/queries/{{query}}.h5",
-        model=lambda wc: f"{RESULTS}/models/{config['enhance'][wc.query]}.pt",
+        unpack(enhancement_inputs),
     output:
-        f"{RESULTS}/queries/{{query}}_enhanced.h5",
+        f"{RESULTS}/queries/{{query}}__{{enhancer}}.h5",
     log:
-        f"{LOGS}/enhance_queries/{{query}}.log",
+        f"{LOGS}/enhance_queries/{{query}}__{{enhancer}}.log",
     threads: 8
     resources:
-        gpu=1,
+        gpu=lambda wc: int(wc.enhancer in TRAINED),
     params:
+        enhancer=lambda wc: config["enhancers"][wc.enhancer],
         runtime=config["runtime"],
         batch_size=config["inference"]["batch_size"],
     script:
@@ -21,14 +22,15 @@ rule enhance_queries:
 
 rule plot_enhancement:
     input:
-        clean=f"{RESULTS}/queries/clean.h5",
+        clean=f"{RESULTS}/data/test.h5",
         degraded=f"{RESULTS}/queries/{{query}}.h5",
-        enhanced=f"{RESULTS}/queries/{{query}}_enhanced.h5",
+        restored=lambda wc: restored_sets(wc.query),
     output:
         report(f"{RESULTS}/figures/enhancement_{{query}}.png", category="Enhancement"),
     log:
         f"{LOGS}/plot_enhancement/{{query}}.log",
     params:
+        enhancers=lambda wc: ENHANCE[wc.query],
         seed=config["seed"],
     script:
         "../scripts/plot_enhancement.py"

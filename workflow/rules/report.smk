@@ -15,9 +15,43 @@ rule evaluate_retrieval:
     params:
         qsets=QUERY_SETS,
         ks=config["retrieval"]["ks"],
-        enhance=config["enhance"],
+        defaults={query: names[0] for query, names in ENHANCE.items()},
     script:
         "../scripts/evaluate_retrieval.py"
+
+
+rule evaluate_enhancement:
+    input:
+        retrieval=f"{RESULTS}/tables/retrieval.csv",
+        test=f"{RESULTS}/data/test.h5",
+        degraded=expand(f"{RESULTS}/queries/{{query}}.h5", query=ENHANCE),
+        restored=expand(f"{RESULTS}/queries/{{qset}}.h5", qset=RESTORED),
+    output:
+        csv=report(f"{RESULTS}/tables/enhancement.csv", category="Enhancement"),
+        markdown=report(f"{RESULTS}/tables/enhancement.md", category="Enhancement"),
+    log:
+        f"{LOGS}/evaluate_enhancement.log",
+    params:
+        queries=list(ENHANCE),
+        restored=RESTORED,
+        enhance=ENHANCE,
+        clean=CLEAN,
+    script:
+        "../scripts/evaluate_enhancement.py"
+
+
+rule plot_gap_closed:
+    input:
+        f"{RESULTS}/tables/enhancement.csv",
+    output:
+        report(f"{RESULTS}/figures/gap_closed.png", category="Enhancement"),
+    log:
+        f"{LOGS}/plot_gap_closed.log",
+    params:
+        distance=config["retrieval"]["distances"][0],
+        k=min(config["retrieval"]["ks"]),
+    script:
+        "../scripts/plot_gap_closed.py"
 
 
 rule plot_retrieval:

@@ -25,13 +25,14 @@ rule train_classifier:
 
 rule train_enhancer:
     input:
-        train=f"{RESULTS}/data/train.h5",
-        test=f"{RESULTS}/data/test.h5",
+        unpack(enhancer_training_inputs),
     output:
         model=f"{RESULTS}/models/{{enhancer}}.pt",
         history=f"{RESULTS}/models/{{enhancer}}.csv",
     log:
         f"{LOGS}/train_enhancer/{{enhancer}}.log",
+    wildcard_constraints:
+        enhancer="|".join(TRAINED) or "(?!)",
     threads: 8
     resources:
         gpu=1,
@@ -72,7 +73,7 @@ rule plot_learning_curve:
     log:
         f"{LOGS}/plot_learning_curve/{{model}}.log",
     wildcard_constraints:
-        model="classifier|" + "|".join(ENHANCERS),
+        model="|".join(["classifier", *TRAINED]),
     script:
         "../scripts/plot_learning_curve.py"
 

@@ -11,7 +11,7 @@ if __name__ == "__main__":
         embeddings=dict(zip(qsets, snakemake.input.embeddings, strict=True)),
         results=dict(zip(qsets, snakemake.input.results, strict=True)),
         ks=list(snakemake.params.ks),
-        enhance=dict(snakemake.params.enhance),
+        defaults=dict(snakemake.params.defaults),
         csv=snakemake.output.csv,
         table1=snakemake.output.table1,
         per_query=snakemake.output.per_query,

@@ -1,4 +1,4 @@
-"""Rule plot_enhancement: clean, degraded and enhanced images with PSNR (the paper's A1-A3)."""
+"""Rule plot_enhancement: the same queries clean, degraded and through every enhancer of the set."""
 
 from cbir.runlog import setup_logging
 from cbir.stages.enhance import plot_enhancement
@@ -8,7 +8,8 @@ if __name__ == "__main__":
     plot_enhancement(
         clean=snakemake.input.clean,
         degraded=snakemake.input.degraded,
-        enhanced=snakemake.input.enhanced,
+        restored=dict(zip(snakemake.params.enhancers, snakemake.input.restored, strict=True)),
         output=snakemake.output[0],
+        query=snakemake.wildcards.query,
         seed=snakemake.params.seed,
     )

@@ -1,4 +1,4 @@
-"""Rule train_enhancer: the denoiser, deblurrer or upscaler on degraded training images."""
+"""Rule train_enhancer: one restoration network on degraded training images."""
 
 from cbir.runlog import setup_logging
 from cbir.stages.train import train_enhancer
@@ -16,4 +16,5 @@ if __name__ == "__main__":
         seed=snakemake.params.seed,
         threads=snakemake.threads,
         rescale=snakemake.params.rescale,
+        classifier=snakemake.input.get("classifier"),  # only when the loss has a feature term
     )

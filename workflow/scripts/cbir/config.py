@@ -67,7 +67,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if "propertyNames" in error.schema_path and isinstance(error.instance, str):
         where = f"{_key(error.absolute_path)}.{error.instance}".lstrip(".")
         if error.validator == "not":
-            return f"config key '{where}': the name is reserved (the pipeline derives 'gallery' and '<name>_enhanced' itself)"
+            return f"config key '{where}': the name is reserved (the pipeline derives it itself)"
         if error.validator == "enum":
             return f"config key '{where}': not a file this key applies to; expected one of {', '.join(error.validator_value)}"
         return f"config key '{where}': bad name ({error.message})"
@@ -159,7 +159,11 @@ def _degradation_lists(config: dict):
     for name, specs in config["queries"].items():
         yield f"queries.{name}", specs
     for name, enhancer in config["enhancers"].items():
-        yield f"enhancers.{name}.degradations", enhancer["degradations"]
+        if "degradations" in enhancer:
+            yield f"enhancers.{name}.degradations", enhancer["degradations"]
+
+
+AUTOENCODERS = ("autoencoder", "reference_autoencoder")
 
 
 def _semantic_checks(config: dict) -> None:
@@ -167,19 +171,38 @@ def _semantic_checks(config: dict) -> None:
     ks, topk = config["retrieval"]["ks"], config["retrieval"]["topk"]
     if max(ks) > topk:
         raise ConfigError(f"config key 'retrieval.ks': k = {max(ks)} exceeds retrieval.topk = {topk}")
-    for query in config["enhance"]:
+    for query, names in config["enhance"].items():
         if query not in config["queries"]:
             raise ConfigError(f"config key 'enhance.{query}': no query set named {query!r} in 'queries'")
         if not config["queries"][query]:
             raise ConfigError(f"config key 'enhance.{query}': the query set is clean; there is nothing to enhance")
+        for name in names:
+            if name not in config["enhancers"]:
+                known = ", ".join(sorted(config["enhancers"])) or "none configured"
+                raise ConfigError(f"config key 'enhance.{query}': no enhancer named {name!r} in 'enhancers' ({known})")
+    if config["enhance"] and not any(not specs for specs in config["queries"].values()):
+        raise ConfigError(
+            "config key 'queries': restoring query sets needs a clean query set (an empty list) to measure "
+            "the gap a restorer closes"
+        )
     size = config["dataset"]["image_size"]
-    # Every configured enhancer is trained, so every one must fit the image size.
+    # Every configured network is checked, used or not: a config that fails later is worse.
     for name, enhancer in config["enhancers"].items():
-        if enhancer["network"] in ("autoencoder", "reference_autoencoder") and size % 32:
+        key = f"enhancers.{name}"
+        if "network" not in enhancer:
+            continue
+        if enhancer["network"] in AUTOENCODERS and size % 32:
             raise ConfigError(
-                f"config key 'enhancers.{name}.network': the autoencoder needs an image size that is a "
+                f"config key '{key}.network': the autoencoder needs an image size that is a "
                 f"multiple of 32, but dataset.image_size is {size}"
             )
+        if enhancer["network"] == "unet" and size % 2 ** (enhancer["scales"] - 1):
+            raise ConfigError(
+                f"config key '{key}.scales': a U-Net with {enhancer['scales']} scales needs an image size that is "
+                f"a multiple of {2 ** (enhancer['scales'] - 1)}, but dataset.image_size is {size}"
+            )
+        if enhancer["loss"]["pixel"] + enhancer["loss"]["feature"] <= 0:
+            raise ConfigError(f"config key '{key}.loss': the pixel and feature weights are both zero")
     for key, specs in _degradation_lists(config):
         for i, spec in enumerate(specs):
             if spec["name"] == "lowres" and size % 2 ** spec["level"]:
@@ -193,6 +216,11 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     """Return `config` with every default filled in, or raise ConfigError naming the bad key."""
     schema = schema or load_schema()
     renamed = _renamed_keys(config)
+    renamed += [
+        f"config key 'enhance.{query}': now a list of enhancer names, e.g. [{value}]"
+        for query, value in (config.get("enhance") or {}).items()
+        if isinstance(value, str)
+    ]
     if renamed:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(renamed))
     validator = Validator(schema)

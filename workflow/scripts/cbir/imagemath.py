@@ -97,3 +97,14 @@ def psnr_pm1(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     # On [-1, 1] the squared error is 4 times that on [0, 1].
     mse01 = ((prediction.float() - target.float()) ** 2).flatten(1).mean(1) / 4.0
     return 10.0 * (1.0 / mse01.clamp_min(_MSE_FLOOR)).log10()
+
+
+def ssim(reference: np.ndarray, images: np.ndarray) -> np.ndarray:
+    """Per-image SSIM of uint8 `images` [N, H, W] against the min-max normalised `reference`
+    (as in `psnr`): scikit-image's `structural_similarity` with its defaults (7 x 7 uniform
+    window), data range 1: [N]."""
+    from skimage.metrics import structural_similarity
+
+    ref = unit(reference)
+    img = np.asarray(images, np.float64) / 255.0
+    return np.array([structural_similarity(r, i, data_range=1.0) for r, i in zip(ref, img, strict=True)])

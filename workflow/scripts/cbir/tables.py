@@ -19,9 +19,22 @@ from cbir.measures import mean_average_precision, precision_at_k, relevant_count
 from cbir.search import DISTANCES
 
 MEASURES = ("top_k_accuracy", "precision", "map")
-COLUMNS = ("query_set", "enhanced", "distance", "measure", "k", "value")
+COLUMNS = ("query_set", "enhancer", "distance", "measure", "k", "value")
+ENHANCEMENT_COLUMNS = (
+    "query_set",
+    "enhancer",
+    "distance",
+    "k",
+    "clean",
+    "degraded",
+    "enhanced",
+    "gap_closed",
+    "psnr",
+    "ssim",
+)
+NONE = "none"  # the enhancer of a query set that was not restored
+SEPARATOR = "__"  # a restored query set is <query>__<enhancer>
 DISTANCE_NAMES = {"l2": "L2 metric", "cosine": "cosine sim"}  # the paper's row labels
-ENHANCED_SUFFIX = "_enhanced"
 
 # Table 1 of the paper: top-k matching accuracy (%), query set -> distance -> k -> value.
 PAPER_TABLE1 = {
@@ -47,19 +60,16 @@ class TableError(ValueError):
     """Inputs that do not fit together (lengths, shapes, cut-offs)."""
 
 
-def split_qset(qset: str, enhance: Mapping[str, str]) -> tuple[str, bool]:
-    """(base query set, enhanced?) of a query-set name such as noisy_enhanced."""
-    base = qset.removesuffix(ENHANCED_SUFFIX)
-    if qset.endswith(ENHANCED_SUFFIX) and base in enhance:
-        return base, True
-    return qset, False
+def split_qset(qset: str) -> tuple[str, str]:
+    """(query set, enhancer) of a query-set name: noisy__median -> (noisy, median), noisy -> (noisy, none)."""
+    base, _, enhancer = qset.partition(SEPARATOR)
+    return base, enhancer or NONE
 
 
 def evaluate(
     gallery_labels: np.ndarray,
     query_sets: Mapping[str, tuple[np.ndarray, Mapping[str, tuple[np.ndarray, np.ndarray]]]],
     ks: Sequence[int],
-    enhance: Mapping[str, str],
 ) -> pd.DataFrame:
     """Every measure at every k in `ks`, per query set and distance, as a long DataFrame with
     COLUMNS (value in percent). `query_sets` maps a query set, in table order, to (its query
@@ -68,7 +78,7 @@ def evaluate(
     ks = sorted(int(k) for k in ks)
     rows, n_queries = [], {}
     for qset, (labels, results) in query_sets.items():
-        base, enhanced = split_qset(qset, enhance)
+        base, enhancer = split_qset(qset)
         n_queries[qset] = len(labels)
         n_relevant = relevant_counts(gallery_labels, labels)
         for distance in [d for d in DISTANCES if d in results] + [d for d in results if d not in DISTANCES]:
@@ -90,14 +100,14 @@ def evaluate(
                     "precision": precision_at_k(retrieved, labels, k),
                     "map": mean_average_precision(retrieved, labels, k, n_relevant),
                 }
-                rows += [(base, enhanced, distance, m, k, 100.0 * values[m]) for m in MEASURES]
+                rows += [(base, enhancer, distance, m, k, 100.0 * values[m]) for m in MEASURES]
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     frame.attrs = {"n_gallery": len(gallery_labels), "n_queries": n_queries}
     return frame
 
 
 def _lookup(frame: pd.DataFrame) -> dict:
-    """(query_set, enhanced, distance, measure, k) -> value."""
+    """(query_set, enhancer, distance, measure, k) -> value."""
     return {tuple(row[:5]): row[5] for row in frame[list(COLUMNS)].itertuples(index=False)}
 
 
@@ -116,7 +126,7 @@ def _cell(degraded: float | None, enhanced: float | None, pair: bool) -> str:
 
 
 def _table1_rows(get, distances: Sequence[str], ks: Sequence[int], bases: Sequence[str]) -> list[list[str]]:
-    """Rows of the Table 1 layout; get(query_set, enhanced, distance, k) -> value or None."""
+    """Rows of the Table 1 layout; get(query_set, enhanced?, distance, k) -> value or None."""
     rows = []
     for title, base in TABLE1_ROWS:
         if base not in bases:
@@ -129,10 +139,11 @@ def _table1_rows(get, distances: Sequence[str], ks: Sequence[int], bases: Sequen
     return rows
 
 
-def table1_markdown(frame: pd.DataFrame, ks: Sequence[int] | None = None) -> str:
+def table1_markdown(frame: pd.DataFrame, defaults: Mapping[str, str], ks: Sequence[int] | None = None) -> str:
     """The paper's Table 1 layout for our numbers, then the paper's own (top-k matching
     accuracy, %): row groups Ideal / Noisy / Motion blurry / Low resolution (only those whose
-    query set was evaluated), sub-rows per distance, cells `degraded/enhanced`."""
+    query set was evaluated), sub-rows per distance, cells `degraded/enhanced` where
+    `enhanced` is the query set's default enhancer (`defaults`: query set -> enhancer)."""
     acc = frame[frame["measure"] == "top_k_accuracy"]
     ks = sorted(ks or acc["k"].unique().tolist())
     distances = [d for d in DISTANCES if d in set(acc["distance"])]
@@ -140,10 +151,11 @@ def table1_markdown(frame: pd.DataFrame, ks: Sequence[int] | None = None) -> str
     values = _lookup(acc)
 
     def ours(base, enhanced, distance, k):
-        return values.get((base, enhanced, distance, "top_k_accuracy", k))
+        enhancer = defaults.get(base, MISSING) if enhanced else NONE
+        return values.get((base, enhancer, distance, "top_k_accuracy", k))
 
     def paper(base, enhanced, distance, k):
-        name = f"{base}{ENHANCED_SUFFIX}" if enhanced else base
+        name = f"{base}_enhanced" if enhanced else base
         return PAPER_TABLE1.get(name, {}).get(distance, {}).get(k)
 
     header = ["Query", "Metric", *[f"Top {k}" for k in ks]]
@@ -154,7 +166,9 @@ def table1_markdown(frame: pd.DataFrame, ks: Sequence[int] | None = None) -> str
         "# Table 1: retrieval performance\n",
         "Top-k matching accuracy (the paper's eq. 8) in percent: the share of queries with at least "
         "one gallery image of their own class among the first k results. Cells are "
-        f"`degraded/enhanced` ({MISSING}: not configured).\n",
+        f"`degraded/enhanced` ({MISSING}: not configured), enhanced by each set's default enhancer"
+        + (f" ({', '.join(f'{q}: {e}' for q, e in defaults.items() if q in bases)})" if defaults else "")
+        + ".\n",
         "## This run\n",
         _markdown(header, _table1_rows(ours, distances, ks, bases)),
         "## The paper (Table 1)\n",
@@ -165,7 +179,7 @@ def table1_markdown(frame: pd.DataFrame, ks: Sequence[int] | None = None) -> str
     return "\n".join(parts)
 
 
-def queries_markdown(frame: pd.DataFrame, qsets: Sequence[str], enhance: Mapping[str, str]) -> str:
+def queries_markdown(frame: pd.DataFrame, qsets: Sequence[str]) -> str:
     """One row per configured query set and distance: top-k accuracy for every k, then
     precision and mAP at the largest k (all percent)."""
     ks = sorted(frame["k"].unique().tolist())
@@ -176,21 +190,91 @@ def queries_markdown(frame: pd.DataFrame, qsets: Sequence[str], enhance: Mapping
     header = ["Query set", "Enhancer", "Metric", "Queries", *[f"Top {k}" for k in ks], f"P@{top}", f"mAP@{top}"]
     rows = []
     for qset in qsets:
-        base, enhanced = split_qset(qset, enhance)
+        base, enhancer = split_qset(qset)
         for distance in distances:
-            key = (base, enhanced, distance)
+            key = (base, enhancer, distance)
             if values.get((*key, "top_k_accuracy", top)) is None:
                 continue
             cells = [_fmt(values.get((*key, "top_k_accuracy", k))) for k in ks]
             cells += [_fmt(values.get((*key, "precision", top))), _fmt(values.get((*key, "map", top)))]
-            enhancer = enhance.get(base, MISSING) if enhanced else MISSING
-            rows.append([qset, enhancer, DISTANCE_NAMES.get(distance, distance), str(counts.get(qset, "")), *cells])
+            shown = MISSING if enhancer == NONE else enhancer
+            rows.append([qset, shown, DISTANCE_NAMES.get(distance, distance), str(counts.get(qset, "")), *cells])
     return "\n".join(
         [
             "# Retrieval per query set\n",
             f"Top k: top-k matching accuracy (eq. 8); P@{top}: precision at {top}; mAP@{top}: mean average "
             f"precision within the first {top} results, normalised by min({top}, gallery images of the "
             "query's class). All in percent.\n",
+            _markdown(header, rows),
+        ]
+    )
+
+
+def enhancement_table(
+    frame: pd.DataFrame, quality: Mapping[str, tuple[float, float]], enhance: Mapping[str, Sequence[str]], clean: str
+) -> pd.DataFrame:
+    """One row per (query set, enhancer, distance, k) with ENHANCEMENT_COLUMNS: the top-k
+    accuracies (%) of the clean set `clean`, the degraded set and the restored one, the share
+    of the gap closed, (enhanced - degraded) / (clean - degraded) (NaN where there is no gap),
+    and the restored set's mean PSNR (dB) and SSIM against the clean images (`quality`:
+    restored query-set name -> (psnr, ssim))."""
+    acc = _lookup(frame[frame["measure"] == "top_k_accuracy"])
+    distances = [d for d in DISTANCES if d in set(frame["distance"])]
+    ks = sorted(frame["k"].unique().tolist())
+    rows = []
+    for query, enhancers in enhance.items():
+        for enhancer in enhancers:
+            psnr_value, ssim_value = quality[f"{query}{SEPARATOR}{enhancer}"]
+            for distance in distances:
+                for k in ks:
+                    get = [
+                        acc.get((name, e, distance, "top_k_accuracy", k))
+                        for name, e in ((clean, NONE), (query, NONE), (query, enhancer))
+                    ]
+                    if None in get:
+                        raise TableError(
+                            f"no top-{k} {distance} accuracy for {query} / {enhancer} or the clean set {clean}"
+                        )
+                    top, low, restored = get
+                    gap = (restored - low) / (top - low) if top != low else float("nan")
+                    rows.append((query, enhancer, distance, k, top, low, restored, gap, psnr_value, ssim_value))
+    return pd.DataFrame(rows, columns=list(ENHANCEMENT_COLUMNS))
+
+
+def enhancement_markdown(table: pd.DataFrame, degraded_quality: Mapping[str, tuple[float, float]]) -> str:
+    """The enhancement table at k = 1 per distance, the default enhancer of each set first,
+    with the degraded set's own PSNR and SSIM for reference."""
+    top1 = table[table["k"] == table["k"].min()]
+    k = int(top1["k"].iloc[0]) if len(top1) else 1
+    distances = [d for d in DISTANCES if d in set(top1["distance"])]
+    header = ["Query set", "Enhancer", "PSNR (dB)", "SSIM"]
+    for distance in distances:
+        name = DISTANCE_NAMES.get(distance, distance)
+        header += [f"{name}: clean", "degraded", "enhanced", "gap closed"]
+    rows = []
+    for query in dict.fromkeys(top1["query_set"]):
+        psnr_value, ssim_value = degraded_quality[query]
+        cells = [query, "(degraded)", f"{psnr_value:.2f}", f"{ssim_value:.3f}"]
+        for distance in distances:
+            first = top1[(top1["query_set"] == query) & (top1["distance"] == distance)].iloc[0]
+            cells += [_fmt(first["clean"]), _fmt(first["degraded"]), MISSING, MISSING]
+        rows.append(cells)
+        part = top1[top1["query_set"] == query]
+        for enhancer in dict.fromkeys(part["enhancer"]):
+            mine = part[part["enhancer"] == enhancer]
+            cells = ["", enhancer, f"{mine['psnr'].iloc[0]:.2f}", f"{mine['ssim'].iloc[0]:.3f}"]
+            for distance in distances:
+                row = mine[mine["distance"] == distance].iloc[0]
+                gap = row["gap_closed"]
+                cells += ["", "", _fmt(row["enhanced"]), MISSING if np.isnan(gap) else f"{100 * gap:.0f} %"]
+            rows.append(cells)
+    return "\n".join(
+        [
+            "# Enhancement: which restorer recovers retrieval\n",
+            f"Top-{k} matching accuracy (%) of each query set clean, degraded and restored; gap closed = "
+            "(enhanced - degraded) / (clean - degraded): 100 % recovers the clean accuracy, below 0 % makes "
+            "retrieval worse. PSNR and SSIM of the restored (or degraded) images against the clean ones. "
+            "Each set's default enhancer (the one in Table 1) comes first; `enhancement.csv` has every k.\n",
             _markdown(header, rows),
         ]
     )

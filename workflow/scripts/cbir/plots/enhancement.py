@@ -1,20 +1,22 @@
-"""Before/after enhancement figures (the paper's A1-A3): clean, degraded and enhanced images with PSNR.
+"""Enhancement figures: the same queries through every restorer (the paper's A1-A3), and the
+share of the retrieval gap each restorer closes.
 
 PSNR as in `cbir.imagemath.psnr`: the clean reference min-max normalised per image to
 [0, 1], the judged uint8 image taken as stored (/ 255). Degraded sets are stored min-max
-rescaled already and an enhancer's output as 255 (y + 1) / 2, so this is the PSNR of the
-network output itself, the number training reports. The suptitle adds the enhanced PSNR
-after a per-image min-max (`renormalize=True`): what a network downstream sees.
+rescaled already and a network's output as 255 (y + 1) / 2, so this is the PSNR of the
+restorer's output itself, the number training reports.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
+import pandas as pd
 
 from cbir.imagemath import psnr, unit
 from cbir.plots import plt
 
-ROWS = ("clean", "degraded", "enhanced")
 EXAMPLES = 6  # columns: images shown
 
 
@@ -24,38 +26,60 @@ def pick_examples(n_images: int, count: int, seed: int) -> np.ndarray:
 
 
 def enhancement_figure(
-    clean: np.ndarray, degraded: np.ndarray, enhanced: np.ndarray, *, seed: int, title: str
+    clean: np.ndarray, degraded: np.ndarray, restored: Mapping[str, np.ndarray], *, seed: int, title: str
 ) -> plt.Figure:
-    """Rows clean / degraded / enhanced (uint8 [N, H, W], same rows) for `EXAMPLES` images
-    picked by `seed`, one column each; PSNR per image in the titles, the means over all
-    images in the suptitle."""
-    if not (clean.shape == degraded.shape == enhanced.shape) or clean.ndim != 3:
-        raise ValueError(
-            f"image sets must be [N, H, W] of one shape, got {clean.shape}, {degraded.shape}, {enhanced.shape}"
-        )
+    """Rows clean / degraded / one per restorer (uint8 [N, H, W], same rows) for `EXAMPLES`
+    images picked by `seed`, one column each; each image's PSNR in its title, each row's
+    mean PSNR over all images in its label."""
+    rows = {"clean": clean, "degraded": degraded, **restored}
+    shapes = {name: images.shape for name, images in rows.items()}
+    if len(set(shapes.values())) != 1 or clean.ndim != 3:
+        raise ValueError(f"image sets must be [N, H, W] of one shape, got {shapes}")
     picks = pick_examples(len(clean), EXAMPLES, seed)
-    psnr_degraded, psnr_enhanced = psnr(clean, degraded), psnr(clean, enhanced)
-    fig, axes = plt.subplots(len(ROWS), len(picks), figsize=(1.7 * len(picks), 5.6), squeeze=False)
-    for j, i in enumerate(picks):
-        cells = [
-            (clean[i], f"#{i}"),
-            (degraded[i], f"{psnr_degraded[i]:.1f} dB"),
-            (enhanced[i], f"{psnr_enhanced[i]:.1f} dB"),
-        ]
-        for r, (image, label) in enumerate(cells):
+    fig, axes = plt.subplots(len(rows), len(picks), figsize=(1.7 * len(picks), 1.75 * len(rows) + 0.4), squeeze=False)
+    for r, (name, images) in enumerate(rows.items()):
+        scores = None if name == "clean" else psnr(clean, images)
+        for j, i in enumerate(picks):
             ax = axes[r, j]
-            ax.imshow(unit(image), cmap="gray", vmin=0, vmax=1)
-            ax.set_title(label, fontsize=8)
+            ax.imshow(unit(images[i]), cmap="gray", vmin=0, vmax=1)
+            ax.set_title(f"#{i}" if scores is None else f"{scores[i]:.1f} dB", fontsize=8)
             ax.set_xticks([])
             ax.set_yticks([])
-    for r, name in enumerate(ROWS):
-        axes[r, 0].set_ylabel(name)
-    renormalized = psnr(clean, enhanced, renormalize=True).mean()
+        label = name if scores is None else f"{name}\n{scores.mean():.2f} dB"
+        axes[r, 0].set_ylabel(label, fontsize=9)
     fig.suptitle(
-        f"{title}: mean PSNR over {len(clean)} images: degraded {psnr_degraded.mean():.2f} dB, "
-        f"enhanced {psnr_enhanced.mean():.2f} dB\n(enhanced after the per-image min-max of a network input: "
-        f"{renormalized:.2f} dB)",
-        fontsize=9,
+        f"{title}: the same test images through every restorer (mean PSNR over {len(clean)} images)", fontsize=9
     )
+    fig.tight_layout()
+    return fig
+
+
+def gap_closed_figure(table: pd.DataFrame, *, distance: str, k: int) -> plt.Figure:
+    """Bars of `gap_closed` (in %) per query set (groups) and enhancer (bars) at one distance
+    and k, from an enhancement table (`cbir.tables.enhancement_table`); the default enhancer
+    of each set comes first. 0 % is the degraded set, 100 % the clean one."""
+    rows = table[(table["distance"] == distance) & (table["k"] == k)]
+    if rows.empty:
+        raise ValueError(f"no enhancement rows for distance {distance!r} and k={k}")
+    sets = list(dict.fromkeys(rows["query_set"]))
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(sets) + 1.5), 3.8))
+    width = 0.8 / max(rows.groupby("query_set").size())
+    colours: dict[str, str] = {}
+    for x, qset in enumerate(sets):
+        part = rows[rows["query_set"] == qset]
+        for j, (enhancer, value) in enumerate(zip(part["enhancer"], part["gap_closed"], strict=True)):
+            label = None if enhancer in colours else enhancer  # one legend entry per enhancer
+            colour = colours.setdefault(enhancer, f"C{len(colours) % 10}")
+            pos = x - 0.4 + width * (j + 0.5)
+            shown = 0.0 if np.isnan(value) else 100 * value
+            ax.bar(pos, shown, width, color=colour, label=label)
+            text = "n/a" if np.isnan(value) else f"{shown:.0f}"
+            ax.text(pos, shown, text, ha="center", va="bottom" if shown >= 0 else "top", fontsize=7)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.axhline(100, color="grey", linewidth=0.8, linestyle="--")
+    ax.set_xticks(range(len(sets)), sets, rotation=20)
+    ax.set_ylabel(f"gap closed, top-{k} {distance} (%)")
+    ax.set_title("Share of the retrieval gap (clean - degraded) each restorer closes", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 
 import numpy as np
 
@@ -19,54 +18,79 @@ from cbir.plots.enhancement import enhancement_figure
 
 log = logging.getLogger("cbir.stages.enhance")
 
-ENHANCER_KINDS = ("autoencoder", "reference_autoencoder", "srcnn")
+
+def _restore(enhancer: dict, images: np.ndarray, model, query_set, queries, runtime, batch_size, threads):
+    """(restored images, attributes describing the restorer) for a network or a classical method."""
+    if "method" in enhancer:
+        from cbir.classical import restore
+
+        return restore(images, **enhancer), {}
+    from cbir.checkpoint import public_meta
+    from cbir.inference import enhance
+    from cbir.networks import KINDS
+    from cbir.stages.common import load_network
+
+    if model is None:
+        raise ValueError(f"enhancer network {enhancer['network']!r} needs a trained checkpoint; none was given")
+    kinds = tuple(kind for kind in KINDS if kind != "classifier")
+    net, meta = load_network(model, kind=kinds, images=query_set, images_path=queries, runtime=runtime, threads=threads)
+    return enhance(net, images, batch_size=batch_size), {
+        "enhancer_model": str(model),
+        "enhancer_meta": public_meta(meta),
+    }
 
 
 def enhance_query_set(
     *,
-    model: str | os.PathLike,
     queries: str | os.PathLike,
+    model: str | os.PathLike | None,
     output: str | os.PathLike,
+    query: str,
+    name: str,
+    enhancer: dict,
     runtime: dict,
     batch_size: int,
     threads: int,
 ) -> None:
-    """Rule enhance_queries: the query set `queries` restored by the enhancer in `model` ->
-    `output`, same columns; the attributes keep the query set's and add the enhancer's."""
-    from cbir.checkpoint import public_meta
-    from cbir.inference import enhance
-    from cbir.stages.common import load_network
-
+    """Rule enhance_queries: query set `query` restored by the enhancer `name` (config
+    `enhancers.<name>`: a network whose checkpoint is `model`, or a classical method) ->
+    `output`, same columns; the attributes keep the query set's and name the enhancer."""
     query_set = read_image_set(queries)
-    net, meta = load_network(
-        model, kind=ENHANCER_KINDS, images=query_set, images_path=queries, runtime=runtime, threads=threads
-    )
-    restored = enhance(net, query_set.images, batch_size=batch_size)
+    restored, extra = _restore(enhancer, query_set.images, model, query_set, queries, runtime, batch_size, threads)
     attrs = {
         **query_set.attrs,
+        "query_set": query,
+        "enhancer": name,
+        "enhancer_config": enhancer,
         "enhanced_from": str(queries),
-        "enhancer": meta["name"],
-        "enhancer_model": str(model),
-        "enhancer_meta": public_meta(meta),
+        **extra,
     }
     write_image_set(output, restored, query_set.columns, attrs)
-    log.info("wrote %s: %d images restored by the %s", output, len(restored), meta["name"])
+    log.info("wrote %s: %d images of %s restored by %s", output, len(restored), query, name)
 
 
 def plot_enhancement(
     *,
     clean: str | os.PathLike,
     degraded: str | os.PathLike,
-    enhanced: str | os.PathLike,
+    restored: dict[str, str | os.PathLike],
     output: str | os.PathLike,
+    query: str,
     seed: int,
 ) -> None:
-    """Rule plot_enhancement: the figure of one query set from its three image sets, which
-    must hold the same images in the same order (checked on the labels)."""
-    sets = [read_image_set(path) for path in (clean, degraded, enhanced)]
-    labels = [s.labels for s in sets]
-    if not all(np.array_equal(labels[0], other) for other in labels[1:]):
-        raise ValueError(f"{clean}, {degraded} and {enhanced} do not hold the same images (labels differ)")
-    title = f"{Path(degraded).stem} / {sets[2].attrs.get('enhancer', 'enhancer')}"
-    save_figure(enhancement_figure(*(s.images for s in sets), seed=seed, title=title), output)
+    """Rule plot_enhancement: the same test images clean, degraded and through every enhancer
+    of the query set; all sets must hold the same images in the same order (checked on the labels)."""
+    clean_set, degraded_set = read_image_set(clean), read_image_set(degraded)
+    restored_sets = {name: read_image_set(path) for name, path in restored.items()}
+    for path, other in [(degraded, degraded_set), *zip(restored.values(), restored_sets.values(), strict=True)]:
+        if not np.array_equal(clean_set.labels, other.labels):
+            raise ValueError(f"{path} does not hold the images of {clean} (labels differ)")
+    fig = enhancement_figure(
+        clean_set.images,
+        degraded_set.images,
+        {name: s.images for name, s in restored_sets.items()},
+        seed=seed,
+        title=query,
+    )
+    save_figure(fig, output)
     log.info("wrote %s", output)

@@ -6,14 +6,25 @@ import logging
 import os
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from cbir.fsutil import atomic_path
 from cbir.h5store import read_embeddings, read_image_set, read_retrieval
+from cbir.imagemath import psnr, ssim
 from cbir.norb import CATEGORIES
 from cbir.plots import save_figure
+from cbir.plots.enhancement import gap_closed_figure
 from cbir.plots.retrieval import retrieval_figure
-from cbir.tables import TableError, evaluate, queries_markdown, table1_markdown
+from cbir.tables import (
+    SEPARATOR,
+    TableError,
+    enhancement_markdown,
+    enhancement_table,
+    evaluate,
+    queries_markdown,
+    table1_markdown,
+)
 
 log = logging.getLogger("cbir.stages.report")
 
@@ -31,14 +42,14 @@ def evaluate_retrieval(
     embeddings: Mapping[str, PathLike],
     results: Mapping[str, PathLike],
     ks: list[int],
-    enhance: Mapping[str, str],
+    defaults: Mapping[str, str],
     csv: PathLike,
     table1: PathLike,
     per_query: PathLike,
 ) -> pd.DataFrame:
     """Rule evaluate_retrieval: `embeddings` and `results` map each query set (in table order)
     to its embeddings and its top-k file; labels come from the embedding files, so every number
-    can be recomputed from them alone."""
+    can be recomputed from them alone. `defaults`: query set -> the enhancer Table 1 shows."""
     if set(embeddings) != set(results):
         raise TableError(f"query sets differ: embeddings {sorted(embeddings)}, results {sorted(results)}")
     gallery_labels = read_embeddings(gallery).labels
@@ -47,13 +58,13 @@ def evaluate_retrieval(
         stored, _ = read_retrieval(results[qset])
         query_sets[qset] = (read_embeddings(path).labels, stored)
     try:
-        frame = evaluate(gallery_labels, query_sets, ks, enhance)
+        frame = evaluate(gallery_labels, query_sets, ks)
     except TableError as exc:
         raise TableError(f"{exc} (gallery {gallery})") from None
     with atomic_path(csv) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.6f")
-    _write_text(table1, table1_markdown(frame, ks))
-    _write_text(per_query, queries_markdown(frame, list(embeddings), enhance))
+    _write_text(table1, table1_markdown(frame, defaults, ks))
+    _write_text(per_query, queries_markdown(frame, list(embeddings)))
     log.info("wrote %s, %s and %s (%d rows)", csv, table1, per_query, len(frame))
     return frame
 
@@ -84,4 +95,48 @@ def plot_retrieval(
         seed=seed,
     )
     save_figure(fig, output)
+    log.info("wrote %s", output)
+
+
+def _quality(clean, path: PathLike) -> tuple[float, float]:
+    """Mean PSNR and SSIM of the image set at `path` against the clean test images."""
+    images = read_image_set(path)
+    if not np.array_equal(images.labels, clean.labels):
+        raise TableError(f"{path} does not hold the test images in their order (labels differ)")
+    return float(psnr(clean.images, images.images).mean()), float(ssim(clean.images, images.images).mean())
+
+
+def evaluate_enhancement(
+    *,
+    retrieval: PathLike,
+    test: PathLike,
+    degraded: Mapping[str, PathLike],
+    restored: Mapping[str, PathLike],
+    enhance: Mapping[str, list[str]],
+    clean: str,
+    csv: PathLike,
+    markdown: PathLike,
+) -> pd.DataFrame:
+    """Rule evaluate_enhancement: for every (query set, enhancer) the top-k accuracies clean,
+    degraded and restored (from `retrieval`, the retrieval.csv), the share of the gap closed,
+    and PSNR / SSIM of the restored images against the clean test images (`test`).
+    `degraded`: query set -> its image set; `restored`: <query>__<enhancer> -> its image set."""
+    frame = pd.read_csv(retrieval)
+    clean_images = read_image_set(test)
+    quality = {name: _quality(clean_images, path) for name, path in restored.items()}
+    degraded_quality = {name: _quality(clean_images, path) for name, path in degraded.items()}
+    missing = {f"{q}{SEPARATOR}{e}" for q, names in enhance.items() for e in names} - set(quality)
+    if missing:
+        raise TableError(f"no restored image set for {sorted(missing)}")
+    table = enhancement_table(frame, quality, enhance, clean)
+    with atomic_path(csv) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6f")
+    _write_text(markdown, enhancement_markdown(table, degraded_quality))
+    log.info("wrote %s and %s (%d rows)", csv, markdown, len(table))
+    return table
+
+
+def plot_gap_closed(*, enhancement: PathLike, output: PathLike, distance: str, k: int) -> None:
+    """Rule plot_gap_closed: bars of the gap each enhancer closes, from enhancement.csv."""
+    save_figure(gap_closed_figure(pd.read_csv(enhancement), distance=distance, k=k), output)
     log.info("wrote %s", output)

@@ -11,6 +11,7 @@ from cbir.h5store import read_embeddings, read_image_set, write_embeddings, writ
 from cbir.inference import embed
 from cbir.search import SearchError, topk
 from cbir.stages.common import load_network
+from cbir.tables import split_qset
 
 log = logging.getLogger("cbir.stages.retrieve")
 
@@ -20,19 +21,24 @@ def embed_images(
     model: str | os.PathLike,
     images: str | os.PathLike,
     output: str | os.PathLike,
+    name: str,
     runtime: dict,
     batch_size: int,
     threads: int,
 ) -> None:
-    """Rule embed_images: the classifier's features of the image set `images` (gallery or a
-    query set) with its columns -> `output`; the attributes name the model and the source
-    image set and carry the source's own attributes."""
+    """Rule embed_images: the classifier's features of the image set `images` (the gallery or
+    the query set `name`) with its columns -> `output`; the attributes name the query set and
+    the enhancer it came from ("none" when not restored; the gallery's query set is
+    "gallery"), the model and the source image set, and carry the source's own attributes."""
     image_set = read_image_set(images)
     net, meta = load_network(
         model, kind="classifier", images=image_set, images_path=images, runtime=runtime, threads=threads
     )
     features = embed(net, image_set.images, batch_size=batch_size)
+    query_set, enhancer = split_qset(name)
     attrs = {
+        "query_set": query_set,
+        "enhancer": enhancer,
         "model": str(model),
         "source": str(images),
         "model_meta": public_meta(meta),
