@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cbir.tables import TableError, evaluate, split_qset
+from cbir.tables import ENHANCEMENT_COLUMNS, TableError, enhancement_markdown, enhancement_table, evaluate, split_qset
 
-ENHANCE = {"noisy": "denoiser", "gaussian": "denoiser"}
+ENHANCE = {"noisy": ["denoiser"]}
 # Gallery of 12: labels 0 0 0 0 1 1 1 1 2 2 2 2 (indices 0-3, 4-7, 8-11).
 GALLERY_LABELS = np.repeat([0, 1, 2], 4)
 QUERY_LABELS = np.array([0, 1, 2, 0])
@@ -33,7 +33,7 @@ ENHANCED = ranks([[0], [0, 1], [2], [1, 0]])
 def query_sets() -> dict:
     """query set -> (labels, distance -> (indices, scores)) as the stage reads them."""
     out = {}
-    for qset, indices in {"clean": PERFECT, "noisy": NOISY, "noisy_enhanced": ENHANCED}.items():
+    for qset, indices in {"clean": PERFECT, "noisy": NOISY, "noisy__denoiser": ENHANCED}.items():
         # cosine: the same ranking with queries 0 and 1 swapped to a wrong first result.
         cosine = indices.copy()
         cosine[:2] = ranks([[1], [0]])
@@ -45,9 +45,10 @@ def query_sets() -> dict:
 
 
 def value(frame, qset, enhanced, distance, measure, k):
+    enhancer = "denoiser" if enhanced else "none"
     sel = frame[
         (frame.query_set == qset)
-        & (frame.enhanced == enhanced)
+        & (frame.enhancer == enhancer)
         & (frame.distance == distance)
         & (frame.measure == measure)
         & (frame.k == k)
@@ -57,16 +58,16 @@ def value(frame, qset, enhanced, distance, measure, k):
 
 
 def test_split_qset():
-    assert split_qset("noisy_enhanced", ENHANCE) == ("noisy", True)
-    assert split_qset("noisy", ENHANCE) == ("noisy", False)
-    assert split_qset("blurry_enhanced", ENHANCE) == ("blurry_enhanced", False)  # not configured
+    assert split_qset("noisy__median") == ("noisy", "median")
+    assert split_qset("salt_pepper__denoiser") == ("salt_pepper", "denoiser")
+    assert split_qset("noisy") == ("noisy", "none")
 
 
 def test_evaluate_numbers_by_hand():
-    frame = evaluate(GALLERY_LABELS, query_sets(), [1, 5, 10], ENHANCE)
-    assert list(frame.columns) == ["query_set", "enhanced", "distance", "measure", "k", "value"]
+    frame = evaluate(GALLERY_LABELS, query_sets(), [1, 5, 10])
+    assert list(frame.columns) == ["query_set", "enhancer", "distance", "measure", "k", "value"]
     assert len(frame) == 3 * 2 * 3 * 3  # query sets x distances x ks x measures
-    assert frame.attrs["n_queries"] == {"clean": 4, "noisy": 4, "noisy_enhanced": 4}
+    assert frame.attrs["n_queries"] == {"clean": 4, "noisy": 4, "noisy__denoiser": 4}
     # Clean, L2: every first result correct -> 100 %; precision@10: each query has 4
     # same-class images in a gallery of 12 and the row starts with one of them, then fills
     # in index order. Query 0 (label 0): 0,1,2,...,9 -> 4 relevant; query 1 (label 1): 4,
@@ -100,8 +101,34 @@ def test_evaluate_numbers_by_hand():
 def test_errors():
     sets = query_sets()
     with pytest.raises(TableError, match="raise retrieval.topk"):
-        evaluate(GALLERY_LABELS, {"clean": sets["clean"]}, [1, 20], ENHANCE)
+        evaluate(GALLERY_LABELS, {"clean": sets["clean"]}, [1, 20])
     with pytest.raises(TableError, match="result rows"):
-        evaluate(GALLERY_LABELS, {"clean": (np.zeros(3, int), sets["clean"][1])}, [1], ENHANCE)
+        evaluate(GALLERY_LABELS, {"clean": (np.zeros(3, int), sets["clean"][1])}, [1])
     with pytest.raises(TableError, match="gallery indices outside"):
-        evaluate(GALLERY_LABELS[:5], {"clean": sets["clean"]}, [1], ENHANCE)
+        evaluate(GALLERY_LABELS[:5], {"clean": sets["clean"]}, [1])
+
+
+def test_enhancement_table_gap_closed_by_hand():
+    frame = evaluate(GALLERY_LABELS, query_sets(), [1, 5, 10])
+    quality = {"noisy__denoiser": (21.5, 0.61)}
+    table = enhancement_table(frame, quality, ENHANCE, "clean")
+    assert list(table.columns) == list(ENHANCEMENT_COLUMNS)
+    assert len(table) == 1 * 2 * 3  # (set, enhancer) pairs x distances x ks
+    row = table[(table.distance == "l2") & (table.k == 1)].iloc[0]
+    # L2 top-1: clean 100, noisy 0, denoised 50 -> half the gap closed.
+    assert (row.clean, row.degraded, row.enhanced, row.gap_closed) == (100.0, 0.0, 50.0, 0.5)
+    assert (row.psnr, row.ssim) == (21.5, 0.61)
+    # Top-10 L2: noisy already 100 = clean: no gap, so the share is undefined (NaN), not 0 or inf.
+    row10 = table[(table.distance == "l2") & (table.k == 10)].iloc[0]
+    assert row10.degraded == row10.clean == 100.0 and np.isnan(row10.gap_closed)
+    # Top-5 L2: clean 100, noisy 25, denoised 100 -> the whole gap.
+    assert table[(table.distance == "l2") & (table.k == 5)].iloc[0].gap_closed == 1.0
+    text = enhancement_markdown(table, {"noisy": (12.0, 0.2)})
+    assert "| noisy | (degraded) | 12.00 | 0.200 | 100.00 | 0.00 |" in text
+    assert "|  | denoiser | 21.50 | 0.610 |  |  | 50.00 | 50 % |" in text
+
+
+def test_enhancement_table_names_a_missing_set():
+    frame = evaluate(GALLERY_LABELS, query_sets(), [1])
+    with pytest.raises(TableError, match="median"):
+        enhancement_table(frame, {"noisy__median": (1.0, 1.0)}, {"noisy": ["median"]}, "clean")

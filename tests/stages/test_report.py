@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from test_tables import ENHANCE, ENHANCED, GALLERY_LABELS, NOISY, PERFECT, QUERY_LABELS, ranks
+from test_tables import ENHANCED, GALLERY_LABELS, NOISY, PERFECT, QUERY_LABELS, ranks
 
 from cbir.h5store import COLUMNS, write_embeddings, write_image_set, write_retrieval
 from cbir.stages.report import evaluate_retrieval, plot_retrieval
@@ -24,7 +24,7 @@ def files(tmp_path):
     rng = np.random.default_rng(0)
     write_embeddings(tmp_path / "gallery.h5", rng.standard_normal((12, 4)), cols(GALLERY_LABELS))
     paths = {}
-    for qset, indices in {"clean": PERFECT, "noisy": NOISY, "noisy_enhanced": ENHANCED}.items():
+    for qset, indices in {"clean": PERFECT, "noisy": NOISY, "noisy__denoiser": ENHANCED}.items():
         write_embeddings(tmp_path / f"{qset}.h5", rng.standard_normal((4, 4)), cols(QUERY_LABELS))
         # cosine: the same ranking with queries 0 and 1 swapped to a wrong first result.
         cosine = indices.copy()
@@ -37,21 +37,21 @@ def files(tmp_path):
 
 def test_writers_and_table1_layout(files):
     tmp, paths = files
-    qsets = ["clean", "noisy", "noisy_enhanced"]
+    qsets = ["clean", "noisy", "noisy__denoiser"]
     out = tmp / "tables"
     evaluate_retrieval(
         gallery=tmp / "gallery.h5",
         embeddings={q: paths[q][0] for q in qsets},
         results={q: paths[q][1] for q in qsets},
         ks=[1, 5, 10],
-        enhance=ENHANCE,
+        defaults={"noisy": "denoiser"},
         csv=out / "retrieval.csv",
         table1=out / "table1.md",
         per_query=out / "queries.md",
     )
     csv = pd.read_csv(out / "retrieval.csv")
     assert len(csv) == 54 and set(csv.measure) == {"top_k_accuracy", "precision", "map"}
-    assert list(csv.columns) == ["query_set", "enhanced", "distance", "measure", "k", "value"]
+    assert list(csv.columns) == ["query_set", "enhancer", "distance", "measure", "k", "value"]
     table1 = (out / "table1.md").read_text()
     ours, paper = table1.split("## The paper")
     assert "| Query | Metric | Top 1 | Top 5 | Top 10 |" in ours
@@ -64,14 +64,16 @@ def test_writers_and_table1_layout(files):
     per_query = (out / "queries.md").read_text()
     for qset in qsets:
         assert f"| {qset} |" in per_query
-    assert "| noisy_enhanced | denoiser | L2 metric | 4 | 50.00 | 100.00 | 100.00 |" in per_query
+    assert "| noisy__denoiser | denoiser | L2 metric | 4 | 50.00 | 100.00 | 100.00 |" in per_query
     assert "P@10" in per_query and "mAP@10" in per_query
 
 
 def test_mismatched_files_are_named(files):
     tmp, paths = files
     out = tmp / "tables"
-    kwargs = dict(ks=[1], enhance=ENHANCE, csv=out / "r.csv", table1=out / "t.md", per_query=out / "q.md")
+    kwargs = dict(
+        ks=[1], defaults={"noisy": "denoiser"}, csv=out / "r.csv", table1=out / "t.md", per_query=out / "q.md"
+    )
     with pytest.raises(TableError, match="query sets differ"):
         evaluate_retrieval(gallery=tmp / "gallery.h5", embeddings={"clean": paths["clean"][0]}, results={}, **kwargs)
     with pytest.raises(TableError, match="gallery.h5"):
@@ -114,3 +116,52 @@ def test_plot_retrieval_draws_every_query_and_result(files):
     r, g, b = image[..., 0], image[..., 1], image[..., 2]
     assert ((g > 0.5) & (r < 0.3) & (b < 0.3)).sum() > 50
     assert ((r > 0.7) & (g < 0.3) & (b < 0.3)).sum() > 50
+
+
+def test_evaluate_enhancement_and_gap_figure(files):
+    import matplotlib.image as mpimg
+
+    from cbir.stages.report import evaluate_enhancement, plot_gap_closed
+
+    tmp, paths = files
+    qsets = ["clean", "noisy", "noisy__denoiser", "noisy__median"]
+    paths["noisy__median"] = paths["noisy"]  # the median changes nothing here: 0 % of the gap
+    out = tmp / "tables"
+    evaluate_retrieval(
+        gallery=tmp / "gallery.h5",
+        embeddings={q: paths[q][0] for q in qsets},
+        results={q: paths[q][1] for q in qsets},
+        ks=[1, 5, 10],
+        defaults={"noisy": "denoiser"},
+        csv=out / "retrieval.csv",
+        table1=out / "table1.md",
+        per_query=out / "queries.md",
+    )
+    rng = np.random.default_rng(3)
+    clean = rng.integers(0, 256, (4, 16, 16), dtype=np.uint8)
+    clean[:, 0, 0], clean[:, 0, 1] = 0, 255  # stored as min-max rescaled sets are: the full range
+    noisy = np.clip(clean.astype(int) + rng.integers(-60, 61, clean.shape), 0, 255).astype(np.uint8)
+    for name, images in {"test": clean, "noisy": noisy, "denoised": clean, "median": noisy}.items():
+        write_image_set(tmp / f"{name}.h5", images, cols(QUERY_LABELS))
+    evaluate_enhancement(
+        retrieval=out / "retrieval.csv",
+        test=tmp / "test.h5",
+        degraded={"noisy": tmp / "noisy.h5"},
+        restored={"noisy__denoiser": tmp / "denoised.h5", "noisy__median": tmp / "median.h5"},
+        enhance={"noisy": ["denoiser", "median"]},
+        clean="clean",
+        csv=out / "enhancement.csv",
+        markdown=out / "enhancement.md",
+    )
+    table = pd.read_csv(out / "enhancement.csv")
+    top1 = table[(table.distance == "l2") & (table.k == 1)].set_index("enhancer")
+    assert top1.loc["denoiser", "gap_closed"] == 0.5 and top1.loc["median", "gap_closed"] == 0.0
+    # The denoised set is the clean images (stored as they are): PSNR at its cap, SSIM 1.
+    assert top1.loc["denoiser", "psnr"] == 100.0 and top1.loc["denoiser", "ssim"] == pytest.approx(1.0)
+    assert top1.loc["median", "psnr"] < 30 and top1.loc["median", "ssim"] < 0.95
+    assert "| noisy | (degraded) |" in (out / "enhancement.md").read_text()
+    plot_gap_closed(enhancement=out / "enhancement.csv", output=tmp / "gap.png", distance="l2", k=1)
+    image = mpimg.imread(tmp / "gap.png")[..., :3]
+    # Two bars: blue (C0, denoiser at 50 %) drawn, orange (C1, median) at 0 has no height.
+    blue = (np.abs(image - np.array([0.12, 0.47, 0.71])).sum(axis=2) < 0.1).sum()
+    assert blue > 500
