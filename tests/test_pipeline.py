@@ -28,13 +28,21 @@ QUERIES = {
     "blurry": [{"name": "motion_blur", "sigma": 0.05, "T": 1.0}],
     "lowres": [{"name": "lowres", "level": 1}, {"name": "lowres", "level": 2}],
 }
-ENHANCE = {"noisy": "denoiser", "blurry": "deblurrer", "lowres": "upscaler"}
+ENHANCE = {"noisy": ["denoiser", "median"], "blurry": ["deblurrer"], "lowres": ["upscaler", "lanczos"]}
+RESTORED = [f"{q}__{e}" for q, names in ENHANCE.items() for e in names]
 
 
 def _tiny_config(workdir):
     short = {"epochs": 1, "batch_size": 16, "steps_per_epoch": 2}
     enhancers = {
-        "denoiser": {"network": "autoencoder", "degradations": QUERIES["noisy"], **short},
+        # The feature term makes the denoiser's training read the classifier.
+        "denoiser": {
+            "network": "residual",
+            "degradations": QUERIES["noisy"],
+            "loss": {"feature": 0.5},
+            "depth": 4,
+            **short,
+        },
         "deblurrer": {"network": "autoencoder", "degradations": QUERIES["blurry"], **short},
         "upscaler": {"network": "srcnn", "degradations": QUERIES["lowres"], **short},
     }
@@ -46,7 +54,7 @@ def _tiny_config(workdir):
             "image_size": 32,
             "subset": {"cameras": [0], "lightings": [0, 3], "azimuth_step": 1, "elevation_step": 1},
         },
-        queries=QUERIES,
+        queries=QUERIES,  # merged over the default config's query sets and `enhance` lists
         enhance=ENHANCE,
         classifier={"arch": "resnet18", "epochs": 1, "batch_size": 32, "eval_images": 50},
         enhancers=enhancers,
@@ -91,10 +99,11 @@ def test_table_recomputed_from_embeddings(tiny_run):
     assert gallery.features.shape == (450, 512)
     table = pd.read_csv(results / "tables/retrieval.csv")
     top = table[table["measure"] == "top_k_accuracy"]
-    for qset in [*QUERIES, *(f"{q}_enhanced" for q in ENHANCE)]:
+    for qset in [*QUERIES, *RESTORED]:
         emb = read_embeddings(results / f"embeddings/{qset}.h5")
         stored, _ = read_retrieval(results / f"retrieval/{qset}.h5")
-        base, enhanced = qset.removesuffix("_enhanced"), qset.endswith("_enhanced")
+        base, _, enhancer = qset.partition("__")
+        assert (emb.attrs["query_set"], emb.attrs["enhancer"]) == (base, enhancer or "none")
         for distance in ("l2", "cosine"):
             ranks = _brute_force_topk(emb.features, gallery.features, distance, 10)
             # float32 rounding may swap near-equal neighbours; the label sets must agree
@@ -103,7 +112,10 @@ def test_table_recomputed_from_embeddings(tiny_run):
             for k in (1, 5, 10):
                 expected = 100 * hits[:, :k].any(axis=1).mean()
                 row = top[
-                    (top.query_set == base) & (top.enhanced == enhanced) & (top.distance == distance) & (top.k == k)
+                    (top.query_set == base)
+                    & (top.enhancer == (enhancer or "none"))
+                    & (top.distance == distance)
+                    & (top.k == k)
                 ]
                 assert len(row) == 1, (qset, distance, k)
                 assert row["value"].iloc[0] == pytest.approx(expected, abs=100 / len(emb.labels) + 1e-9)
@@ -118,10 +130,58 @@ def test_table1_layout_and_other_outputs(tiny_run):
     assert "89.42" in table1, "the paper's numbers stand beside ours"
     queries = read_image_set(results / "queries/noisy.h5")
     assert queries.images.shape == (450, 32, 32)
-    for png in ["dataset", "degradations", "augmentation", "confusion_matrix", "retrieval_noisy_enhanced"]:
+    for png in [
+        "dataset",
+        "degradations",
+        "augmentation",
+        "confusion_matrix",
+        "retrieval_noisy__denoiser",
+        "gap_closed",
+    ]:
         image = mpimg.imread(results / f"figures/{png}.png")
         assert min(image.shape[:2]) > 200 and image[..., :3].std() > 0.05, png  # drawn, not blank
     assert (results / "tables/classification.json").exists()
+
+
+def test_enhancement_table_recomputed_from_images_and_tables(tiny_run):
+    from cbir.imagemath import psnr
+
+    results = tiny_run / "results" / RUN
+    retrieval = pd.read_csv(results / "tables/retrieval.csv")
+    top1 = retrieval[(retrieval.measure == "top_k_accuracy") & (retrieval.k == 1) & (retrieval.distance == "l2")]
+    acc = {(r.query_set, r.enhancer): r.value for r in top1.itertuples()}
+    table = pd.read_csv(results / "tables/enhancement.csv")
+    assert list(table.columns) == [
+        "query_set",
+        "enhancer",
+        "distance",
+        "k",
+        "clean",
+        "degraded",
+        "enhanced",
+        "gap_closed",
+        "psnr",
+        "ssim",
+    ]
+    clean = read_image_set(results / "data/test.h5").images
+    for query, names in ENHANCE.items():
+        for name in names:
+            row = table[
+                (table.query_set == query) & (table.enhancer == name) & (table.distance == "l2") & (table.k == 1)
+            ]
+            assert len(row) == 1
+            row = row.iloc[0]
+            expected = (acc[(query, name)] - acc[(query, "none")]) / (acc[("clean", "none")] - acc[(query, "none")])
+            assert row.gap_closed == pytest.approx(expected, abs=1e-6)
+            restored = read_image_set(results / f"queries/{query}__{name}.h5").images
+            assert row.psnr == pytest.approx(psnr(clean, restored).mean(), abs=1e-4)
+            assert 0 < row.ssim <= 1
+    assert "| noisy | (degraded) |" in (results / "tables/enhancement.md").read_text()
+
+
+def test_retraining_the_classifier_retrains_exactly_the_feature_loss_restorers(tiny_run):
+    jobs = planned_jobs(tiny_run, "-R", "train_classifier")
+    assert jobs["train_enhancer"] == 1  # the denoiser (loss.feature > 0); not the deblurrer or the upscaler
 
 
 def test_only_stale_stages_rerun(tiny_run):
@@ -143,7 +203,7 @@ def test_only_stale_stages_rerun(tiny_run):
         write_config(workdir, queries={**QUERIES, "blurry": [{"name": "motion_blur", "sigma": 0.08, "T": 1.0}]})
         jobs = planned_jobs(workdir)
         assert jobs["degrade_queries"] == 1 and jobs["enhance_queries"] == 1
-        assert jobs["embed_images"] == 2 and jobs["retrieve_topk"] == 2
+        assert jobs["embed_images"] == 2 and jobs["retrieve_topk"] == 2 and jobs["evaluate_enhancement"] == 1
         assert not {"train_classifier", "train_enhancer", "convert_norb_to_hdf5"} & set(jobs)
     finally:
         config_path.write_text(original)

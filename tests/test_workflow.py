@@ -15,14 +15,18 @@ CONDA_ADVICE = "Specify a conda environment or container for each rule."
 def test_dry_run_default_config(workdir):
     jobs = planned_jobs(workdir)
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    n_queries, n_enhanced = len(config["queries"]), len(config["enhance"])
+    n_queries = len(config["queries"])
+    n_enhanced = sum(len(names) for names in config["enhance"].values())
+    trained = {name for names in config["enhance"].values() for name in names if "network" in config["enhancers"][name]}
     assert jobs["synthesize_smallnorb"] == 1 and "download_smallnorb" not in jobs
     assert jobs["convert_norb_to_hdf5"] == 2
     assert jobs["degrade_queries"] == n_queries
-    assert jobs["train_classifier"] == 1 and jobs["train_enhancer"] == 3
+    assert jobs["train_classifier"] == 1 and jobs["train_enhancer"] == len(trained) == 3
     assert jobs["enhance_queries"] == n_enhanced
     assert jobs["embed_images"] == 1 + n_queries + n_enhanced
     assert jobs["retrieve_topk"] == n_queries + n_enhanced
+    assert jobs["evaluate_enhancement"] == 1 and jobs["plot_gap_closed"] == 1
+    assert jobs["plot_enhancement"] == len(config["enhance"])
     assert jobs["evaluate_retrieval"] == 1
 
 
@@ -59,7 +63,12 @@ def test_snakefmt_clean():
         ({"dataset": {"image_size": 7}}, "config key 'dataset.image_size': 7 is less than the minimum of 16"),
         ({"dataset": {"source": "imagenet"}}, "config key 'dataset.source': 'imagenet' is not one of"),
         ({"retrieval": {"ks": [1, 50]}}, "config key 'retrieval.ks': k = 50 exceeds retrieval.topk"),
-        ({"enhance": {"nosiy": "denoiser"}}, "config key 'enhance.nosiy': no query set named"),
+        ({"enhance": {"nosiy": ["denoiser"]}}, "config key 'enhance.nosiy': no query set named"),
+        ({"enhance": {"noisy": ["denoiser", "mediann"]}}, "config key 'enhance.noisy': no enhancer named 'mediann'"),
+        (
+            {"enhance": {"noisy": "denoiser"}},
+            "config key 'enhance.noisy': now a list of enhancer names, e.g. [denoiser]",
+        ),
     ],
 )
 def test_bad_config_is_rejected_before_any_job(workdir, override, message):
@@ -97,12 +106,22 @@ def test_dag_draws_without_cores(workdir):
 
 
 def test_config_without_optional_sections_dry_runs(workdir):
-    """Only `queries` and `enhancers` are required: every other section comes from the schema."""
-    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(MINIMAL))
+    """Only `queries` is required: every other section comes from the schema."""
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump({"queries": MINIMAL["queries"]}))
     jobs = planned_jobs(workdir)
     assert jobs["synthesize_smallnorb"] == 1 and jobs["degrade_queries"] == 2
-    assert jobs["train_enhancer"] == 3 and "enhance_queries" not in jobs  # `enhance` defaults to {}
+    # `enhance` and `enhancers` default to {}: nothing to restore, nothing to train but the classifier.
+    assert "train_enhancer" not in jobs and "enhance_queries" not in jobs and "evaluate_enhancement" not in jobs
     assert jobs["embed_images"] == 3 and jobs["evaluate_retrieval"] == 1
+
+
+def test_only_the_enhancers_in_use_are_trained(workdir):
+    config = {**MINIMAL, "enhance": {"noisy": ["deblurrer", "median"]}}
+    config["enhancers"] = {**MINIMAL["enhancers"], "median": {"method": "median"}}
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    jobs = planned_jobs(workdir)
+    assert jobs["train_enhancer"] == 1 and jobs["enhance_queries"] == 2 and jobs["plot_learning_curve"] == 2
+    assert jobs["evaluate_enhancement"] == 1
 
 
 def test_old_key_is_rejected_with_the_new_name(workdir):

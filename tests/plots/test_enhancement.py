@@ -16,14 +16,14 @@ def sets():
     rng = np.random.default_rng(0)
     clean = rng.integers(0, 256, (20, 16, 16), dtype=np.uint8)
     degraded = np.clip(clean.astype(int) + rng.integers(-40, 40, clean.shape), 0, 255).astype(np.uint8)
-    return clean, degraded, clean.copy()
+    return clean, degraded, {"denoiser": clean.copy(), "median": degraded.copy()}
 
 
 def test_panels_titles_and_picks(sets):
-    clean, degraded, enhanced = sets
-    fig = enhancement_figure(clean, degraded, enhanced, seed=3, title="noisy / denoiser")
+    clean, degraded, restored = sets
+    fig = enhancement_figure(clean, degraded, restored, seed=3, title="noisy")
     axes = fig.get_axes()
-    assert len(axes) == 3 * EXAMPLES
+    assert len(axes) == 4 * EXAMPLES  # clean, degraded, then one row per enhancer
     picks = pick_examples(len(clean), EXAMPLES, 3)
     assert len(set(picks)) == EXAMPLES and np.all(np.diff(picks) > 0)
     assert np.array_equal(picks, pick_examples(len(clean), EXAMPLES, 3))  # the seed alone decides
@@ -31,8 +31,11 @@ def test_panels_titles_and_picks(sets):
     assert [ax.get_title() for ax in axes[:EXAMPLES]] == [f"#{i}" for i in picks]
     expected = psnr(clean, degraded)[picks]
     assert [ax.get_title() for ax in axes[EXAMPLES : 2 * EXAMPLES]] == [f"{v:.1f} dB" for v in expected]
-    assert [axes[r * EXAMPLES].get_ylabel() for r in range(3)] == ["clean", "degraded", "enhanced"]
-    assert fig._suptitle.get_text().startswith("noisy / denoiser: mean PSNR over 20 images")
+    labels = [axes[r * EXAMPLES].get_ylabel() for r in range(4)]
+    mean = psnr(clean, degraded).mean()
+    same = psnr(clean, clean).mean()  # the reference is min-max normalised, the image taken as stored
+    assert labels == ["clean", f"degraded\n{mean:.2f} dB", f"denoiser\n{same:.2f} dB", f"median\n{mean:.2f} dB"]
+    assert fig._suptitle.get_text().startswith("noisy: the same test images through every restorer")
     # Each panel shows its image min-max normalised.
     shown = axes[EXAMPLES].get_images()[0].get_array()
     assert shown.min() == 0 and shown.max() == 1
@@ -40,18 +43,18 @@ def test_panels_titles_and_picks(sets):
 
 
 def test_fewer_images_than_columns_and_shape_mismatch(sets):
-    clean, degraded, enhanced = sets
-    fig = enhancement_figure(clean[:2], degraded[:2], enhanced[:2], seed=0, title="t")
+    clean, degraded, restored = sets
+    fig = enhancement_figure(clean[:2], degraded[:2], {"d": restored["denoiser"][:2]}, seed=0, title="t")
     assert len(fig.get_axes()) == 3 * 2
     plt.close(fig)
     with pytest.raises(ValueError, match="one shape"):
-        enhancement_figure(clean, degraded[:3], enhanced, seed=0, title="t")
+        enhancement_figure(clean, degraded, {"d": restored["denoiser"][:3]}, seed=0, title="t")
 
 
 def panel_spread(path, rows: int, cols: int) -> np.ndarray:
     """Grey-level std of a crop at the centre of each grid cell of the saved figure, below the suptitle."""
     grey = imread(path)[..., :3].mean(-1)
-    top = int(0.12 * grey.shape[0])  # the two-line suptitle
+    top = int(0.06 * grey.shape[0])  # the suptitle
     height, width = (grey.shape[0] - top) / rows, grey.shape[1] / cols
     half = int(min(height, width) / 6)
     spread = np.empty((rows, cols))
@@ -63,13 +66,40 @@ def panel_spread(path, rows: int, cols: int) -> np.ndarray:
 
 
 def test_saved_png_shows_every_panel(sets, tmp_path):
-    clean, degraded, enhanced = sets
-    save_figure(enhancement_figure(clean, degraded, enhanced, seed=0, title="t"), tmp_path / "e.png")
+    clean, degraded, restored = sets
+    save_figure(enhancement_figure(clean, degraded, {"d": restored["denoiser"]}, seed=0, title="t"), tmp_path / "e.png")
     height, width = imread(tmp_path / "e.png").shape[:2]
     assert width > 900 and 500 < height < width  # six columns, three rows
     assert (panel_spread(tmp_path / "e.png", 3, EXAMPLES) > 0.15).all()  # random images: all 18 panels textured
-    # A constant enhanced set shows as flat panels in the last row only.
-    flat = np.full_like(enhanced, 7)
-    save_figure(enhancement_figure(clean, degraded, flat, seed=0, title="t"), tmp_path / "f.png")
-    spread = panel_spread(tmp_path / "f.png", 3, EXAMPLES)
-    assert (spread[:2] > 0.15).all() and (spread[2] < 0.01).all()
+    # A constant restored set shows as flat panels in its own row only.
+    flat = np.full_like(clean, 7)
+    save_figure(
+        enhancement_figure(clean, degraded, {"d": restored["denoiser"], "flat": flat}, seed=0, title="t"),
+        tmp_path / "f.png",
+    )
+    spread = panel_spread(tmp_path / "f.png", 4, EXAMPLES)
+    assert (spread[:3] > 0.15).all() and (spread[3] < 0.01).all()
+
+
+def test_gap_closed_bars(tmp_path):
+    import pandas as pd
+
+    from cbir.plots.enhancement import gap_closed_figure
+
+    rows = [
+        ("noisy", "denoiser", "l2", 1, 0.6),
+        ("noisy", "median", "l2", 1, -0.2),
+        ("blurry", "deblurrer", "l2", 1, float("nan")),
+        ("noisy", "denoiser", "cosine", 1, 0.9),
+    ]
+    table = pd.DataFrame(rows, columns=["query_set", "enhancer", "distance", "k", "gap_closed"])
+    fig = gap_closed_figure(table, distance="l2", k=1)
+    ax = fig.get_axes()[0]
+    heights = [round(p.get_height(), 6) for p in ax.patches]
+    assert heights == [60.0, -20.0, 0.0]  # the cosine row is not drawn; NaN is drawn as 0, labelled n/a
+    assert [t.get_text() for t in ax.texts] == ["60", "-20", "n/a"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["noisy", "blurry"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["denoiser", "median", "deblurrer"]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="no enhancement rows"):
+        gap_closed_figure(table, distance="l2", k=5)

@@ -38,8 +38,21 @@ def files(tmp_path):
     return tmp_path, images, upscaler.eval()
 
 
-def run_enhance(folder, model, queries, output):
-    enhance_query_set(model=folder / model, queries=queries, output=output, runtime=RUNTIME, batch_size=10, threads=1)
+UPSCALER = {"network": "srcnn", "degradations": [{"name": "lowres", "level": 1}]}
+
+
+def run_enhance(folder, model, queries, output, enhancer=UPSCALER, name="upscaler"):
+    enhance_query_set(
+        queries=queries,
+        model=None if model is None else folder / model,
+        output=output,
+        query="noisy",
+        name=name,
+        enhancer=enhancer,
+        runtime=RUNTIME,
+        batch_size=10,
+        threads=1,
+    )
 
 
 def test_enhance_query_set(files):
@@ -50,12 +63,26 @@ def test_enhance_query_set(files):
     for name in COLUMNS:
         assert np.array_equal(out.columns[name], columns(23)[name])
     assert out.attrs["query"] == "noisy"  # the query set's provenance is kept
+    assert out.attrs["query_set"] == "noisy" and out.attrs["enhancer_config"] == UPSCALER
     assert out.attrs["enhancer"] == "upscaler" and out.attrs["enhancer_model"].endswith("upscaler.pt")
     assert out.attrs["enhanced_from"].endswith("noisy.h5")
     assert out.attrs["enhancer_meta"]["kind"] == "srcnn"
     with torch.no_grad():
         direct = to_uint8(upscaler(normalize(torch.from_numpy(images))))
     assert np.array_equal(out.images, direct)
+
+
+def test_classical_enhancer_needs_no_checkpoint(files):
+    from cbir.classical import median
+
+    folder, images, _ = files
+    run_enhance(folder, None, folder / "noisy.h5", folder / "m.h5", {"method": "median", "size": 3}, "median")
+    out = read_image_set(folder / "m.h5")
+    assert np.array_equal(out.images, median(images, size=3))
+    assert out.attrs["enhancer"] == "median" and "enhancer_model" not in out.attrs
+    with pytest.raises(ValueError, match="needs a trained checkpoint"):
+        run_enhance(folder, None, folder / "noisy.h5", folder / "x.h5")
+    assert not (folder / "x.h5").exists()
 
 
 def test_enhance_rejects_wrong_kind_or_size(files, tmp_path):
@@ -74,16 +101,19 @@ def test_plot_enhancement(files, tmp_path):
     write_image_set(tmp_path / "clean.h5", images, columns(23))
     write_image_set(tmp_path / "deg.h5", degraded, columns(23))
     write_image_set(tmp_path / "enh.h5", images, columns(23), {"enhancer": "denoiser"})
-    paths = {"clean": tmp_path / "clean.h5", "degraded": tmp_path / "deg.h5", "enhanced": tmp_path / "enh.h5"}
-    plot_enhancement(**paths, output=tmp_path / "e.png", seed=0)
+    paths = {"clean": tmp_path / "clean.h5", "degraded": tmp_path / "deg.h5"}
+    restored = {"denoiser": tmp_path / "enh.h5", "median": tmp_path / "deg.h5"}
+    plot_enhancement(**paths, restored=restored, output=tmp_path / "e.png", query="noisy", seed=0)
     pixels = imread(tmp_path / "e.png")
     height, width = pixels.shape[:2]
     assert width > 500 and height > 400
-    # Three rows of random-noise images: every row band of the image area has texture.
+    # Four rows of random-noise images: every row band of the image area has texture.
     grey = pixels[..., :3].mean(-1)
-    top = int(0.12 * height)  # below the two-line suptitle
-    bands = np.array_split(grey[top:], 3)
+    top = int(0.06 * height)  # below the suptitle
+    bands = np.array_split(grey[top:], 4)
     assert all(band.std() > 0.1 for band in bands)
     write_image_set(tmp_path / "other.h5", images, {**columns(23), "label": np.zeros(23, np.int64)})
     with pytest.raises(ValueError, match="labels differ"):
-        plot_enhancement(**{**paths, "enhanced": tmp_path / "other.h5"}, output=tmp_path / "x.png", seed=0)
+        plot_enhancement(
+            **paths, restored={"d": tmp_path / "other.h5"}, output=tmp_path / "x.png", query="noisy", seed=0
+        )

@@ -29,11 +29,12 @@ def files(tmp_path):
     return tmp_path, images, classifier.eval()
 
 
-def run_embed(folder, images, output, batch_size=8):
+def run_embed(folder, images, output, batch_size=8, name="noisy__median"):
     embed_images(
         model=folder / "classifier.pt",
         images=images,
         output=output,
+        name=name,
         runtime=RUNTIME,
         batch_size=batch_size,
         threads=1,
@@ -54,6 +55,10 @@ def test_embeddings_shape_columns_attrs_and_determinism(files):
     assert a.attrs["model"].endswith("classifier.pt") and a.attrs["source"].endswith("images.h5")
     assert a.attrs["source_attrs"]["query"] == "noisy" and a.attrs["embedding_size"] == 512
     assert a.attrs["model_meta"]["arch_args"]["arch"] == "resnet18"
+    assert (a.attrs["query_set"], a.attrs["enhancer"]) == ("noisy", "median")  # the set and the restorer
+    run_embed(folder, folder / "images.h5", folder / "g.h5", name="gallery")
+    g = read_embeddings(folder / "g.h5")
+    assert (g.attrs["query_set"], g.attrs["enhancer"]) == ("gallery", "none")
     # The file holds exactly what the pure function computes from the checkpoint's weights.
     assert np.array_equal(a.features, embed(classifier, images, batch_size=8))
 
@@ -71,6 +76,7 @@ def test_embedding_rejects_wrong_kind_or_size(files, tmp_path):
             model=tmp_path / "other.pt",
             images=folder / "images.h5",
             output=folder / "x.h5",
+            name="noisy",
             runtime=RUNTIME,
             batch_size=8,
             threads=1,

@@ -1,0 +1,175 @@
+"""The classical restorers against known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cbir import classical
+from cbir.degrade import blur_with, degrade, motion_transfer
+from cbir.imagemath import psnr
+
+DEGRADE = {"seed": 0, "stream": "t", "rescale": "minmax", "threads": 1}
+
+
+def smooth_images(n: int, size: int, seed: int = 0) -> np.ndarray:
+    """uint8 [n, size, size]: a Gaussian blob on a gentle ramp per image, spanning 0..255."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    cy, cx = rng.uniform(0.3, 0.7, (2, n, 1, 1))
+    r = rng.uniform(0.1, 0.2, (n, 1, 1))
+    img = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r**2)) + 0.3 * xx
+    img = (img - img.min((1, 2), keepdims=True)) / np.ptp(img, (1, 2), keepdims=True)
+    return np.round(img * 255).astype(np.uint8)
+
+
+def nearest_up(small: np.ndarray, f: int) -> np.ndarray:
+    return small.repeat(f, axis=-2).repeat(f, axis=-1)
+
+
+# ---- median and non-local means -------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [0, 255])
+def test_median_removes_a_single_salt_or_pepper_pixel_exactly(value):
+    images = np.full((2, 9, 11), 100, np.uint8)
+    images[0, 4, 5] = value
+    images[1, 0, 0] = value  # a corner: borders are replicated
+    out = classical.median(images, size=3)
+    assert out.dtype == np.uint8 and out.shape == images.shape
+    np.testing.assert_array_equal(out, 100)
+
+
+def test_median_keeps_an_edge_and_rejects_even_sizes():
+    images = np.zeros((1, 8, 8), np.uint8)
+    images[:, :, 4:] = 200
+    np.testing.assert_array_equal(classical.median(images, size=5), images)
+    with pytest.raises(ValueError, match="median size 4"):
+        classical.median(images, size=4)
+
+
+def test_nlmeans_lowers_the_error_of_a_noisy_smooth_image():
+    clean = smooth_images(4, 32)
+    rng = np.random.default_rng(1)
+    noisy = np.clip(clean + rng.normal(0, 12, clean.shape), 0, 255).astype(np.uint8)
+    out = classical.nlmeans(noisy, h=15, template_size=5, search_size=11)
+    assert out.dtype == np.uint8 and out.shape == clean.shape
+    rms = lambda x: np.sqrt(((x.astype(float) - clean) ** 2).mean((1, 2)))  # noqa: E731
+    assert (rms(out) < 0.6 * rms(noisy)).all(), (rms(out), rms(noisy))
+    with pytest.raises(ValueError, match="search_size"):
+        classical.nlmeans(noisy, h=15, template_size=5, search_size=10)
+
+
+# ---- Wiener deconvolution ----------------------------------------------------------------
+
+
+def test_expected_transfer_is_the_monte_carlo_mean_of_eq9():
+    shape, sigma = (12, 16), 0.08
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, sigma, (2, 4000))
+    draws = motion_transfer(shape, a, b, T=2.0).astype(np.complex128)
+    expected = classical.expected_transfer(shape, sigma=sigma, T=2.0)
+    assert expected.shape == shape and expected[0, 0] == 2.0 and (expected > 0).all()
+    for part, mean in ((draws.real, expected), (draws.imag, 0)):
+        standard_error = part.std(0) / np.sqrt(len(draws))
+        assert (np.abs(part.mean(0) - mean) <= 5 * standard_error + 1e-6).all()
+    assert expected.min() < 1.0  # the high frequencies do lose contrast on average
+
+
+def test_wiener_with_the_true_transfer_inverts_the_pipelines_blur():
+    # Odd sizes, where eq. (9)'s H is Hermitian, so real(ifft2(F H)) = ifft2(F H) exactly;
+    # |s| = |u a + v b| < 1 everywhere, so H has no zeros.
+    shape = (31, 33)
+    rng = np.random.default_rng(2)
+    x = rng.random((3, *shape)).astype(np.float32)
+    a, b = np.array([0.03, -0.01, 0.0]), np.array([-0.02, 0.025, 0.015])
+    blurred = blur_with(x, a, b, T=1.0, zero_centre=False)
+    assert np.abs(blurred - x).max() > 0.1
+    transfer = motion_transfer(shape, a, b, T=1.0)
+    restored = classical.wiener_deconvolve(blurred, transfer, nsr=1e-12)
+    assert restored.shape == x.shape
+    assert np.abs(restored - x).max() < 1e-3
+
+
+def test_centre_mask_is_the_gain_of_the_zeroed_centre():
+    # The authors' blur zeroes the centre 2x2 before the real part: with the true H times the
+    # centre gain, everything but the mean comes back (W = 0 at DC).
+    shape = (31, 33)
+    rng = np.random.default_rng(3)
+    x = rng.random((2, *shape)).astype(np.float32)
+    a, b = np.array([0.02, -0.03]), np.array([0.01, 0.02])
+    blurred = blur_with(x, a, b, T=1.0, zero_centre=True)
+    mask = classical.centre_mask(shape)
+    assert mask[0, 0] == 0 and mask[1, 1] == mask[-1, -1] == mask[0, 1] == 0.5 and mask[1, -1] == 1
+    assert np.count_nonzero(mask != 1) == 7
+    restored = classical.wiener_deconvolve(blurred, motion_transfer(shape, a, b, T=1.0) * mask, nsr=1e-12)
+    centred = x - x.mean((1, 2), keepdims=True)
+    assert np.abs(restored - centred).max() < 1e-3
+
+
+def test_blind_wiener_improves_the_authors_blur_of_smooth_images():
+    clean = smooth_images(64, 32)
+    spec = {"name": "motion_blur", "sigma": 0.05, "T": 1.0, "zero_centre": True}
+    blurred = degrade(clean, [spec], **DEGRADE)
+    out = classical.wiener(blurred, sigma=0.05, T=1.0, zero_centre=True, nsr=0.3)
+    assert out.dtype == np.uint8 and out.shape == clean.shape
+    assert psnr(clean, out).mean() > psnr(clean, blurred).mean() + 1.0
+    assert out.min() == 0 and out.max() == 255  # min-max, as the query sets
+
+
+def test_wiener_checks_its_arguments():
+    with pytest.raises(ValueError, match="nsr"):
+        classical.wiener(np.zeros((1, 8, 8), np.uint8), sigma=0.05, T=1.0, zero_centre=False, nsr=0)
+    with pytest.raises(ValueError, match="does not match"):
+        classical.wiener_deconvolve(np.zeros((1, 8, 8)), np.ones((8, 9)), nsr=1e-3)
+    with pytest.raises(ValueError, match="uint8"):
+        classical.wiener(np.zeros((1, 8, 8)), sigma=0.05, T=1.0, zero_centre=False, nsr=0.1)
+
+
+# ---- interpolation -----------------------------------------------------------------------
+
+
+def test_block_factors_are_detected_per_image():
+    rng = np.random.default_rng(4)
+    small = rng.integers(0, 256, (3, 4, 4), dtype=np.uint8)
+    images = np.stack(
+        [nearest_up(small[0], 2)[:8, :8], nearest_up(small[1], 4)[:8, :8], nearest_up(small[2], 8)[:8, :8]]
+    )
+    full = rng.integers(0, 256, (1, 8, 8), dtype=np.uint8)
+    np.testing.assert_array_equal(classical.block_factors(np.concatenate([images, full])), [2, 4, 8, 1])
+    # A lowres query set mixing levels 1 and 2, as the pipeline makes it.
+    clean = smooth_images(40, 32)
+    lowres = degrade(clean, [{"name": "lowres", "level": 1}, {"name": "lowres", "level": 2}], **DEGRADE)
+    assert set(classical.block_factors(lowres)) == {2, 4}
+
+
+@pytest.mark.parametrize("method", ["bicubic", "lanczos"])
+def test_interpolate_leaves_full_resolution_images_unchanged(method):
+    rng = np.random.default_rng(5)
+    images = rng.integers(0, 200, (2, 16, 16), dtype=np.uint8)  # not min-max rescaled either
+    np.testing.assert_array_equal(classical.interpolate(images, method=method), images)
+
+
+@pytest.mark.parametrize("method", ["bicubic", "lanczos"])
+@pytest.mark.parametrize("f", [2, 4])
+def test_interpolate_brings_a_nearest_upscaled_ramp_closer(method, f):
+    size = 32
+    ramp = np.add.outer(np.arange(size), np.arange(size)) * (255 / (2 * size - 2))
+    small = ramp.reshape(size // f, f, size // f, f).mean((1, 3))
+    lowres = nearest_up(np.round(small).astype(np.uint8), f)[None]
+    out = classical.interpolate(lowres, method=method)
+    assert out.dtype == np.uint8 and out.shape == lowres.shape
+    error = lambda x: np.abs(x.astype(float) - ramp)[f:-f, f:-f].mean()  # noqa: E731 (borders replicate)
+    assert error(out[0]) < 0.5 * error(lowres[0]), (error(out[0]), error(lowres[0]))
+    with pytest.raises(ValueError, match="method"):
+        classical.interpolate(lowres, method="nearest")
+
+
+def test_restore_dispatches_by_method():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (3, 16, 16), dtype=np.uint8)
+    assert np.array_equal(classical.restore(images, method="median", size=3), classical.median(images, size=3))
+    big = np.repeat(np.repeat(images[:, :8, :8], 2, axis=1), 2, axis=2)
+    assert np.array_equal(classical.restore(big, method="lanczos"), classical.interpolate(big, method="lanczos"))
+    with pytest.raises(ValueError, match="sharpen"):
+        classical.restore(images, method="sharpen")
