@@ -191,7 +191,7 @@ def test_only_stale_stages_rerun(tiny_run):
     original = config_path.read_text()
     try:
         write_config(workdir, retrieval={"ks": [1, 5]})
-        assert set(planned_jobs(workdir)) == {"evaluate_retrieval", "all"}
+        assert set(planned_jobs(workdir)) == {"evaluate_retrieval", "evaluate_enhancement", "plot_gap_closed", "all"}
 
         config_path.write_text(original)
         write_config(workdir, retrieval={"topk": 12})

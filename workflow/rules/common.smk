@@ -4,10 +4,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
+import psutil
+from snakemake.logging import logger
+
 from cbir.config import validate_config
 from cbir.norb import KINDS, official_name
+from cbir.resources import estimates, memory_warnings
 
 validate_config(config)
+MEM_MB = estimates(config)  # each heavy rule's mem_mb (cbir.resources)
+for line in memory_warnings(config, psutil.virtual_memory().total >> 20):
+    logger.warning(f"Warning: {line}")
 
 RUN = config["run"]
 RESULTS = f"results/{RUN}"
@@ -92,6 +99,8 @@ def final_outputs():
             f"{RESULTS}/figures/learning_curve_{{m}}.png", m=["classifier", *TRAINED]
         ),
         expand(f"{RESULTS}/figures/enhancement_{{query}}.png", query=ENHANCE),
-        expand(f"{RESULTS}/figures/retrieval_{{qset}}.png", qset=QUERIES + DEFAULT_RESTORED),
+        expand(
+            f"{RESULTS}/figures/retrieval_{{qset}}.png", qset=QUERIES + DEFAULT_RESTORED
+        ),
         expand(f"{RESULTS}/tables/{{name}}", name=tables),
     ]

@@ -28,6 +28,8 @@ rule synthesize_smallnorb:
     benchmark:
         "logs/synthesize_smallnorb.benchmark.tsv"
     threads: 8
+    resources:
+        mem_mb=MEM_MB["synthesize_smallnorb"],
     params:
         synthetic=config["dataset"]["synthetic"],
     script:
@@ -41,6 +43,8 @@ rule convert_norb_to_hdf5:
         f"{RESULTS}/data/{{split}}.h5",
     log:
         f"{LOGS}/convert_norb_to_hdf5/{{split}}.log",
+    resources:
+        mem_mb=MEM_MB["convert_norb_to_hdf5"],
     params:
         image_size=config["dataset"]["image_size"],
         subset=config["dataset"]["subset"],

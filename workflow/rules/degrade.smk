@@ -9,6 +9,8 @@ rule degrade_queries:
     log:
         f"{LOGS}/degrade_queries/{{query}}.log",
     threads: 2
+    resources:
+        mem_mb=MEM_MB["degrade_queries"],
     params:
         specs=lambda wc: config["queries"][wc.query],
         seed=config["seed"],

@@ -11,6 +11,7 @@ rule enhance_queries:
         f"{LOGS}/enhance_queries/{{query}}__{{enhancer}}.log",
     threads: 8
     resources:
+        mem_mb=MEM_MB["enhance_queries"],
         gpu=lambda wc: int(wc.enhancer in TRAINED),
     params:
         enhancer=lambda wc: config["enhancers"][wc.enhancer],

@@ -13,6 +13,7 @@ rule embed_images:
         name="|".join(["gallery", *QUERY_SETS]),
     threads: 8
     resources:
+        mem_mb=MEM_MB["embed_images"],
         gpu=1,
     params:
         runtime=config["runtime"],
@@ -30,6 +31,8 @@ rule retrieve_topk:
     log:
         f"{LOGS}/retrieve_topk/{{qset}}.log",
     threads: 8
+    resources:
+        mem_mb=MEM_MB["retrieve_topk"],
     params:
         distances=config["retrieval"]["distances"],
         topk=config["retrieval"]["topk"],

@@ -14,7 +14,7 @@ rule train_classifier:
     threads: 8
     resources:
         gpu=1,
-        mem_mb=16000,
+        mem_mb=MEM_MB["train_classifier"],
     params:
         recipe=config["classifier"],
         runtime=config["runtime"],
@@ -36,7 +36,7 @@ rule train_enhancer:
     threads: 8
     resources:
         gpu=1,
-        mem_mb=16000,
+        mem_mb=MEM_MB["train_enhancer"],
     params:
         recipe=lambda wc: config["enhancers"][wc.enhancer],
         runtime=config["runtime"],
@@ -57,6 +57,7 @@ rule evaluate_classifier:
         f"{LOGS}/evaluate_classifier.log",
     threads: 8
     resources:
+        mem_mb=MEM_MB["evaluate_classifier"],
         gpu=1,
     params:
         batch_size=config["inference"]["batch_size"],

@@ -1,0 +1,57 @@
+"""cbir.resources: memory estimates from the config, and the warning when a plan exceeds the machine."""
+
+from __future__ import annotations
+
+import copy
+
+import yaml
+from conftest import REPO, run_snakemake, write_config
+
+from cbir.config import validate_config
+from cbir.resources import MARGIN, estimates, images_per_split, memory_warnings
+
+
+def demo() -> dict:
+    return validate_config(yaml.safe_load((REPO / "config/config.yaml").read_text()))
+
+
+def test_images_per_split_follows_the_subset():
+    config = demo()  # camera 0, lightings 0 2 4, every 2nd azimuth and elevation
+    assert images_per_split(config) == 25 * 5 * 9 * 3 * 1 == 3375
+    config["dataset"]["subset"] = {
+        "cameras": [0, 1],
+        "lightings": list(range(6)),
+        "azimuth_step": 1,
+        "elevation_step": 1,
+    }
+    assert images_per_split(config) == 48_600  # the whole split, both cameras
+
+
+def test_retrieval_estimate_by_hand():
+    config = demo()
+    n, chunk = 3375, config["retrieval"]["chunk_size"]
+    raw = 300 + 2 * n * 512 * 4 // 2**20 + 3 * chunk * n * 4 // 2**20
+    assert estimates(config)["retrieve_topk"] == 100 * -(-MARGIN * raw // 100)
+
+
+def test_a_plan_beyond_the_machine_is_named_with_its_key():
+    config = demo()
+    assert memory_warnings(config, 24_000) == []
+    big = copy.deepcopy(config)
+    big["dataset"]["subset"] = {"cameras": [0, 1], "lightings": list(range(6)), "azimuth_step": 1, "elevation_step": 1}
+    big["retrieval"]["chunk_size"] = 100_000
+    lines = memory_warnings(big, 24_000)
+    assert len(lines) == 1 and lines[0].startswith("rule retrieve_topk needs about")
+    assert "lower retrieval.chunk_size" in lines[0]
+
+
+def test_dry_run_warns_but_plans(workdir):
+    write_config(
+        workdir,
+        dataset={
+            "subset": {"cameras": [0, 1], "lightings": [0, 1, 2, 3, 4, 5], "azimuth_step": 1, "elevation_step": 1}
+        },
+        retrieval={"chunk_size": 60_000},
+    )
+    proc = run_snakemake(workdir, "-n")
+    assert "rule retrieve_topk needs about" in proc.stdout + proc.stderr

@@ -1,0 +1,88 @@
+"""Memory estimates per rule from the config, so Snakemake (and a cluster) can plan jobs.
+
+The numbers are upper-bound-ish estimates of a job's peak resident memory in MB, from the
+sizes the config implies: images per split, image size, batch and chunk sizes. They feed
+each heavy rule's `mem_mb`; `memory_warnings` names the rules whose estimate exceeds the
+machine, with the config key that drives it, before any job runs.
+"""
+
+from __future__ import annotations
+
+import math
+
+MB = 1 << 20
+PAIRS_PER_SPLIT = 24_300  # 5 categories x 5 instances x 9 elevations x 18 azimuths x 6 lightings
+TORCH_MB = 1_500  # an imported torch with its CPU kernels
+PYTHON_MB = 300  # an interpreter with numpy, h5py and friends
+
+
+def images_per_split(config: dict) -> int:
+    """Images in each converted split, from `dataset.subset`."""
+    subset = config["dataset"]["subset"]
+    kept = (
+        math.ceil(9 / subset["elevation_step"])
+        * math.ceil(18 / subset["azimuth_step"])
+        * len(subset["lightings"])
+        * len(subset["cameras"])
+    )
+    return 25 * kept
+
+
+MARGIN = 1.5  # over the sizes below: allocator slack, copies the sum does not count
+
+
+def estimates(config: dict) -> dict[str, int]:
+    """Rule name -> estimated peak memory (MB), with `MARGIN`, rounded up to 100 MB."""
+    return {rule: 100 * math.ceil(MARGIN * mb / 100) for rule, mb in _sizes(config).items()}
+
+
+def _sizes(config: dict) -> dict[str, int]:
+    n = images_per_split(config)
+    size = config["dataset"]["image_size"]
+    pixels = n * size * size  # bytes of one uint8 split
+    full = PAIRS_PER_SPLIT * 2 * 96 * 96  # one raw split, both cameras
+    chunk = config["retrieval"]["chunk_size"]
+    batch = config["inference"]["batch_size"]
+    train_batch = max(
+        [config["classifier"]["batch_size"], *(e.get("batch_size", 0) for e in config["enhancers"].values())]
+    )
+    # Training: the split on the device as uint8 plus float copies of a batch through a ResNet
+    # (about 200 activations of size^2 floats per image, a generous bound at 32-96 px).
+    training = TORCH_MB + 2 * pixels // MB + train_batch * size * size * 4 * 200 // MB
+    return {
+        "synthesize_smallnorb": PYTHON_MB + 3 * full // MB,  # both splits rendered, then written
+        "convert_norb_to_hdf5": PYTHON_MB + 3 * full // MB,  # gzip bytes, raw bytes, kept images
+        "degrade_queries": PYTHON_MB + 3 * pixels // MB + 64,
+        "train_classifier": training,
+        "train_enhancer": training + TORCH_MB // 2,  # the frozen classifier of the feature term
+        "enhance_queries": TORCH_MB + 3 * pixels // MB + batch * size * size * 4 * 100 // MB,
+        "embed_images": TORCH_MB + pixels // MB + n * 512 * 4 // MB + batch * size * size * 4 * 200 // MB,
+        "evaluate_classifier": TORCH_MB + pixels // MB + batch * size * size * 4 * 200 // MB,
+        # The gallery's features, and per query chunk a [chunk, gallery] float32 product with its
+        # selection temporaries (about three of it).
+        "retrieve_topk": PYTHON_MB + 2 * n * 512 * 4 // MB + 3 * min(chunk, n) * n * 4 // MB,
+    }
+
+
+# The config key that drives each estimate, for the warning.
+DRIVERS = {
+    "retrieve_topk": "retrieval.chunk_size",
+    "embed_images": "inference.batch_size",
+    "enhance_queries": "inference.batch_size",
+    "evaluate_classifier": "inference.batch_size",
+    "train_classifier": "classifier.batch_size",
+    "train_enhancer": "enhancers.<name>.batch_size",
+}
+
+
+def memory_warnings(config: dict, available_mb: int) -> list[str]:
+    """One line per rule whose estimate exceeds `available_mb`."""
+    lines = []
+    for rule, mb in estimates(config).items():
+        if mb > available_mb:
+            driver = DRIVERS.get(rule, "dataset.subset and dataset.image_size")
+            lines.append(
+                f"rule {rule} needs about {mb / 1024:.1f} GB but this machine has {available_mb / 1024:.1f} GB; "
+                f"lower {driver} or run it on a larger node"
+            )
+    return lines
