@@ -147,3 +147,12 @@ def test_failing_job_log_holds_its_traceback(workdir):
     assert "NorbFormatError" in log and "smallnorb-5x01235x9x18x6x2x96x96-testing-" in log
     assert "Traceback (most recent call last)" in proc.stdout + proc.stderr  # --show-failed-logs prints it
     assert not (workdir / "results" / "demo" / "data" / "test.h5").exists()
+
+
+def test_cpu_runtime_asks_for_no_gpu(workdir):
+    """runtime.device: cpu is the switch for CPU-only clusters: no job requests a GPU."""
+    write_config(workdir, runtime={"device": "cpu"})
+    stdout = run_snakemake(workdir, "-n").stdout
+    assert "gpu=1" not in stdout and "gpu=0" in stdout
+    stdout = run_snakemake(workdir.parent / workdir.name, "-n", "--config", "runtime={'device': 'auto'}").stdout
+    assert "gpu=1" in stdout

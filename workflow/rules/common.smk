@@ -31,6 +31,8 @@ DEFAULT_RESTORED = [f"{query}__{names[0]}" for query, names in ENHANCE.items()]
 USED = sorted({name for names in ENHANCE.values() for name in names})
 TRAINED = [name for name in USED if "network" in config["enhancers"][name]]
 SPLITS = ["train", "test"]
+# Rules that run a network ask for a GPU unless the config says CPU (a CPU-only cluster).
+GPU = 0 if config["runtime"]["device"] == "cpu" else 1
 
 
 wildcard_constraints:

@@ -2,6 +2,11 @@
 # figure; the code behind every rule is in cbir/stages/data.py.
 
 
+# Compute nodes are often offline: the download runs where Snakemake runs.
+localrules:
+    download_smallnorb,
+
+
 rule download_smallnorb:
     output:
         "resources/smallnorb/{file}.mat.gz",

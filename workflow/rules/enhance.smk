@@ -12,7 +12,7 @@ rule enhance_queries:
     threads: 8
     resources:
         mem_mb=MEM_MB["enhance_queries"],
-        gpu=lambda wc: int(wc.enhancer in TRAINED),
+        gpu=lambda wc: GPU * int(wc.enhancer in TRAINED),
     params:
         enhancer=lambda wc: config["enhancers"][wc.enhancer],
         runtime=config["runtime"],

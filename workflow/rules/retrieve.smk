@@ -14,7 +14,7 @@ rule embed_images:
     threads: 8
     resources:
         mem_mb=MEM_MB["embed_images"],
-        gpu=1,
+        gpu=GPU,
     params:
         runtime=config["runtime"],
         batch_size=config["inference"]["batch_size"],

@@ -1,5 +1,5 @@
 # The ResNet classifier and the three enhancement networks (paper section IV.B).
-# Every rule that puts a network on a device asks for gpu=1 and reads config `runtime`.
+# Every rule that puts a network on a device asks for a GPU (none with runtime.device: cpu) and reads config `runtime`.
 
 
 rule train_classifier:
@@ -13,7 +13,7 @@ rule train_classifier:
         f"{LOGS}/train_classifier.log",
     threads: 8
     resources:
-        gpu=1,
+        gpu=GPU,
         mem_mb=MEM_MB["train_classifier"],
     params:
         recipe=config["classifier"],
@@ -35,7 +35,7 @@ rule train_enhancer:
         enhancer="|".join(TRAINED) or "(?!)",
     threads: 8
     resources:
-        gpu=1,
+        gpu=GPU,
         mem_mb=MEM_MB["train_enhancer"],
     params:
         recipe=lambda wc: config["enhancers"][wc.enhancer],
@@ -58,7 +58,7 @@ rule evaluate_classifier:
     threads: 8
     resources:
         mem_mb=MEM_MB["evaluate_classifier"],
-        gpu=1,
+        gpu=GPU,
     params:
         batch_size=config["inference"]["batch_size"],
         runtime=config["runtime"],
