@@ -1,4 +1,4 @@
-"""docs/design.md stays true to the workflow: its rule graph is Snakemake's."""
+"""docs/design.md and the README stay true to the workflow: their rule graph is Snakemake's."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def test_design_rule_graph_matches_snakemake(workdir):
     out = run_snakemake(workdir, "all", "--rulegraph", "mermaid-js").stdout
     names = dict(re.findall(r"^\s*(id\d+)\[(\w+)\]", out, re.M))
     actual = {edge for edge in edges_of(out, names) if edge[1] != "all"}
-    design = (REPO / "docs/design.md").read_text()
-    block = design.split("```mermaid", 1)[1].split("```", 1)[0]
     expected = "\n".join(["flowchart TB", *(f"    {a} --> {b}" for a, b in sorted(actual))])
-    assert edges_of(block) == actual, f"update the mermaid block in docs/design.md to:\n{expected}"
+    for doc in ("docs/design.md", "README.md"):
+        block = (REPO / doc).read_text().split("```mermaid", 1)[1].split("```", 1)[0]
+        assert edges_of(block) == actual, f"update the mermaid block in {doc} to:\n{expected}"
