@@ -20,3 +20,7 @@ rule all:
     default_target: True
     input:
         final_outputs(),
+
+
+onsuccess:
+    write_runtime_table()

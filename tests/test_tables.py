@@ -132,3 +132,23 @@ def test_enhancement_table_names_a_missing_set():
     frame = evaluate(GALLERY_LABELS, query_sets(), [1])
     with pytest.raises(TableError, match="median"):
         enhancement_table(frame, {"noisy__median": (1.0, 1.0)}, {"noisy": ["median"]}, "clean")
+
+
+def test_runtime_summary_by_hand():
+    import pandas as pd
+
+    from cbir.tables import runtime_markdown, runtime_summary
+
+    jobs = pd.DataFrame(
+        [
+            {"rule": "embed_images", "s": 2.0, "max_rss": 900.0, "cpu_time": 3.0},
+            {"rule": "embed_images", "s": 4.0, "max_rss": 1100.0, "cpu_time": 5.0},
+            {"rule": "train_classifier", "s": 60.0, "max_rss": 1500.0, "cpu_time": 110.0},
+        ]
+    )
+    summary = runtime_summary(jobs).set_index("rule")
+    assert list(summary.index) == ["train_classifier", "embed_images", "total"]  # longest first
+    assert summary.loc["embed_images"].tolist() == [2, 6.0, 4.0, 8.0, 1100.0]
+    assert summary.loc["total"].tolist() == [3, 66.0, 60.0, 118.0, 1500.0]
+    text = runtime_markdown(summary.reset_index(), elapsed_s=50)
+    assert "| embed_images | 2 | 6.0 | 4.0 | 8.0 | 1100 |" in text and "The whole run took 50 s." in text

@@ -165,3 +165,19 @@ def test_evaluate_enhancement_and_gap_figure(files):
     # Two bars: blue (C0, denoiser at 50 %) drawn, orange (C1, median) at 0 has no height.
     blue = (np.abs(image - np.array([0.12, 0.47, 0.71])).sum(axis=2) < 0.1).sum()
     assert blue > 500
+
+
+def test_runtime_table_from_benchmark_files(tmp_path):
+    from cbir.stages.report import runtime_table
+
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    paths = []
+    for i, seconds in enumerate((1.5, 2.5)):
+        path = tmp_path / f"q{i}.tsv"
+        path.write_text(header + f"{seconds}\t0:00:0{seconds:.0f}\t{100 + i}\t1\t1\t1\t0\t0\t50\t{seconds}\n")
+        paths.append(path)
+    summary = runtime_table(benchmarks={"retrieve_topk": paths}, csv=tmp_path / "r.csv", markdown=tmp_path / "r.md")
+    assert summary.iloc[0].tolist() == ["retrieve_topk", 2, 4.0, 2.5, 4.0, 101.0]
+    assert pd.read_csv(tmp_path / "r.csv")["rule"].tolist() == ["retrieve_topk", "total"]
+    with pytest.raises(TableError, match="no benchmark files"):
+        runtime_table(benchmarks={}, csv=tmp_path / "x.csv", markdown=tmp_path / "x.md")

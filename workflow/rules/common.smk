@@ -106,3 +106,21 @@ def final_outputs():
         ),
         expand(f"{RESULTS}/tables/{{name}}", name=tables),
     ]
+
+
+def write_runtime_table():
+    """tables/runtime.{csv,md} from this run's benchmark files (after a successful run)."""
+    from cbir.stages.report import runtime_table
+
+    files = {}
+    for path in sorted(Path(LOGS, "benchmarks").glob("*/*.tsv")):
+        files.setdefault(path.parent.name, []).append(path)
+    render = Path("logs/benchmarks/synthesize_smallnorb.tsv")
+    if SYNTHETIC and render.exists():
+        files["synthesize_smallnorb"] = [render]
+    if files:
+        runtime_table(
+            benchmarks=files,
+            csv=f"{RESULTS}/tables/runtime.csv",
+            markdown=f"{RESULTS}/tables/runtime.md",
+        )

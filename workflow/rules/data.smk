@@ -31,7 +31,7 @@ rule synthesize_smallnorb:
     log:
         "logs/synthesize_smallnorb.log",
     benchmark:
-        "logs/synthesize_smallnorb.benchmark.tsv"
+        "logs/benchmarks/synthesize_smallnorb.tsv"
     threads: 8
     resources:
         mem_mb=MEM_MB["synthesize_smallnorb"],
@@ -48,6 +48,8 @@ rule convert_norb_to_hdf5:
         f"{RESULTS}/data/{{split}}.h5",
     log:
         f"{LOGS}/convert_norb_to_hdf5/{{split}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/convert_norb_to_hdf5/{{split}}.tsv"
     resources:
         mem_mb=MEM_MB["convert_norb_to_hdf5"],
     params:

@@ -8,6 +8,8 @@ rule degrade_queries:
         f"{RESULTS}/queries/{{query}}.h5",
     log:
         f"{LOGS}/degrade_queries/{{query}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/degrade_queries/{{query}}.tsv"
     threads: 2
     resources:
         mem_mb=MEM_MB["degrade_queries"],

@@ -9,6 +9,8 @@ rule enhance_queries:
         f"{RESULTS}/queries/{{query}}__{{enhancer}}.h5",
     log:
         f"{LOGS}/enhance_queries/{{query}}__{{enhancer}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/enhance_queries/{{query}}__{{enhancer}}.tsv"
     threads: 8
     resources:
         mem_mb=MEM_MB["enhance_queries"],

@@ -12,6 +12,8 @@ rule evaluate_retrieval:
         per_query=report(f"{RESULTS}/tables/queries.md", category="Retrieval"),
     log:
         f"{LOGS}/evaluate_retrieval.log",
+    benchmark:
+        f"{LOGS}/benchmarks/evaluate_retrieval/tables.tsv"
     params:
         qsets=QUERY_SETS,
         ks=config["retrieval"]["ks"],
@@ -31,6 +33,8 @@ rule evaluate_enhancement:
         markdown=report(f"{RESULTS}/tables/enhancement.md", category="Enhancement"),
     log:
         f"{LOGS}/evaluate_enhancement.log",
+    benchmark:
+        f"{LOGS}/benchmarks/evaluate_enhancement/tables.tsv"
     params:
         queries=list(ENHANCE),
         restored=RESTORED,

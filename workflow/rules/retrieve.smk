@@ -9,6 +9,8 @@ rule embed_images:
         f"{RESULTS}/embeddings/{{name}}.h5",
     log:
         f"{LOGS}/embed_images/{{name}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/embed_images/{{name}}.tsv"
     wildcard_constraints:
         name="|".join(["gallery", *QUERY_SETS]),
     threads: 8
@@ -30,6 +32,8 @@ rule retrieve_topk:
         f"{RESULTS}/retrieval/{{qset}}.h5",
     log:
         f"{LOGS}/retrieve_topk/{{qset}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/retrieve_topk/{{qset}}.tsv"
     threads: 8
     resources:
         mem_mb=MEM_MB["retrieve_topk"],

@@ -11,6 +11,8 @@ rule train_classifier:
         history=f"{RESULTS}/models/classifier.csv",
     log:
         f"{LOGS}/train_classifier.log",
+    benchmark:
+        f"{LOGS}/benchmarks/train_classifier/classifier.tsv"
     threads: 8
     resources:
         gpu=GPU,
@@ -31,6 +33,8 @@ rule train_enhancer:
         history=f"{RESULTS}/models/{{enhancer}}.csv",
     log:
         f"{LOGS}/train_enhancer/{{enhancer}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/train_enhancer/{{enhancer}}.tsv"
     wildcard_constraints:
         enhancer="|".join(TRAINED) or "(?!)",
     threads: 8
@@ -55,6 +59,8 @@ rule evaluate_classifier:
         figure=report(f"{RESULTS}/figures/confusion_matrix.png", category="Training"),
     log:
         f"{LOGS}/evaluate_classifier.log",
+    benchmark:
+        f"{LOGS}/benchmarks/evaluate_classifier/classifier.tsv"
     threads: 8
     resources:
         mem_mb=MEM_MB["evaluate_classifier"],

@@ -23,6 +23,8 @@ from cbir.tables import (
     enhancement_table,
     evaluate,
     queries_markdown,
+    runtime_markdown,
+    runtime_summary,
     table1_markdown,
 )
 
@@ -140,3 +142,21 @@ def plot_gap_closed(*, enhancement: PathLike, output: PathLike, distance: str, k
     """Rule plot_gap_closed: bars of the gap each enhancer closes, from enhancement.csv."""
     save_figure(gap_closed_figure(pd.read_csv(enhancement), distance=distance, k=k), output)
     log.info("wrote %s", output)
+
+
+def runtime_table(*, benchmarks: Mapping[str, list[PathLike]], csv: PathLike, markdown: PathLike) -> pd.DataFrame:
+    """The runtime table of a run from its benchmark files (`benchmarks`: rule -> its files):
+    wall time, CPU time and max RSS per rule -> `csv` and `markdown`. Called when a run ends."""
+    rows = []
+    for rule, paths in benchmarks.items():
+        for path in paths:
+            frame = pd.read_csv(path, sep="\t")
+            rows += [{"rule": rule, **record} for record in frame.to_dict("records")]
+    if not rows:
+        raise TableError("no benchmark files to summarise")
+    summary = runtime_summary(pd.DataFrame(rows))
+    with atomic_path(csv) as tmp:
+        summary.to_csv(tmp, index=False, float_format="%.3f")
+    _write_text(markdown, runtime_markdown(summary))
+    log.info("wrote %s and %s (%d jobs)", csv, markdown, len(rows))
+    return summary
