@@ -136,6 +136,10 @@ def compare_jobs(
     Expected, per job of the dry run through the profile: the partition the plugin picks, CPUs = the rule's
     threads (from a dry run without --max-threads) capped at the node's CPUs, mem_mb, runtime and GPUs."""
     by_comment = {job.comment: job for job in expected}
+    # Rules the profile groups run inside one Slurm job per connected group ("rule_<group>"):
+    # their jobs are not submitted one by one.
+    grouped = profile_groups()
+    group_jobs = 0
     raw_threads = {job.comment: job.threads for job in raw}
     default = next((p.name for p in cluster.values() if p.default), None)
     gpu_partitions = {p.name for p in cluster.values() if any(n.gpus for n in p.nodes)}
@@ -149,7 +153,15 @@ def compare_jobs(
     for sj in sorted(submitted, key=lambda j: int(j["JobId"])):
         comment = sj.get("Comment", "")
         job = by_comment.get(comment)
-        if job is None:
+        if job is None and comment.removeprefix("rule_") in set(grouped.values()):
+            group_jobs += 1
+            members_gpu = any(j.gpus for j in expected if j.rule in grouped)
+            found = (
+                [] if sj.get("JobState") == "COMPLETED" else [f"group job {sj['JobId']}: state {sj.get('JobState')}"]
+            )
+            if members_gpu and not gpus_of(sj):
+                found.append(f"group job {sj['JobId']}: its jobs ask for a GPU but it was granted none")
+        elif job is None:
             found = [f"Slurm job {sj['JobId']} ({comment}) matches no job of the dry run"]
         else:
             want = {
@@ -168,10 +180,20 @@ def compare_jobs(
             f"{gpus_of(sj):>4}  {sj.get('JobState', '?'):9} {'MISMATCH' if found else 'ok'}"
         )
         errors += found
-    errors += [f"{job.label} was never submitted" for job in expected if job.comment not in seen]
+    errors += [
+        f"{job.label} was never submitted" for job in expected if job.comment not in seen and job.rule not in grouped
+    ]
+    n_grouped = sum(job.rule in grouped for job in expected)
+    log(f"{group_jobs} group jobs ran the {n_grouped} jobs of the grouped rules ({', '.join(sorted(grouped))})")
     if not errors:
         log(f"all {len(expected)} jobs: partition, CPUs, memory, time limit and GPUs as the DAG asks")
     return errors
+
+
+def profile_groups() -> dict[str, str]:
+    """Rule -> group from the profile's `groups` list ("rule=group")."""
+    settings = yaml.safe_load((PROFILE / "config.yaml").read_text()) or {}
+    return dict(item.split("=", 1) for item in settings.get("groups", []))
 
 
 def compare_tables(slurm_dir: Path, local_dir: Path) -> list[str]:

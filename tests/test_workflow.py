@@ -23,7 +23,7 @@ def test_dry_run_default_config(workdir):
     assert jobs["degrade_queries"] == n_queries
     assert jobs["train_classifier"] == 1 and jobs["train_enhancer"] == len(trained) == 3
     assert jobs["enhance_queries"] == n_enhanced
-    assert jobs["embed_images"] == 1 + n_queries + n_enhanced
+    assert jobs["embed_gallery"] == 1 and jobs["embed_images"] == n_queries + n_enhanced
     assert jobs["retrieve_topk"] == n_queries + n_enhanced
     assert jobs["evaluate_enhancement"] == 1 and jobs["plot_gap_closed"] == 1
     assert jobs["plot_enhancement"] == len(config["enhance"])
@@ -112,7 +112,7 @@ def test_config_without_optional_sections_dry_runs(workdir):
     assert jobs["synthesize_smallnorb"] == 1 and jobs["degrade_queries"] == 2
     # `enhance` and `enhancers` default to {}: nothing to restore, nothing to train but the classifier.
     assert "train_enhancer" not in jobs and "enhance_queries" not in jobs and "evaluate_enhancement" not in jobs
-    assert jobs["embed_images"] == 3 and jobs["evaluate_retrieval"] == 1
+    assert jobs["embed_images"] == 2 and jobs["embed_gallery"] == 1 and jobs["evaluate_retrieval"] == 1
 
 
 def test_only_the_enhancers_in_use_are_trained(workdir):

@@ -58,13 +58,6 @@ def all_raw_files():
     return [raw_file(split, kind) for split in SPLITS for kind in KINDS]
 
 
-def embed_source(wildcards):
-    """Embeddings are computed for the gallery (training split) or a query set."""
-    if wildcards.name == "gallery":
-        return f"{RESULTS}/data/train.h5"
-    return f"{RESULTS}/queries/{wildcards.name}.h5"
-
-
 def restored_sets(query):
     """The restored query sets of `query`, in the order of its enhancers."""
     return [f"{RESULTS}/queries/{query}__{name}.h5" for name in ENHANCE[query]]

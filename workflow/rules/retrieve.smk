@@ -1,23 +1,46 @@
 # Embeddings and exact top-k search (see docs/design.md, Rule graph).
 
 
-rule embed_images:
+# The gallery has a rule of its own so that each query set's chain (degrade, restore, embed,
+# search, plot) is one connected group of jobs on a cluster (profiles/slurm `groups`).
+rule embed_gallery:
     input:
         model=f"{RESULTS}/models/classifier.pt",
-        images=embed_source,
+        images=f"{RESULTS}/data/train.h5",
     output:
-        f"{RESULTS}/embeddings/{{name}}.h5",
+        f"{RESULTS}/embeddings/gallery.h5",
     log:
-        f"{LOGS}/embed_images/{{name}}.log",
+        f"{LOGS}/embed_images/gallery.log",
     benchmark:
-        f"{LOGS}/benchmarks/embed_images/{{name}}.tsv"
-    wildcard_constraints:
-        name="|".join(["gallery", *QUERY_SETS]),
+        f"{LOGS}/benchmarks/embed_gallery/gallery.tsv"
     threads: 8
     resources:
         mem_mb=MEM_MB["embed_images"],
         gpu=GPU,
     params:
+        name="gallery",
+        runtime=config["runtime"],
+        batch_size=config["inference"]["batch_size"],
+    script:
+        "../scripts/embed_images.py"
+
+
+rule embed_images:
+    input:
+        model=f"{RESULTS}/models/classifier.pt",
+        images=f"{RESULTS}/queries/{{qset}}.h5",
+    output:
+        f"{RESULTS}/embeddings/{{qset}}.h5",
+    log:
+        f"{LOGS}/embed_images/{{qset}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/embed_images/{{qset}}.tsv"
+    threads: 8
+    resources:
+        mem_mb=MEM_MB["embed_images"],
+        gpu=GPU,
+    params:
+        name=lambda wc: wc.qset,
         runtime=config["runtime"],
         batch_size=config["inference"]["batch_size"],
     script:

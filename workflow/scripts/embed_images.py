@@ -9,7 +9,7 @@ if __name__ == "__main__":
         model=snakemake.input.model,
         images=snakemake.input.images,
         output=snakemake.output[0],
-        name=snakemake.wildcards.name,
+        name=snakemake.params.name,
         runtime=snakemake.params.runtime,
         batch_size=snakemake.params.batch_size,
         threads=snakemake.threads,
