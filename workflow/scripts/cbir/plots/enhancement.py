@@ -18,6 +18,7 @@ from cbir.imagemath import psnr, unit
 from cbir.plots import plt
 
 EXAMPLES = 6  # columns: images shown
+FLOOR = -100.0  # the gap-closed axis ends here; lower bars are cut, their labels still say how low
 
 
 def pick_examples(n_images: int, count: int, seed: int) -> np.ndarray:
@@ -74,7 +75,10 @@ def gap_closed_figure(table: pd.DataFrame, *, distance: str, k: int) -> plt.Figu
             shown = 0.0 if np.isnan(value) else 100 * value
             ax.bar(pos, shown, width, color=colour, label=label)
             text = "n/a" if np.isnan(value) else f"{shown:.0f}"
-            ax.text(pos, shown, text, ha="center", va="bottom" if shown >= 0 else "top", fontsize=7)
+            # Bars below -100 % (a restorer that makes a tiny gap much worse) are cut at the axis.
+            ax.text(pos, max(shown, FLOOR), text, ha="center", va="bottom" if shown >= 0 else "top", fontsize=7)
+    lowest = min((p.get_height() for p in ax.patches), default=0.0)
+    ax.set_ylim(max(FLOOR, lowest) - 15, 115)
     ax.axhline(0, color="black", linewidth=0.8)
     ax.axhline(100, color="grey", linewidth=0.8, linestyle="--")
     ax.set_xticks(range(len(sets)), sets, rotation=20)
