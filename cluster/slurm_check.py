@@ -61,11 +61,12 @@ def tiny_config(device: str) -> dict:
     config["dataset"]["image_size"] = 32
     config["dataset"]["subset"] = {"cameras": [0], "lightings": [0], "azimuth_step": 6, "elevation_step": 4}
     config["queries"] = {"clean": [], "noisy": [{"name": "gaussian", "sigma": 0.1}]}
-    config["enhance"] = {"noisy": "denoiser"}
+    config["enhance"] = {"noisy": ["denoiser", "median"]}  # a network (with the feature term) and a classical method
     config["runtime"]["device"] = device
     config["classifier"].update(epochs=1, eval_images=100)
     for recipe in config["enhancers"].values():
-        recipe.update(epochs=1, steps_per_epoch=2, eval_images=50)
+        if "network" in recipe:
+            recipe.update(epochs=1, steps_per_epoch=2, eval_images=50)
     config["report"]["figure_queries"] = 2
     return config
 

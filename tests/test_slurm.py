@@ -247,3 +247,12 @@ def test_slurm_check_on_a_real_slurm():
     )
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     assert "slurm check passed" in proc.stdout and "equal  tables/table1.md" in proc.stdout
+
+
+def test_the_checks_tiny_config_is_valid():
+    """The check's config is cut from config/config.yaml: it must stay valid as that evolves."""
+    from cbir.config import validate_config
+
+    for device in ("auto", "cpu"):
+        config = validate_config(check.tiny_config(device))
+        assert config["enhance"] == {"noisy": ["denoiser", "median"]} and config["runtime"]["device"] == device
