@@ -13,6 +13,7 @@ include: "workflow/rules/degrade.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/enhance.smk"
 include: "workflow/rules/retrieve.smk"
+include: "workflow/rules/sweep.smk"
 include: "workflow/rules/report.smk"
 
 

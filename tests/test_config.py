@@ -193,10 +193,10 @@ def _shipped() -> dict:
         (lambda c: c["retrieval"].update(chunk_size=float("inf")), "'retrieval.chunk_size': inf is not a finite"),
         # Degradation parameters: ranges live in the schema only.
         (
-            lambda c: c["queries"]["gaussian"][0].update(sigma=-0.1),
-            "'queries.gaussian.0.sigma': -0.1 is less than or equal",
+            lambda c: c["queries"]["noisy"][0].update(sigma=-0.1),
+            "'queries.noisy.0.sigma': -0.1 is less than or equal",
         ),
-        (lambda c: c["queries"]["speckle"][0].update(amount=1.5), "'queries.speckle.0.amount': 1.5 is greater than"),
+        (lambda c: c["queries"]["noisy"][2].update(amount=1.5), "'queries.noisy.2.amount': 1.5 is greater than"),
         (lambda c: c["queries"]["blurry"][0].update(T=0), "'queries.blurry.0.T': 0 is less than or equal"),
         (lambda c: c["queries"]["lowres"][1].update(level=4), "'queries.lowres.1.level': 4 is not one of [1, 2, 3]"),
         (
@@ -224,6 +224,80 @@ def _shipped() -> dict:
     ],
 )
 def test_bad_values_are_named(edit, message):
+    config = _shipped()
+    edit(config)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate_config(config)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c["keys"].update(standard=c["keys"]["robust"]), "'keys.standard': the name is reserved"),
+        (
+            lambda c: c["enhancers"].update(classifier_x={"method": "median"}),
+            "'enhancers.classifier_x': the name is reserved",
+        ),
+        (lambda c: c["keys"]["robust"].update(share=1.5), "'keys.robust.share': 1.5 is greater than the maximum of 1"),
+        (lambda c: c["keys"]["robust"].update(degradations=[]), "'keys.robust.degradations': [] should be non-empty"),
+        (
+            lambda c: c["sweeps"]["gaussian"].update(vary="amount"),
+            "'sweeps.gaussian.vary': 'amount' is not a numeric parameter of gaussian",
+        ),
+        (
+            lambda c: c["sweeps"]["motion_blur"].update(vary="zero_centre"),
+            "'sweeps.motion_blur.vary': 'zero_centre' is not a numeric",
+        ),
+        (
+            lambda c: c["sweeps"]["gaussian"]["severities"].__setitem__(4, 2.0),
+            "'sweeps.gaussian.severities.4': sigma = 2.0: 2.0 is greater than the maximum of 1",
+        ),
+        (
+            lambda c: c["sweeps"]["lowres"]["severities"].__setitem__(4, [2, 4]),
+            "'sweeps.lowres.severities.4': level = 4: 4 is not one of [1, 2, 3]",
+        ),
+        (
+            lambda c: c["sweeps"]["lowres"]["severities"].__setitem__(0, 1.5),
+            "'sweeps.lowres.severities.0': level = 1.5: 1.5 is not of type 'integer'",
+        ),
+        (
+            lambda c: c["sweeps"]["speckle"]["severities"].pop(),
+            "'sweeps.speckle.severities': 4 severities, but sweeps.gaussian has 5",
+        ),
+        (
+            lambda c: c["sweeps"]["gaussian"].update(enhancers=["foo"]),
+            "'sweeps.gaussian.enhancers': no enhancer named 'foo'",
+        ),
+        (lambda c: c["sweeps"]["gaussian"].update(steps=3), "'sweeps.gaussian.steps': unknown key"),
+        (lambda c: c["queries"].pop("clean"), "'sweeps': the robustness curves need a clean query set"),
+    ],
+)
+def test_bad_keys_and_sweeps_are_named(edit, message):
+    config = _shipped()
+    if "clean query set" in message:
+        config["enhance"] = {}
+    edit(config)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate_config(config)
+
+
+def test_keys_and_sweeps_of_the_default_config():
+    from cbir.config import severity_specs
+
+    config = validate_config(_shipped())
+    assert config["keys"]["robust"]["share"] == 0.5
+    assert len(config["keys"]["robust"]["degradations"]) == 6
+    lowres = severity_specs(config["sweeps"]["lowres"])
+    assert lowres[1] == [{"name": "lowres", "level": 1}] * 2 + [{"name": "lowres", "level": 2}]
+    blur = severity_specs(config["sweeps"]["motion_blur"])
+    assert [s[0]["sigma"] for s in blur] == [0.02, 0.035, 0.05, 0.07, 0.1]
+    assert all(s[0]["zero_centre"] is True and s[0]["T"] == 1.0 for s in blur)
+    # absent sections: no extra key sets and no sweeps
+    minimal = validate_config(copy.deepcopy(MINIMAL))
+    assert minimal["keys"] == {} and minimal["sweeps"] == {}
+
+
+def _unused_bad_values_are_named(edit, message):
     config = _shipped()
     edit(config)
     with pytest.raises(ConfigError, match=re.escape(message)):

@@ -30,6 +30,22 @@ QUERIES = {
 }
 ENHANCE = {"noisy": ["denoiser", "median"], "blurry": ["deblurrer"], "lowres": ["upscaler", "lanczos"]}
 RESTORED = [f"{q}__{e}" for q, names in ENHANCE.items() for e in names]
+KEYS = ["standard", "robust"]
+# Two severity sweeps of three steps (the named target `robustness`), replacing the default's five.
+SWEEPS = {
+    "gaussian": {
+        "degradation": {"name": "gaussian"},
+        "vary": "sigma",
+        "severities": [0.05, 0.1, 0.2],
+        "enhancers": ["median"],
+    },
+    "lowres": {
+        "degradation": {"name": "lowres"},
+        "vary": "level",
+        "severities": [1, [1, 2], 2],
+        "enhancers": ["upscaler"],
+    },
+}
 
 
 def _tiny_config(workdir):
@@ -60,7 +76,12 @@ def _tiny_config(workdir):
         enhancers=enhancers,
         retrieval={"distances": ["l2", "cosine"], "topk": 10, "ks": [1, 5, 10], "chunk_size": 64},
         report={"figure_queries": 2},
+        keys={"robust": {"share": 0.5, "degradations": QUERIES["noisy"]}},
     )
+    path = workdir / "config" / "config.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["sweeps"] = SWEEPS
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +98,7 @@ def tiny_run(tmp_path_factory):
         azimuths=[0, 6, 12],
         lightings=[0, 3],
     )
-    run_snakemake(workdir, "--cores", "2")
+    run_snakemake(workdir, "--cores", "2", "all", "robustness")
     return workdir
 
 
@@ -93,15 +114,17 @@ def _brute_force_topk(queries, gallery, distance, k):
     return np.argsort(score, axis=1, kind="stable")[:, :k]
 
 
-def test_table_recomputed_from_embeddings(tiny_run):
+@pytest.mark.parametrize("keys", KEYS)
+def test_table_recomputed_from_embeddings(tiny_run, keys):
     results = tiny_run / "results" / RUN
-    gallery = read_embeddings(results / "embeddings/gallery.h5")
+    gallery = read_embeddings(results / f"embeddings/{keys}/gallery.h5")
     assert gallery.features.shape == (450, 512)
+    assert gallery.attrs["model"].endswith("classifier.pt" if keys == "standard" else f"classifier_{keys}.pt")
     table = pd.read_csv(results / "tables/retrieval.csv")
-    top = table[table["measure"] == "top_k_accuracy"]
+    top = table[(table["measure"] == "top_k_accuracy") & (table["keys"] == keys)]
     for qset in [*QUERIES, *RESTORED]:
-        emb = read_embeddings(results / f"embeddings/{qset}.h5")
-        stored, _ = read_retrieval(results / f"retrieval/{qset}.h5")
+        emb = read_embeddings(results / f"embeddings/{keys}/{qset}.h5")
+        stored, _ = read_retrieval(results / f"retrieval/{keys}/{qset}.h5")
         base, _, enhancer = qset.partition("__")
         assert (emb.attrs["query_set"], emb.attrs["enhancer"]) == (base, enhancer or "none")
         for distance in ("l2", "cosine"):
@@ -149,9 +172,10 @@ def test_enhancement_table_recomputed_from_images_and_tables(tiny_run):
     results = tiny_run / "results" / RUN
     retrieval = pd.read_csv(results / "tables/retrieval.csv")
     top1 = retrieval[(retrieval.measure == "top_k_accuracy") & (retrieval.k == 1) & (retrieval.distance == "l2")]
-    acc = {(r.query_set, r.enhancer): r.value for r in top1.itertuples()}
+    acc = {(r.keys, r.query_set, r.enhancer): r.value for r in top1.itertuples()}
     table = pd.read_csv(results / "tables/enhancement.csv")
     assert list(table.columns) == [
+        "keys",
         "query_set",
         "enhancer",
         "distance",
@@ -164,18 +188,26 @@ def test_enhancement_table_recomputed_from_images_and_tables(tiny_run):
         "ssim",
     ]
     clean = read_image_set(results / "data/test.h5").images
-    for query, names in ENHANCE.items():
-        for name in names:
-            row = table[
-                (table.query_set == query) & (table.enhancer == name) & (table.distance == "l2") & (table.k == 1)
-            ]
-            assert len(row) == 1
-            row = row.iloc[0]
-            expected = (acc[(query, name)] - acc[(query, "none")]) / (acc[("clean", "none")] - acc[(query, "none")])
-            assert row.gap_closed == pytest.approx(expected, abs=1e-6)
-            restored = read_image_set(results / f"queries/{query}__{name}.h5").images
-            assert row.psnr == pytest.approx(psnr(clean, restored).mean(), abs=1e-4)
-            assert 0 < row.ssim <= 1
+    for keys in KEYS:
+        for query, names in ENHANCE.items():
+            # every remedy against the standard keys' gap: a restorer, other keys, or both
+            for name in names if keys == "standard" else ["none", *names]:
+                row = table[
+                    (table["keys"] == keys)
+                    & (table.query_set == query)
+                    & (table.enhancer == name)
+                    & (table.distance == "l2")
+                    & (table.k == 1)
+                ]
+                assert len(row) == 1
+                row = row.iloc[0]
+                low, top = acc[("standard", query, "none")], acc[("standard", "clean", "none")]
+                assert (row.clean, row.degraded) == (pytest.approx(top), pytest.approx(low))
+                assert row.gap_closed == pytest.approx((acc[(keys, query, name)] - low) / (top - low), abs=1e-6)
+                images = f"{query}__{name}" if name != "none" else query
+                restored = read_image_set(results / f"queries/{images}.h5").images
+                assert row.psnr == pytest.approx(psnr(clean, restored).mean(), abs=1e-4)
+                assert 0 < row.ssim <= 1
     assert "| noisy | (degraded) |" in (results / "tables/enhancement.md").read_text()
 
 
@@ -203,7 +235,67 @@ def test_only_stale_stages_rerun(tiny_run):
         write_config(workdir, queries={**QUERIES, "blurry": [{"name": "motion_blur", "sigma": 0.08, "T": 1.0}]})
         jobs = planned_jobs(workdir)
         assert jobs["degrade_queries"] == 1 and jobs["enhance_queries"] == 1
-        assert jobs["embed_images"] == 2 and jobs["retrieve_topk"] == 2 and jobs["evaluate_enhancement"] == 1
+        # the query set and its restored set, each with both key sets
+        assert jobs["embed_images"] == 4 and jobs["retrieve_topk"] == 4 and jobs["evaluate_enhancement"] == 1
         assert not {"train_classifier", "train_enhancer", "convert_norb_to_hdf5"} & set(jobs)
+    finally:
+        config_path.write_text(original)
+
+
+def test_robustness_table_recomputed_from_embeddings(tiny_run):
+    results = tiny_run / "results" / RUN
+    table = pd.read_csv(results / "tables/robustness.csv")
+    assert list(table.columns) == ["keys", "enhancer", "degradation", "severity", "distance", "k", "top_k_accuracy"]
+    variants = {"gaussian": ["none", "median"], "lowres": ["none", "upscaler"]}
+    assert len(table) == len(KEYS) * 2 * 2 * 3 * 2 * 3  # keys x sweeps x variants x severities x distances x ks
+    for keys in KEYS:
+        gallery = read_embeddings(results / f"embeddings/{keys}/gallery.h5")
+        for sweep, names in variants.items():
+            for variant in names:
+                for n in (1, 2, 3):
+                    emb = read_embeddings(results / f"sweeps/{sweep}/embeddings/{keys}/{variant}/s{n}.h5")
+                    ranks = _brute_force_topk(emb.features, gallery.features, "cosine", 5)
+                    hits = gallery.labels[ranks] == emb.labels[:, None]
+                    row = table[
+                        (table["keys"] == keys)
+                        & (table.enhancer == variant)
+                        & (table.degradation == sweep)
+                        & (table.severity == n)
+                        & (table.distance == "cosine")
+                        & (table.k == 5)
+                    ]
+                    expected = 100 * hits.any(axis=1).mean()
+                    assert row["top_k_accuracy"].item() == pytest.approx(expected, abs=100 / len(hits) + 1e-9)
+    # severity 2 of `gaussian` is the paper's sigma 0.1; stronger noise is farther from the clean images
+    from cbir.imagemath import psnr
+
+    clean = read_image_set(results / "data/test.h5").images
+    sets = [read_image_set(results / f"sweeps/gaussian/queries/none/s{n}.h5") for n in (1, 2, 3)]
+    assert [s.attrs["specs"][0]["sigma"] for s in sets] == [0.05, 0.1, 0.2]
+    levels = [psnr(clean, s.images).mean() for s in sets]
+    assert levels[0] > levels[1] > levels[2]
+    report = (results / "tables/robustness.md").read_text()
+    assert "relative error" in report.lower() and "best restorer" in report
+    image = mpimg.imread(results / "figures/robustness_curves.png")
+    assert min(image.shape[:2]) > 200 and image[..., :3].std() > 0.05
+
+
+def test_editing_one_severity_table_reruns_only_that_sweep(tiny_run):
+    assert planned_jobs(tiny_run, "robustness") == {}
+    config_path = tiny_run / "config" / "config.yaml"
+    original = config_path.read_text()
+    try:
+        config = yaml.safe_load(original)
+        config["sweeps"]["gaussian"]["severities"] = [0.05, 0.1, 0.3]
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        assert planned_jobs(tiny_run, "robustness") == {
+            "degrade_sweep": 1,  # gaussian only
+            "enhance_sweep": 1,  # gaussian, median
+            "retrieve_sweep": 4,  # gaussian: (none, median) x (standard, robust)
+            "evaluate_robustness": 1,
+            "plot_robustness": 1,
+            "robustness": 1,
+        }
+        assert planned_jobs(tiny_run) == {}  # `all` does not hold the sweeps
     finally:
         config_path.write_text(original)

@@ -18,16 +18,33 @@ def test_dry_run_default_config(workdir):
     n_queries = len(config["queries"])
     n_enhanced = sum(len(names) for names in config["enhance"].values())
     trained = {name for names in config["enhance"].values() for name in names if "network" in config["enhancers"][name]}
+    n_keys = 1 + len(config["keys"])  # standard and the robust keys
+    assert n_keys == 2
     assert jobs["synthesize_smallnorb"] == 1 and "download_smallnorb" not in jobs
     assert jobs["convert_norb_to_hdf5"] == 2
     assert jobs["degrade_queries"] == n_queries
-    assert jobs["train_classifier"] == 1 and jobs["train_enhancer"] == len(trained) == 3
+    assert jobs["train_classifier"] == n_keys and jobs["train_enhancer"] == len(trained) == 3
     assert jobs["enhance_queries"] == n_enhanced
-    assert jobs["embed_gallery"] == 1 and jobs["embed_images"] == n_queries + n_enhanced
-    assert jobs["retrieve_topk"] == n_queries + n_enhanced
+    assert jobs["embed_gallery"] == n_keys and jobs["embed_images"] == n_keys * (n_queries + n_enhanced)
+    assert jobs["retrieve_topk"] == n_keys * (n_queries + n_enhanced)
     assert jobs["evaluate_enhancement"] == 1 and jobs["plot_gap_closed"] == 1
     assert jobs["plot_enhancement"] == len(config["enhance"])
     assert jobs["evaluate_retrieval"] == 1
+    assert jobs["plot_learning_curve"] == n_keys + len(trained)
+    # the severity sweeps are the named target `robustness`, not part of `all`
+    assert not {"degrade_sweep", "enhance_sweep", "retrieve_sweep", "evaluate_robustness"} & set(jobs)
+
+
+def test_dry_run_robustness_target(workdir):
+    jobs = planned_jobs(workdir, "robustness")
+    sweeps = yaml.safe_load((REPO / "config/config.yaml").read_text())["sweeps"]
+    variants = sum(1 + len(sweep["enhancers"]) for sweep in sweeps.values())
+    assert jobs["degrade_sweep"] == len(sweeps) == 5
+    assert jobs["enhance_sweep"] == variants - len(sweeps)
+    assert jobs["retrieve_sweep"] == 2 * variants  # x key sets
+    assert jobs["evaluate_robustness"] == jobs["plot_robustness"] == jobs["robustness"] == 1
+    # it needs retrieval.csv (the clean levels), so the main line runs first, but no figure of it
+    assert jobs["evaluate_retrieval"] == 1 and "plot_retrieval" not in jobs
 
 
 def test_dry_run_paper_config_downloads_the_real_files(workdir):

@@ -103,3 +103,76 @@ def test_gap_closed_bars(tmp_path):
     plt.close(fig)
     with pytest.raises(ValueError, match="no enhancement rows"):
         gap_closed_figure(table, distance="l2", k=5)
+
+
+# A remedy per bar: enhancers with the standard keys, the robust keys alone and with an enhancer.
+KEYED = [
+    ("standard", "noisy", "denoiser", "l2", 1, 0.6),
+    ("standard", "blurry", "deblurrer", "l2", 1, 0.3),
+    ("robust", "noisy", "none", "l2", 1, 0.8),
+    ("robust", "noisy", "denoiser", "l2", 1, 0.9),
+    ("robust", "blurry", "none", "l2", 1, -0.1),
+    ("robust", "blurry", "deblurrer", "l2", 1, float("nan")),
+    ("robust", "noisy", "none", "cosine", 1, 0.2),
+]
+RGB = {  # matplotlib's default cycle
+    "C0": (0.122, 0.467, 0.706),
+    "C1": (1.0, 0.498, 0.055),
+    "C2": (0.173, 0.627, 0.173),
+    "C3": (0.839, 0.153, 0.157),
+    "C4": (0.580, 0.404, 0.741),
+}
+
+
+def test_gap_closed_bars_per_remedy(tmp_path):
+    import pandas as pd
+    from matplotlib.colors import to_rgb
+
+    from cbir.plots.enhancement import gap_closed_figure
+
+    table = pd.DataFrame(KEYED, columns=["keys", "query_set", "enhancer", "distance", "k", "gap_closed"])
+    fig = gap_closed_figure(table, distance="l2", k=1)
+    ax = fig.get_axes()[0]
+    bars = ax.patches
+    assert [round(p.get_height(), 6) for p in bars] == [60.0, 80.0, 90.0, 30.0, -10.0, 0.0]
+    assert [t.get_text() for t in ax.texts] == ["60", "80", "90", "30", "-10", "n/a"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["noisy", "blurry"]
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "denoiser",
+        "robust keys",
+        "robust keys + denoiser",
+        "deblurrer",
+        "robust keys + deblurrer",
+    ]
+    colours = [to_rgb(p.get_facecolor()) for p in bars]
+    assert colours[1] == colours[4]  # `robust keys` in both groups
+    assert len({colours[i] for i in (0, 1, 2, 3, 5)}) == 5
+    assert [to_rgb(h.get_facecolor()) for h in legend.legend_handles] == [colours[i] for i in (0, 1, 2, 3, 5)]
+    assert "standard keys' retrieval gap" in ax.get_title()
+    # Three bars per group, side by side within the group's slot.
+    lefts = [p.get_x() for p in bars]
+    assert lefts[:3] == sorted(lefts[:3]) and -0.4 <= lefts[0] and lefts[2] + bars[2].get_width() <= 0.4 + 1e-9
+    save_figure(fig, tmp_path / "gap.png")
+    image = imread(tmp_path / "gap.png")[..., :3]
+
+    def pixels(name):
+        return int((np.abs(image - np.array(RGB[name])).sum(axis=2) < 0.1).sum())
+
+    # Orange (`robust keys`, 80 % and -10 %) fills two bars; purple (robust keys + deblurrer, n/a:
+    # no height) shows only as its legend patch, far fewer pixels.
+    assert pixels("C1") > 1500 and pixels("C2") > 1500
+    assert 0 < pixels("C4") < 1000 < pixels("C3")
+
+
+def test_gap_closed_bars_of_the_standard_keys_are_enhancers():
+    import pandas as pd
+
+    from cbir.plots.enhancement import gap_closed_figure
+
+    table = pd.DataFrame(KEYED[:2], columns=["keys", "query_set", "enhancer", "distance", "k", "gap_closed"])
+    fig = gap_closed_figure(table, distance="l2", k=1)
+    ax = fig.get_axes()[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["denoiser", "deblurrer"]
+    assert ax.get_title() == "Share of the retrieval gap (clean - degraded) each restorer closes"
+    plt.close(fig)

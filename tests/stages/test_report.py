@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from test_tables import ENHANCED, GALLERY_LABELS, NOISY, PERFECT, QUERY_LABELS, ranks
+from test_tables import ENHANCED, GALLERY_LABELS, NOISY, PERFECT, QUERY_LABELS, ROBUST, ranks
 
 from cbir.h5store import COLUMNS, write_embeddings, write_image_set, write_retrieval
 from cbir.stages.report import evaluate_retrieval, plot_retrieval
@@ -19,20 +19,39 @@ def cols(labels) -> dict:
     return {c: labels if c == "label" else np.zeros(len(labels), np.int64) for c in COLUMNS}
 
 
-@pytest.fixture
-def files(tmp_path):
+def write_key_set(where, rankings: dict, gallery_labels, flip: bool = False) -> dict:
+    """A key set's gallery embeddings and per query set (embeddings, top-k file) under `where`;
+    `flip` stores the gallery in reverse order, each ranking's indices mirrored to match."""
     rng = np.random.default_rng(0)
-    write_embeddings(tmp_path / "gallery.h5", rng.standard_normal((12, 4)), cols(GALLERY_LABELS))
+    where.mkdir(exist_ok=True)
+    write_embeddings(
+        where / "gallery.h5", rng.standard_normal((12, 4)), cols(gallery_labels[::-1] if flip else gallery_labels)
+    )
     paths = {}
-    for qset, indices in {"clean": PERFECT, "noisy": NOISY, "noisy__denoiser": ENHANCED}.items():
-        write_embeddings(tmp_path / f"{qset}.h5", rng.standard_normal((4, 4)), cols(QUERY_LABELS))
+    for qset, indices in rankings.items():
+        write_embeddings(where / f"{qset}.h5", rng.standard_normal((4, 4)), cols(QUERY_LABELS))
         # cosine: the same ranking with queries 0 and 1 swapped to a wrong first result.
         cosine = indices.copy()
         cosine[:2] = ranks([[1], [0]])
-        results = {"l2": (indices, np.zeros(indices.shape)), "cosine": (cosine, np.zeros(indices.shape))}
-        write_retrieval(tmp_path / f"r_{qset}.h5", results, {"k": 10})
-        paths[qset] = (tmp_path / f"{qset}.h5", tmp_path / f"r_{qset}.h5")
+        results = {d: (11 - i if flip else i, np.zeros(i.shape)) for d, i in {"l2": indices, "cosine": cosine}.items()}
+        write_retrieval(where / f"r_{qset}.h5", results, {"k": 10})
+        paths[qset] = (where / f"{qset}.h5", where / f"r_{qset}.h5")
+    return paths
+
+
+@pytest.fixture
+def files(tmp_path):
+    paths = write_key_set(tmp_path, {"clean": PERFECT, "noisy": NOISY, "noisy__denoiser": ENHANCED}, GALLERY_LABELS)
     return tmp_path, paths
+
+
+def standard(tmp, paths, qsets) -> dict:
+    """The stage's keyword arguments for the standard key set alone."""
+    return {
+        "galleries": {"standard": tmp / "gallery.h5"},
+        "embeddings": {"standard": {q: paths[q][0] for q in qsets}},
+        "results": {"standard": {q: paths[q][1] for q in qsets}},
+    }
 
 
 def test_writers_and_table1_layout(files):
@@ -40,9 +59,7 @@ def test_writers_and_table1_layout(files):
     qsets = ["clean", "noisy", "noisy__denoiser"]
     out = tmp / "tables"
     evaluate_retrieval(
-        gallery=tmp / "gallery.h5",
-        embeddings={q: paths[q][0] for q in qsets},
-        results={q: paths[q][1] for q in qsets},
+        **standard(tmp, paths, qsets),
         ks=[1, 5, 10],
         defaults={"noisy": "denoiser"},
         csv=out / "retrieval.csv",
@@ -51,7 +68,8 @@ def test_writers_and_table1_layout(files):
     )
     csv = pd.read_csv(out / "retrieval.csv")
     assert len(csv) == 54 and set(csv.measure) == {"top_k_accuracy", "precision", "map"}
-    assert list(csv.columns) == ["query_set", "enhancer", "distance", "measure", "k", "value"]
+    assert list(csv.columns) == ["keys", "query_set", "enhancer", "distance", "measure", "k", "value"]
+    assert set(csv["keys"]) == {"standard"}
     table1 = (out / "table1.md").read_text()
     ours, paper = table1.split("## The paper")
     assert "| Query | Metric | Top 1 | Top 5 | Top 10 |" in ours
@@ -64,7 +82,7 @@ def test_writers_and_table1_layout(files):
     per_query = (out / "queries.md").read_text()
     for qset in qsets:
         assert f"| {qset} |" in per_query
-    assert "| noisy__denoiser | denoiser | L2 metric | 4 | 50.00 | 100.00 | 100.00 |" in per_query
+    assert "| standard | noisy__denoiser | denoiser | L2 metric | 4 | 50.00 | 100.00 | 100.00 |" in per_query
     assert "P@10" in per_query and "mAP@10" in per_query
 
 
@@ -74,16 +92,60 @@ def test_mismatched_files_are_named(files):
     kwargs = dict(
         ks=[1], defaults={"noisy": "denoiser"}, csv=out / "r.csv", table1=out / "t.md", per_query=out / "q.md"
     )
+    gallery = {"standard": tmp / "gallery.h5"}
     with pytest.raises(TableError, match="query sets differ"):
-        evaluate_retrieval(gallery=tmp / "gallery.h5", embeddings={"clean": paths["clean"][0]}, results={}, **kwargs)
-    with pytest.raises(TableError, match="gallery.h5"):
         evaluate_retrieval(
-            gallery=tmp / "gallery.h5",
-            embeddings={"clean": paths["clean"][0]},
-            results={"clean": paths["clean"][1]},
-            **{**kwargs, "ks": [1, 20]},
+            galleries=gallery, embeddings={"standard": {"clean": paths["clean"][0]}}, results={"standard": {}}, **kwargs
+        )
+    with pytest.raises(TableError, match=r"standard keys, gallery .*gallery\.h5"):
+        evaluate_retrieval(**standard(tmp, paths, ["clean"]), **{**kwargs, "ks": [1, 20]})
+    with pytest.raises(TableError, match="key sets differ"):
+        evaluate_retrieval(**{**standard(tmp, paths, ["clean"]), "results": {"robust": {}}}, **kwargs)
+    with pytest.raises(TableError, match="no standard key set"):
+        evaluate_retrieval(
+            galleries={"robust": tmp / "gallery.h5"}, embeddings={"robust": {}}, results={"robust": {}}, **kwargs
         )
     assert not out.exists()  # nothing half-written
+
+
+def test_every_key_set_against_its_own_gallery(files):
+    tmp, paths = files
+    qsets = ["clean", "noisy", "noisy__denoiser"]
+    # The robust key set stores its gallery in reverse order: read against the standard
+    # gallery its rankings would find other labels.
+    robust = write_key_set(tmp / "robust", ROBUST, GALLERY_LABELS, flip=True)
+    out = tmp / "tables"
+    frame = evaluate_retrieval(
+        galleries={"robust": tmp / "robust" / "gallery.h5", "standard": tmp / "gallery.h5"},
+        embeddings={"robust": {q: robust[q][0] for q in qsets}, "standard": {q: paths[q][0] for q in qsets}},
+        results={"robust": {q: robust[q][1] for q in qsets}, "standard": {q: paths[q][1] for q in qsets}},
+        ks=[1, 5, 10],
+        defaults={"noisy": "denoiser"},
+        csv=out / "retrieval.csv",
+        table1=out / "table1.md",
+        per_query=out / "queries.md",
+    )
+    csv = pd.read_csv(out / "retrieval.csv")
+    assert csv["keys"].tolist() == ["standard"] * 54 + ["robust"] * 54  # standard first
+    assert frame.attrs == {"n_gallery": 12, "n_queries": {"clean": 4, "noisy": 4, "noisy__denoiser": 4}}
+    top1 = csv[(csv.measure == "top_k_accuracy") & (csv.k == 1) & (csv.distance == "l2")]
+    got = {(r.keys, r.query_set, r.enhancer): r.value for r in top1.itertuples()}
+    assert got == {
+        ("standard", "clean", "none"): 100.0,
+        ("standard", "noisy", "none"): 0.0,
+        ("standard", "noisy", "denoiser"): 50.0,
+        ("robust", "clean", "none"): 75.0,
+        ("robust", "noisy", "none"): 75.0,
+        ("robust", "noisy", "denoiser"): 100.0,
+    }
+    table1 = (out / "table1.md").read_text()
+    assert (
+        "| Query | Metric | Top 1 | Top 5 | Top 10 | robust keys: Top 1 | robust keys: Top 5 | robust keys: Top 10 |"
+        in table1
+    )
+    assert "|  | L2 metric | 0.00/50.00 | 25.00/100.00 | 100.00/100.00 | 75.00 | 100.00 | 100.00 |" in table1
+    per_query = (out / "queries.md").read_text()
+    assert "| robust | noisy | – | L2 metric | 4 | 75.00 |" in per_query
 
 
 def test_plot_retrieval_draws_every_query_and_result(files):
@@ -118,7 +180,8 @@ def test_plot_retrieval_draws_every_query_and_result(files):
     assert ((r > 0.7) & (g < 0.3) & (b < 0.3)).sum() > 50
 
 
-def test_evaluate_enhancement_and_gap_figure(files):
+@pytest.mark.parametrize("robust", [False, True], ids=["standard", "robust"])
+def test_evaluate_enhancement_and_gap_figure(files, robust):
     import matplotlib.image as mpimg
 
     from cbir.stages.report import evaluate_enhancement, plot_gap_closed
@@ -126,11 +189,15 @@ def test_evaluate_enhancement_and_gap_figure(files):
     tmp, paths = files
     qsets = ["clean", "noisy", "noisy__denoiser", "noisy__median"]
     paths["noisy__median"] = paths["noisy"]  # the median changes nothing here: 0 % of the gap
+    sets = standard(tmp, paths, qsets)
+    if robust:  # top-1 L2: noisy and median 75, denoised 100 (see test_tables.ROBUST)
+        other = write_key_set(tmp / "robust", {**ROBUST, "noisy__median": ROBUST["noisy"]}, GALLERY_LABELS, flip=True)
+        sets["galleries"]["robust"] = tmp / "robust" / "gallery.h5"
+        sets["embeddings"]["robust"] = {q: other[q][0] for q in qsets}
+        sets["results"]["robust"] = {q: other[q][1] for q in qsets}
     out = tmp / "tables"
     evaluate_retrieval(
-        gallery=tmp / "gallery.h5",
-        embeddings={q: paths[q][0] for q in qsets},
-        results={q: paths[q][1] for q in qsets},
+        **sets,
         ks=[1, 5, 10],
         defaults={"noisy": "denoiser"},
         csv=out / "retrieval.csv",
@@ -154,17 +221,35 @@ def test_evaluate_enhancement_and_gap_figure(files):
         markdown=out / "enhancement.md",
     )
     table = pd.read_csv(out / "enhancement.csv")
-    top1 = table[(table.distance == "l2") & (table.k == 1)].set_index("enhancer")
+    assert table["keys"].tolist() == ["standard"] * 12 + (["robust"] * 18 if robust else [])
+    l2 = table[(table.distance == "l2") & (table.k == 1)]
+    top1 = l2[l2["keys"] == "standard"].set_index("enhancer")
     assert top1.loc["denoiser", "gap_closed"] == 0.5 and top1.loc["median", "gap_closed"] == 0.0
     # The denoised set is the clean images (stored as they are): PSNR at its cap, SSIM 1.
     assert top1.loc["denoiser", "psnr"] == 100.0 and top1.loc["denoiser", "ssim"] == pytest.approx(1.0)
     assert top1.loc["median", "psnr"] < 30 and top1.loc["median", "ssim"] < 0.95
-    assert "| noisy | (degraded) |" in (out / "enhancement.md").read_text()
+    text = (out / "enhancement.md").read_text()
+    assert "| noisy | (degraded) |" in text
     plot_gap_closed(enhancement=out / "enhancement.csv", output=tmp / "gap.png", distance="l2", k=1)
     image = mpimg.imread(tmp / "gap.png")[..., :3]
-    # Two bars: blue (C0, denoiser at 50 %) drawn, orange (C1, median) at 0 has no height.
-    blue = (np.abs(image - np.array([0.12, 0.47, 0.71])).sum(axis=2) < 0.1).sum()
-    assert blue > 500
+
+    def pixels(rgb):
+        return (np.abs(image - np.array(rgb)).sum(axis=2) < 0.1).sum()
+
+    # Blue (C0, denoiser at 50 %) drawn, orange (C1, median) at 0 has no height.
+    assert pixels([0.12, 0.47, 0.71]) > 500
+    if not robust:
+        return
+    mine = l2[l2["keys"] == "robust"].set_index("enhancer")
+    # Against the standard gap (clean 100, noisy 0): robust keys 75, + denoiser 100, + median 75.
+    assert mine["gap_closed"].to_dict() == {"none": 0.75, "denoiser": 1.0, "median": 0.75}
+    assert (mine["clean"] == 100.0).all() and (mine["degraded"] == 0.0).all()
+    # The robust keys alone search the degraded images: their PSNR is the degraded set's.
+    assert mine.loc["none", "psnr"] == pytest.approx(top1.loc["median", "psnr"]) and mine.loc["none", "psnr"] < 30
+    assert mine.loc["denoiser", "psnr"] == 100.0
+    assert "|  | robust keys | " in text and "|  | robust keys + median |" in text
+    # Green (C2, robust keys at 75 %) and red (C3, robust keys + denoiser at 100 %) bars.
+    assert pixels([0.17, 0.63, 0.17]) > 500 and pixels([0.84, 0.15, 0.16]) > 500
 
 
 def test_runtime_table_from_benchmark_files(tmp_path):

@@ -23,7 +23,7 @@ from train.toydata import (
 
 from cbir.degrade import degrade
 from cbir.device import runtime
-from cbir.imagemath import normalize
+from cbir.imagemath import normalize, unit_range
 from cbir.networks import Classifier
 from cbir.seeding import torch_seed
 from cbir.train.tasks import (
@@ -272,3 +272,92 @@ def test_feature_classifier_identity_in_meta_and_fingerprint():
     assert task.extra_meta["loss"] == {"pixel": 1.0, "feature": 0.5}
     assert task.fingerprint_extra == {"feature_classifier": digest}
     assert weights_digest(toy_classifier(0)) == digest != weights_digest(b)
+
+
+# ---------------------------------------------------------------------------------------
+# Robust keys: a share of every classifier batch degraded (config `keys.<name>`)
+# ---------------------------------------------------------------------------------------
+
+NO_AUGMENT = {
+    "hflip": False,
+    "rotate_deg": 0.0,
+    "translate_px": 0.0,
+    "brightness": 0.0,
+    "contrast": 0.0,
+    "fill": "border",
+}
+ROBUST_SPECS = [{"name": "gaussian", "sigma": 0.2}, {"name": "lowres", "level": 1}]
+
+
+def robust_task(share: float, batch_size: int = 16, augment=NO_AUGMENT) -> ClassifierTask:
+    (train_images, train_labels), (test_images, test_labels) = SPLITS["train"], SPLITS["test"]
+    recipe = {
+        **CLASSIFIER,
+        "batch_size": batch_size,
+        "augment": augment,
+        "degrade": {"share": share, "degradations": ROBUST_SPECS},
+    }
+    return ClassifierTask(
+        train_images=train_images,
+        train_labels=train_labels,
+        test_images=test_images,
+        test_labels=test_labels,
+        recipe=recipe,
+        seed=0,
+        rt=runtime(CPU, 1),
+        name="classifier_robust",
+        rescale="minmax",
+    )
+
+
+@pytest.mark.parametrize(("share", "batch_size", "expected"), [(0.5, 16, 8), (0.25, 16, 4), (0.3, 10, 3), (1.0, 8, 8)])
+def test_robust_batches_hold_the_configured_share_of_degraded_images(share, batch_size, expected):
+    task = robust_task(share, batch_size)
+    clean = SPLITS["train"][0]
+    for epoch, step in [(0, 0), (0, 1), (2, 3)]:
+        index = task.epoch_order(cpu_generator(step))[:batch_size]
+        x, y = task.batch(index, epoch, step, torch.Generator().manual_seed(0))
+        plain = normalize(torch.from_numpy(clean[index.numpy()]))  # the same rows, not degraded
+        changed = (x - plain).abs().flatten(1).amax(1) > 1e-6
+        assert int(changed.sum()) == expected  # exactly round(share * batch) images degraded
+        rows = task.degraded_positions(batch_size, epoch, step)
+        assert torch.equal(torch.nonzero(changed).flatten(), rows)
+        # each degraded row is one of the configured degradations of its clean image, seeded by the step
+        stream = f"classifier_robust/epoch{epoch}/step{step}"
+        # degraded after the augmentation (none here: the min-max normalised image), quantised to uint8
+        augmented = unit_range(torch.from_numpy(clean[index.numpy()][rows.numpy()]))[:, 0]
+        quantised = (augmented * 255.0).round().to(torch.uint8).numpy()
+        want = degrade(quantised, ROBUST_SPECS, seed=0, stream=stream, rescale="minmax", threads=1)
+        assert torch.allclose(x[rows], normalize(torch.from_numpy(want)), atol=1e-6)
+        assert torch.equal(y, task.labels[index])
+    # positions differ between steps, and are a function of (seed, name, epoch, step)
+    assert not torch.equal(task.degraded_positions(16, 0, 0), task.degraded_positions(16, 0, 1)) or share == 1.0
+    assert torch.equal(
+        task.degraded_positions(batch_size, 1, 2), robust_task(share, batch_size).degraded_positions(batch_size, 1, 2)
+    )
+
+
+def test_robust_task_records_its_degradations_and_standard_task_is_unchanged():
+    task = robust_task(0.5)
+    assert task.extra_meta["degrade"] == {"share": 0.5, "degradations": ROBUST_SPECS, "rescale": "minmax"}
+    standard = classifier_task()
+    assert standard.share == 0.0 and "degrade" not in standard.extra_meta and standard.name == "classifier"
+    index = torch.arange(8)
+    x, _ = standard.batch(index, 0, 0, torch.Generator().manual_seed(0))
+    assert x.shape == (8, 1, *SPLITS["train"][0].shape[1:])
+
+
+def test_robust_share_without_rescale_is_refused():
+    (train_images, train_labels), (test_images, test_labels) = SPLITS["train"], SPLITS["test"]
+    recipe = {**CLASSIFIER, "degrade": {"share": 0.5, "degradations": ROBUST_SPECS}}
+    with pytest.raises(TrainingError, match="degrade.share"):
+        ClassifierTask(
+            train_images=train_images,
+            train_labels=train_labels,
+            test_images=test_images,
+            test_labels=test_labels,
+            recipe=recipe,
+            seed=0,
+            rt=runtime(CPU, 1),
+            name="classifier_robust",
+        )

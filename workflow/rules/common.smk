@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 import psutil
 from snakemake.logging import logger
 
-from cbir.config import validate_config
+from cbir.config import severity_specs, validate_config
 from cbir.norb import KINDS, official_name
 from cbir.resources import estimates, memory_warnings
 
@@ -28,9 +28,24 @@ ENHANCE = config["enhance"]  # query set -> its enhancers, the default first
 RESTORED = [f"{query}__{name}" for query, names in ENHANCE.items() for name in names]
 QUERY_SETS = QUERIES + RESTORED
 DEFAULT_RESTORED = [f"{query}__{names[0]}" for query, names in ENHANCE.items()]
-USED = sorted({name for names in ENHANCE.values() for name in names})
+SWEEPS = config[
+    "sweeps"
+]  # severity sweeps: name -> degradation at increasing strengths
+SEVERITIES = (
+    list(range(1, len(next(iter(SWEEPS.values()))["severities"]) + 1)) if SWEEPS else []
+)
+USED = sorted(
+    {name for names in ENHANCE.values() for name in names}
+    | {name for sweep in SWEEPS.values() for name in sweep["enhancers"]}
+)
 TRAINED = [name for name in USED if "network" in config["enhancers"][name]]
 SPLITS = ["train", "test"]
+# Key sets: `standard` (config `classifier`) and each of config `keys`, one classifier each.
+KEYS = ["standard", *config["keys"]]
+CLASSIFIER = {
+    keys: "classifier" if keys == "standard" else f"classifier_{keys}" for keys in KEYS
+}
+KEYS_OF = {model: keys for keys, model in CLASSIFIER.items()}
 # Rules that run a network ask for a GPU unless the config says CPU (a CPU-only cluster).
 GPU = 0 if config["runtime"]["device"] == "cpu" else 1
 
@@ -40,6 +55,9 @@ wildcard_constraints:
     query="|".join(QUERIES),
     qset="|".join(QUERY_SETS),
     enhancer="|".join(USED) or "(?!)",
+    keyset="|".join(KEYS),
+    sweep="|".join(SWEEPS) or "(?!)",
+    variant="|".join(["none", *USED]),
 
 
 def raw_file(split, kind):
@@ -71,13 +89,77 @@ def enhancement_inputs(wildcards):
     return inputs
 
 
+def sweep_enhancement_inputs(wildcards):
+    """What a restorer needs for a sweep: every severity's query set, and a trained checkpoint."""
+    inputs = {"queries": sweep_files("queries", wildcards.sweep, "none")}
+    if wildcards.variant in TRAINED:
+        inputs["model"] = f"{RESULTS}/models/{wildcards.variant}.pt"
+    return inputs
+
+
 def enhancer_training_inputs(wildcards):
     """The splits, and the classifier when the loss compares its embeddings (loss.feature > 0):
     retraining the classifier then retrains exactly these restorers."""
     inputs = {"train": f"{RESULTS}/data/train.h5", "test": f"{RESULTS}/data/test.h5"}
     if config["enhancers"][wildcards.enhancer]["loss"]["feature"] > 0:
-        inputs["classifier"] = f"{RESULTS}/models/classifier.pt"
+        inputs["classifier"] = classifier_model("standard")
     return inputs
+
+
+def classifier_model(keys):
+    """The checkpoint of key set `keys`."""
+    return f"{RESULTS}/models/{CLASSIFIER[keys]}.pt"
+
+
+def classifier_recipe(keys):
+    """The training recipe of key set `keys`: config `classifier`, plus `degrade` for the robust ones."""
+    if keys == "standard":
+        return config["classifier"]
+    return {**config["classifier"], "degrade": config["keys"][keys]}
+
+
+def sweep_variants(sweep):
+    """The image sets of one sweep: unrestored (`none`) and each of its enhancers."""
+    return ["none", *SWEEPS[sweep]["enhancers"]]
+
+
+def sweep_files(kind, sweep, variant, keys=None):
+    """The per-severity files of one sweep: kind queries, embeddings or retrieval."""
+    parts = [RESULTS, "sweeps", sweep, kind, *([keys] if keys else []), variant]
+    return [f"{'/'.join(parts)}/s{n}.h5" for n in SEVERITIES]
+
+
+def sweep_runs():
+    """(keys, enhancer, sweep, severity) of every sweep retrieval, in `sweep_outputs` order."""
+    return [
+        [keys, variant, sweep, n]
+        for sweep in SWEEPS
+        for variant in sweep_variants(sweep)
+        for keys in KEYS
+        for n in SEVERITIES
+    ]
+
+
+def sweep_outputs(kind, keyed):
+    """Every file of `kind` over all sweeps, variants and (if `keyed`) key sets."""
+    return [
+        path
+        for sweep in SWEEPS
+        for variant in sweep_variants(sweep)
+        for keys in (KEYS if keyed else [None])
+        for path in sweep_files(kind, sweep, variant, keys)
+    ]
+
+
+def robustness_outputs():
+    """The severity sweeps' results: the named target `robustness` (not part of `all`)."""
+    if not SWEEPS:
+        return []
+    return [
+        f"{RESULTS}/tables/robustness.csv",
+        f"{RESULTS}/tables/robustness.md",
+        f"{RESULTS}/figures/robustness_curves.png",
+    ]
 
 
 def final_outputs():
@@ -91,7 +173,8 @@ def final_outputs():
         expand(f"{RESULTS}/queries/{{qset}}.h5", qset=QUERY_SETS),
         expand(f"{RESULTS}/figures/{{name}}.png", name=figures),
         expand(
-            f"{RESULTS}/figures/learning_curve_{{m}}.png", m=["classifier", *TRAINED]
+            f"{RESULTS}/figures/learning_curve_{{m}}.png",
+            m=[*CLASSIFIER.values(), *TRAINED],
         ),
         expand(f"{RESULTS}/figures/enhancement_{{query}}.png", query=ENHANCE),
         expand(
@@ -106,8 +189,9 @@ def write_runtime_table():
     from cbir.stages.report import runtime_table
 
     files = {}
-    for path in sorted(Path(LOGS, "benchmarks").glob("*/*.tsv")):
-        files.setdefault(path.parent.name, []).append(path)
+    root = Path(LOGS, "benchmarks")
+    for path in sorted(root.rglob("*.tsv")):  # <rule>/[<keys>/]<job>.tsv
+        files.setdefault(path.relative_to(root).parts[0], []).append(path)
     render = Path("logs/benchmarks/synthesize_smallnorb.tsv")
     if SYNTHETIC and render.exists():
         files["synthesize_smallnorb"] = [render]

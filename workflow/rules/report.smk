@@ -3,9 +3,15 @@
 
 rule evaluate_retrieval:
     input:
-        gallery=f"{RESULTS}/embeddings/gallery.h5",
-        embeddings=expand(f"{RESULTS}/embeddings/{{qset}}.h5", qset=QUERY_SETS),
-        results=expand(f"{RESULTS}/retrieval/{{qset}}.h5", qset=QUERY_SETS),
+        galleries=expand(f"{RESULTS}/embeddings/{{keyset}}/gallery.h5", keyset=KEYS),
+        embeddings=expand(
+            f"{RESULTS}/embeddings/{{keyset}}/{{qset}}.h5",
+            keyset=KEYS,
+            qset=QUERY_SETS,
+        ),
+        results=expand(
+            f"{RESULTS}/retrieval/{{keyset}}/{{qset}}.h5", keyset=KEYS, qset=QUERY_SETS
+        ),
     output:
         csv=report(f"{RESULTS}/tables/retrieval.csv", category="Retrieval"),
         table1=report(f"{RESULTS}/tables/table1.md", category="Retrieval"),
@@ -15,6 +21,7 @@ rule evaluate_retrieval:
     benchmark:
         f"{LOGS}/benchmarks/evaluate_retrieval/tables.tsv"
     params:
+        key_sets=KEYS,  # the input lists are keys-major: every query set of one key set, then the next
         qsets=QUERY_SETS,
         ks=config["retrieval"]["ks"],
         defaults={query: names[0] for query, names in ENHANCE.items()},
@@ -60,7 +67,7 @@ rule plot_gap_closed:
 
 rule plot_retrieval:
     input:
-        results=f"{RESULTS}/retrieval/{{qset}}.h5",
+        results=f"{RESULTS}/retrieval/standard/{{qset}}.h5",
         queries=f"{RESULTS}/queries/{{qset}}.h5",
         gallery=f"{RESULTS}/data/train.h5",
     output:

@@ -1,18 +1,18 @@
-# Embeddings and exact top-k search (see docs/design.md, Rule graph).
+# Embeddings and exact top-k search, once per key set (`standard` and config `keys`).
 
 
 # The gallery has a rule of its own so that each query set's chain (degrade, restore, embed,
 # search, plot) is one connected group of jobs on a cluster (profiles/slurm `groups`).
 rule embed_gallery:
     input:
-        model=f"{RESULTS}/models/classifier.pt",
+        model=lambda wc: classifier_model(wc.keyset),
         images=f"{RESULTS}/data/train.h5",
     output:
-        f"{RESULTS}/embeddings/gallery.h5",
+        f"{RESULTS}/embeddings/{{keyset}}/gallery.h5",
     log:
-        f"{LOGS}/embed_images/gallery.log",
+        f"{LOGS}/embed_images/{{keyset}}/gallery.log",
     benchmark:
-        f"{LOGS}/benchmarks/embed_gallery/gallery.tsv"
+        f"{LOGS}/benchmarks/embed_gallery/{{keyset}}.tsv"
     threads: 8
     resources:
         mem_mb=MEM_MB["embed_images"],
@@ -27,14 +27,14 @@ rule embed_gallery:
 
 rule embed_images:
     input:
-        model=f"{RESULTS}/models/classifier.pt",
+        model=lambda wc: classifier_model(wc.keyset),
         images=f"{RESULTS}/queries/{{qset}}.h5",
     output:
-        f"{RESULTS}/embeddings/{{qset}}.h5",
+        f"{RESULTS}/embeddings/{{keyset}}/{{qset}}.h5",
     log:
-        f"{LOGS}/embed_images/{{qset}}.log",
+        f"{LOGS}/embed_images/{{keyset}}/{{qset}}.log",
     benchmark:
-        f"{LOGS}/benchmarks/embed_images/{{qset}}.tsv"
+        f"{LOGS}/benchmarks/embed_images/{{keyset}}/{{qset}}.tsv"
     threads: 8
     resources:
         mem_mb=MEM_MB["embed_images"],
@@ -49,14 +49,14 @@ rule embed_images:
 
 rule retrieve_topk:
     input:
-        gallery=f"{RESULTS}/embeddings/gallery.h5",
-        queries=f"{RESULTS}/embeddings/{{qset}}.h5",
+        gallery=f"{RESULTS}/embeddings/{{keyset}}/gallery.h5",
+        queries=f"{RESULTS}/embeddings/{{keyset}}/{{qset}}.h5",
     output:
-        f"{RESULTS}/retrieval/{{qset}}.h5",
+        f"{RESULTS}/retrieval/{{keyset}}/{{qset}}.h5",
     log:
-        f"{LOGS}/retrieve_topk/{{qset}}.log",
+        f"{LOGS}/retrieve_topk/{{keyset}}/{{qset}}.log",
     benchmark:
-        f"{LOGS}/benchmarks/retrieve_topk/{{qset}}.tsv"
+        f"{LOGS}/benchmarks/retrieve_topk/{{keyset}}/{{qset}}.tsv"
     threads: 8
     resources:
         mem_mb=MEM_MB["retrieve_topk"],

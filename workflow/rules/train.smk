@@ -7,20 +7,23 @@ rule train_classifier:
         train=f"{RESULTS}/data/train.h5",
         test=f"{RESULTS}/data/test.h5",
     output:
-        model=f"{RESULTS}/models/classifier.pt",
-        history=f"{RESULTS}/models/classifier.csv",
+        model=f"{RESULTS}/models/{{classifier}}.pt",
+        history=f"{RESULTS}/models/{{classifier}}.csv",
     log:
-        f"{LOGS}/train_classifier.log",
+        f"{LOGS}/train_classifier/{{classifier}}.log",
     benchmark:
-        f"{LOGS}/benchmarks/train_classifier/classifier.tsv"
+        f"{LOGS}/benchmarks/train_classifier/{{classifier}}.tsv"
+    wildcard_constraints:
+        classifier="|".join(KEYS_OF),
     threads: 8
     resources:
         gpu=GPU,
         mem_mb=MEM_MB["train_classifier"],
     params:
-        recipe=config["classifier"],
+        recipe=lambda wc: classifier_recipe(KEYS_OF[wc.classifier]),
         runtime=config["runtime"],
         seed=config["seed"],
+        rescale=config["degradation"]["rescale"],
     script:
         "../scripts/train_classifier.py"
 
@@ -80,7 +83,7 @@ rule plot_learning_curve:
     log:
         f"{LOGS}/plot_learning_curve/{{model}}.log",
     wildcard_constraints:
-        model="|".join(["classifier", *TRAINED]),
+        model="|".join([*KEYS_OF, *TRAINED]),
     script:
         "../scripts/plot_learning_curve.py"
 

@@ -1,4 +1,4 @@
-"""Rule train_classifier: the ResNet classifier on the training split."""
+"""Rule train_classifier: the ResNet classifier of one key set on the training split."""
 
 from cbir.runlog import setup_logging
 from cbir.stages.train import train_classifier
@@ -14,4 +14,6 @@ if __name__ == "__main__":
         runtime=snakemake.params.runtime,
         seed=snakemake.params.seed,
         threads=snakemake.threads,
+        name=snakemake.wildcards.classifier,
+        rescale=snakemake.params.rescale,
     )

@@ -154,19 +154,75 @@ class _Defaults:
                 self.fill(instance[name], extra)
 
 
+def severity_specs(sweep: dict) -> list[list[dict]]:
+    """The degradation list of every severity of a sweep (config `sweeps.<name>`), weakest
+    first: the sweep's degradation with its `vary` parameter set to the severity's value, or
+    one spec per value when the severity is a list (a mixture, one drawn per image)."""
+    out = []
+    for value in sweep["severities"]:
+        values = value if isinstance(value, list) else [value]
+        out.append([{**sweep["degradation"], sweep["vary"]: v} for v in values])
+    return out
+
+
 def _degradation_lists(config: dict):
-    """(dotted key, degradation list) of every query set and every enhancer."""
+    """(dotted key, degradation list) of every query set, enhancer, key set and sweep severity."""
     for name, specs in config["queries"].items():
         yield f"queries.{name}", specs
     for name, enhancer in config["enhancers"].items():
         if "degradations" in enhancer:
             yield f"enhancers.{name}.degradations", enhancer["degradations"]
+    for name, keys in config["keys"].items():
+        yield f"keys.{name}.degradations", keys["degradations"]
+    for name, sweep in config["sweeps"].items():
+        for i, specs in enumerate(severity_specs(sweep)):
+            yield f"sweeps.{name}.severities.{i}", specs
+
+
+def _check_sweeps(config: dict, validator: jsonschema.protocols.Validator) -> None:
+    """Each sweep varies a numeric parameter of its degradation to valid values, names known
+    enhancers, and all sweeps have as many severities."""
+    sweeps = config["sweeps"]
+    if not sweeps:
+        return
+    if not any(not specs for specs in config["queries"].values()):
+        raise ConfigError(
+            "config key 'sweeps': the robustness curves need a clean query set (an empty list in 'queries')"
+        )
+    degradation = validator.evolve(schema={"$ref": "#/$defs/degradation", "$defs": validator.schema["$defs"]})
+    first = next(iter(sweeps))
+    for name, sweep in sweeps.items():
+        key = f"sweeps.{name}"
+        params = [p for p, v in sweep["degradation"].items() if p != "name" and not isinstance(v, bool)]
+        if sweep["vary"] not in params:
+            raise ConfigError(
+                f"config key '{key}.vary': {sweep['vary']!r} is not a numeric parameter of "
+                f"{sweep['degradation']['name']}; expected one of {', '.join(params)}"
+            )
+        if len(sweep["severities"]) != len(sweeps[first]["severities"]):
+            raise ConfigError(
+                f"config key '{key}.severities': {len(sweep['severities'])} severities, but sweeps.{first} has "
+                f"{len(sweeps[first]['severities'])}; every sweep needs the same number"
+            )
+        for i, specs in enumerate(severity_specs(sweep)):
+            for spec in specs:
+                error = jsonschema.exceptions.best_match(degradation.iter_errors(spec))
+                if error is not None:
+                    raise ConfigError(
+                        f"config key '{key}.severities.{i}': {sweep['vary']} = {spec[sweep['vary']]!r}: {error.message}"
+                    )
+        for enhancer in sweep["enhancers"]:
+            if enhancer not in config["enhancers"]:
+                known = ", ".join(sorted(config["enhancers"])) or "none configured"
+                raise ConfigError(
+                    f"config key '{key}.enhancers': no enhancer named {enhancer!r} in 'enhancers' ({known})"
+                )
 
 
 AUTOENCODERS = ("autoencoder", "reference_autoencoder")
 
 
-def _semantic_checks(config: dict) -> None:
+def _semantic_checks(config: dict, validator: jsonschema.protocols.Validator) -> None:
     """What a schema cannot state: relations between keys."""
     ks, topk = config["retrieval"]["ks"], config["retrieval"]["topk"]
     if max(ks) > topk:
@@ -185,6 +241,7 @@ def _semantic_checks(config: dict) -> None:
             "config key 'queries': restoring query sets needs a clean query set (an empty list) to measure "
             "the gap a restorer closes"
         )
+    _check_sweeps(config, validator)
     size = config["dataset"]["image_size"]
     # Every configured network is checked, used or not: a config that fails later is worse.
     for name, enhancer in config["enhancers"].items():
@@ -227,5 +284,5 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     _check(config, validator)
     _Defaults(schema).fill(config, schema)
     _check(config, validator)  # the filled defaults must satisfy the schema too
-    _semantic_checks(config)
+    _semantic_checks(config, validator)
     return config

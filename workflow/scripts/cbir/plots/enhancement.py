@@ -16,6 +16,7 @@ import pandas as pd
 
 from cbir.imagemath import psnr, unit
 from cbir.plots import plt
+from cbir.tables import STANDARD, remedy
 
 EXAMPLES = 6  # columns: images shown
 FLOOR = -100.0  # the gap-closed axis ends here; lower bars are cut, their labels still say how low
@@ -56,21 +57,29 @@ def enhancement_figure(
 
 
 def gap_closed_figure(table: pd.DataFrame, *, distance: str, k: int) -> plt.Figure:
-    """Bars of `gap_closed` (in %) per query set (groups) and enhancer (bars) at one distance
-    and k, from an enhancement table (`cbir.tables.enhancement_table`); the default enhancer
-    of each set comes first. 0 % is the degraded set, 100 % the clean one."""
+    """Bars of `gap_closed` (in %) per query set (groups) and remedy (bars) at one distance
+    and k, from an enhancement table (`cbir.tables.enhancement_table`), in its row order: the
+    default enhancer of each set first. A remedy is an enhancer with the standard keys, or with
+    a `keys` column another key set alone (`<K> keys`) or with an enhancer (`<K> keys + <e>`);
+    each keeps one colour in every group. 0 % is the degraded set, 100 % the clean one (both
+    searched with the standard keys)."""
     rows = table[(table["distance"] == distance) & (table["k"] == k)]
     if rows.empty:
         raise ValueError(f"no enhancement rows for distance {distance!r} and k={k}")
+    keys = rows["keys"].tolist() if "keys" in rows else [STANDARD] * len(rows)
+    rows = rows.assign(remedy=[remedy(*pair) for pair in zip(keys, rows["enhancer"], strict=True)])
+    keyed = any(name != STANDARD for name in keys)
     sets = list(dict.fromkeys(rows["query_set"]))
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(sets) + 1.5), 3.8))
-    width = 0.8 / max(rows.groupby("query_set").size())
+    n_bars = max(rows.groupby("query_set").size())
+    legend_width = 1.5 if keyed else 0.0  # room for the longer remedy labels
+    fig, ax = plt.subplots(figsize=(max(5.0, max(1.3, 0.45 * n_bars) * len(sets) + 1.5) + legend_width, 3.8))
+    width = 0.8 / n_bars
     colours: dict[str, str] = {}
     for x, qset in enumerate(sets):
         part = rows[rows["query_set"] == qset]
-        for j, (enhancer, value) in enumerate(zip(part["enhancer"], part["gap_closed"], strict=True)):
-            label = None if enhancer in colours else enhancer  # one legend entry per enhancer
-            colour = colours.setdefault(enhancer, f"C{len(colours) % 10}")
+        for j, (name, value) in enumerate(zip(part["remedy"], part["gap_closed"], strict=True)):
+            label = None if name in colours else name  # one legend entry per remedy
+            colour = colours.setdefault(name, f"C{len(colours) % 10}")
             pos = x - 0.4 + width * (j + 0.5)
             shown = 0.0 if np.isnan(value) else 100 * value
             ax.bar(pos, shown, width, color=colour, label=label)
@@ -83,7 +92,12 @@ def gap_closed_figure(table: pd.DataFrame, *, distance: str, k: int) -> plt.Figu
     ax.axhline(100, color="grey", linewidth=0.8, linestyle="--")
     ax.set_xticks(range(len(sets)), sets, rotation=20)
     ax.set_ylabel(f"gap closed, top-{k} {distance} (%)")
-    ax.set_title("Share of the retrieval gap (clean - degraded) each restorer closes", fontsize=10)
+    what = (
+        "the standard keys' retrieval gap (clean - degraded) each remedy"
+        if keyed
+        else "the retrieval gap (clean - degraded) each restorer"
+    )
+    ax.set_title(f"Share of {what} closes", fontsize=10)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig

@@ -28,6 +28,7 @@ def degrade_query_set(
     rescale: str,
     chunk_size: int,
     threads: int,
+    extra_attrs: dict | None = None,
 ) -> None:
     """Rule degrade_queries: the query set `query`, i.e. the test split at `test` with each
     image degraded by one of `specs` (stream = the query name) -> `output`, same columns,
@@ -35,7 +36,8 @@ def degrade_query_set(
 
     The spec drawn for image i is ``spec_choices(len(specs), seed=seed, stream=query,
     indices=[i])`` (not stored: recomputed exactly from the attributes). `chunk_size` and
-    `threads` (see `cbir.degrade.degrade`) change the speed, never the file.
+    `threads` (see `cbir.degrade.degrade`) change the speed, never the file. `extra_attrs`
+    join the attributes (a sweep's severity).
     """
     specs = check_specs(specs)
     source = read_image_set(test)
@@ -67,6 +69,7 @@ def degrade_query_set(
         "source": str(Path(test)),
         "spec_counts": counts,
         "choice": "spec_choices(len(specs), seed=seed, stream=stream, indices=row)",
+        **(extra_attrs or {}),
     }
     write_image_set(output, out, source.columns, attrs)
 

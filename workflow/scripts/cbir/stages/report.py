@@ -16,15 +16,15 @@ from cbir.norb import CATEGORIES
 from cbir.plots import save_figure
 from cbir.plots.enhancement import gap_closed_figure
 from cbir.plots.retrieval import retrieval_figure
+from cbir.runtime_tables import runtime_markdown, runtime_summary
 from cbir.tables import (
     SEPARATOR,
+    STANDARD,
     TableError,
     enhancement_markdown,
     enhancement_table,
     evaluate,
     queries_markdown,
-    runtime_markdown,
-    runtime_summary,
     table1_markdown,
 )
 
@@ -40,33 +40,48 @@ def _write_text(path: PathLike, text: str) -> None:
 
 def evaluate_retrieval(
     *,
-    gallery: PathLike,
-    embeddings: Mapping[str, PathLike],
-    results: Mapping[str, PathLike],
+    galleries: Mapping[str, PathLike],
+    embeddings: Mapping[str, Mapping[str, PathLike]],
+    results: Mapping[str, Mapping[str, PathLike]],
     ks: list[int],
     defaults: Mapping[str, str],
     csv: PathLike,
     table1: PathLike,
     per_query: PathLike,
 ) -> pd.DataFrame:
-    """Rule evaluate_retrieval: `embeddings` and `results` map each query set (in table order)
-    to its embeddings and its top-k file; labels come from the embedding files, so every number
-    can be recomputed from them alone. `defaults`: query set -> the enhancer Table 1 shows."""
-    if set(embeddings) != set(results):
-        raise TableError(f"query sets differ: embeddings {sorted(embeddings)}, results {sorted(results)}")
-    gallery_labels = read_embeddings(gallery).labels
-    query_sets = {}
-    for qset, path in embeddings.items():
-        stored, _ = read_retrieval(results[qset])
-        query_sets[qset] = (read_embeddings(path).labels, stored)
-    try:
-        frame = evaluate(gallery_labels, query_sets, ks)
-    except TableError as exc:
-        raise TableError(f"{exc} (gallery {gallery})") from None
+    """Rule evaluate_retrieval: `galleries` maps each key set to its gallery embeddings,
+    `embeddings` and `results` map it to its query sets (in table order) -> their embeddings
+    and top-k files. Each key set is evaluated against its own gallery, standard first; labels
+    come from the embedding files, so every number can be recomputed from them alone.
+    `defaults`: query set -> the enhancer Table 1 shows."""
+    if STANDARD not in galleries:
+        raise TableError(f"no {STANDARD} key set among {sorted(galleries)}")
+    if not set(galleries) == set(embeddings) == set(results):
+        raise TableError(
+            f"key sets differ: galleries {sorted(galleries)}, embeddings {sorted(embeddings)}, results {sorted(results)}"
+        )
+    frames = []
+    for keys in sorted(galleries, key=lambda name: name != STANDARD):
+        if set(embeddings[keys]) != set(results[keys]):
+            raise TableError(
+                f"query sets differ ({keys} keys): embeddings {sorted(embeddings[keys])}, results {sorted(results[keys])}"
+            )
+        gallery = galleries[keys]
+        query_sets = {}
+        for qset, path in embeddings[keys].items():
+            stored, _ = read_retrieval(results[keys][qset])
+            query_sets[qset] = (read_embeddings(path).labels, stored)
+        try:
+            frames.append(evaluate(read_embeddings(gallery).labels, query_sets, ks, keys=keys))
+        except TableError as exc:
+            raise TableError(f"{exc} ({keys} keys, gallery {gallery})") from None
+    frame = pd.concat(frames, ignore_index=True)
+    frame.attrs = dict(frames[0].attrs)  # gallery and query counts of the standard keys
     with atomic_path(csv) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.6f")
     _write_text(table1, table1_markdown(frame, defaults, ks))
-    _write_text(per_query, queries_markdown(frame, list(embeddings)))
+    qsets = list(dict.fromkeys(qset for names in embeddings.values() for qset in names))
+    _write_text(per_query, queries_markdown(frame, qsets))
     log.info("wrote %s, %s and %s (%d rows)", csv, table1, per_query, len(frame))
     return frame
 
@@ -119,9 +134,10 @@ def evaluate_enhancement(
     csv: PathLike,
     markdown: PathLike,
 ) -> pd.DataFrame:
-    """Rule evaluate_enhancement: for every (query set, enhancer) the top-k accuracies clean,
-    degraded and restored (from `retrieval`, the retrieval.csv), the share of the gap closed,
-    and PSNR / SSIM of the restored images against the clean test images (`test`).
+    """Rule evaluate_enhancement: for every key set, query set and remedy (an enhancer, another
+    key set or both) the top-k accuracies clean and degraded (the standard keys') and after
+    the remedy (from `retrieval`, the retrieval.csv), the share of the gap closed, and PSNR /
+    SSIM of the images searched against the clean test images (`test`).
     `degraded`: query set -> its image set; `restored`: <query>__<enhancer> -> its image set."""
     frame = pd.read_csv(retrieval)
     clean_images = read_image_set(test)
@@ -130,7 +146,7 @@ def evaluate_enhancement(
     missing = {f"{q}{SEPARATOR}{e}" for q, names in enhance.items() for e in names} - set(quality)
     if missing:
         raise TableError(f"no restored image set for {sorted(missing)}")
-    table = enhancement_table(frame, quality, enhance, clean)
+    table = enhancement_table(frame, {**degraded_quality, **quality}, enhance, clean)
     with atomic_path(csv) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6f")
     _write_text(markdown, enhancement_markdown(table, degraded_quality))

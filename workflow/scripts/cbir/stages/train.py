@@ -85,9 +85,13 @@ def train_classifier(
     runtime: dict,
     seed: int,
     threads: int,
+    name: str = "classifier",
+    rescale: str | None = None,
     stop_after: int | None = None,
 ) -> bool:
-    """Train the classifier (config `classifier`); write `model_path` and `history_path`.
+    """Train the classifier (config `classifier`) or the key set `name`'s (its recipe adds
+    `degrade`, see `cbir.train.tasks`; `rescale` is config `degradation.rescale`); write
+    `model_path` and `history_path`.
 
     Returns False when `stop_after` (a simulated kill, for tests) ended the job after that
     many epochs in total, leaving only the in-progress checkpoint.
@@ -105,6 +109,8 @@ def train_classifier(
         recipe=recipe,
         seed=int(seed),
         rt=rt,
+        name=name,
+        rescale=rescale,
     )
     return _train(task, train_set, test_set, model_path, history_path, runtime, stop_after)
 

@@ -5,7 +5,13 @@ The classifier minimises cross-entropy (with the recipe's label_smoothing, also 
 held-out loss) on augmented training images (`cbir.augment`); its head is the recipe's
 `head`, its trunk initialised from `weights` (`cbir.networks.load_pretrained`). Its
 training split is one uint8 tensor on the device; each batch is cut from it by index,
-normalised and augmented there. An enhancer trains on images degraded afresh every batch
+normalised and augmented there. A robust key set (config `keys.<name>`) is the same
+classifier whose recipe adds `degrade: {share, degradations}`: in every batch exactly
+round(share * batch) images, at positions drawn from (seed, name, epoch, step), are
+augmented like the rest and then degraded (`cbir.degrade.degrade` on the augmented image
+quantised to uint8, stream "<name>/epoch<e>/step<s>", one of `degradations` drawn per image)
+and min-max normalised, as a query is: degrading first would let the augmentation's bilinear
+resampling smooth the noise and the blocks away, so training would not see what queries hold. An enhancer trains on images degraded afresh every batch
 by `cbir.degrade.degrade` with the stream "<name>/epoch<e>/step<s>", one of the recipe's
 degradations drawn per image. Its clean batches are cut from the split in host memory
 (the degradations are numpy code) and moved to the device with their degraded copies.
@@ -147,9 +153,17 @@ class ClassifierTask(Task):
         recipe: dict,
         seed: int,
         rt: Runtime,
+        name: str = "classifier",
+        rescale: str | None = None,
     ):
-        self.name, self.recipe, self.seed, self.rt = "classifier", recipe, seed, rt
+        self.name, self.recipe, self.seed, self.rt = name, recipe, seed, rt
         self.augment = check_params(recipe["augment"])
+        robust = recipe.get("degrade")
+        self.share = float(robust["share"]) if robust else 0.0
+        self.specs = check_specs(robust["degradations"]) if robust else []
+        if self.share and (not self.specs or rescale is None):
+            raise TrainingError(f"{name}: degrade.share {self.share} needs degradations and degradation.rescale")
+        self.rescale = rescale
         self.n_train = len(train_images)
         self.input_size = list(train_images.shape[1:])
         self.batch_size = min(int(recipe["batch_size"]), self.n_train)
@@ -165,11 +179,29 @@ class ClassifierTask(Task):
         self.extra_meta = {"weights_init": load_pretrained(model, recipe["weights"]), "classes": NUM_CLASSES}
         self.model = model
         self.data = {"n_train": self.n_train, "n_heldout": len(rows)}
+        if self.share:
+            self.extra_meta["degrade"] = {"share": self.share, "degradations": self.specs, "rescale": rescale}
+
+    def degraded_positions(self, n: int, epoch: int, step: int) -> torch.Tensor:
+        """Sorted positions, within a batch of n, of the round(share * n) images to degrade."""
+        count = round(self.share * n)
+        if count == 0:
+            return torch.zeros(0, dtype=torch.int64)
+        generator = cpu_generator(torch_seed(self.seed, self.name, f"epoch{epoch}", f"step{step}", "degraded"))
+        return torch.randperm(n, generator=generator)[:count].sort().values
 
     def batch(self, index, epoch, step, generator):
         index = index.to(self.rt.device)
-        x = augment(unit_range(self.images[index]), self.augment, generator) * 2.0 - 1.0
-        return x, self.labels[index]
+        x = augment(unit_range(self.images[index]), self.augment, generator)
+        rows = self.degraded_positions(len(index), epoch, step)
+        if len(rows):  # degrade the augmented image, as a query is degraded after capture
+            rows = rows.to(self.rt.device)
+            chosen = (x[rows, 0] * 255.0).round_().to(torch.uint8).cpu().numpy()
+            stream = f"{self.name}/epoch{epoch}/step{step}"
+            degraded = degrade(chosen, self.specs, seed=self.seed, stream=stream, rescale=self.rescale, threads=1)
+            x = x.clone()
+            x[rows] = unit_range(torch.from_numpy(degraded).to(self.rt.device))
+        return x * 2.0 - 1.0, self.labels[index]
 
     def loss(self, output, target):
         return F.cross_entropy(output.float(), target, label_smoothing=self.label_smoothing)

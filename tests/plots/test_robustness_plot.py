@@ -1,0 +1,122 @@
+"""The severity-sweep figure from a hand-made table: panels, lines, colours, clean levels and pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.image import imread
+
+from cbir.plots import plt, save_figure
+from cbir.plots.robustness import remedy_label, robustness_figure
+from cbir.robustness import COLUMNS
+
+# (keys, enhancer, degradation) -> top-1 l2 accuracy at severities 1, 2, 3.
+CURVES = {
+    ("standard", "none", "gaussian"): (80, 60, 40),
+    ("standard", "denoiser", "gaussian"): (85, 75, 65),
+    ("standard", "nlmeans", "gaussian"): (82, 70, 55),
+    ("robust", "none", "gaussian"): (88, 80, 70),
+    ("standard", "none", "lowres"): (90, 70, 50),
+    ("standard", "upscaler", "lowres"): (92, 80, 66),
+    ("robust", "none", "lowres"): (86, 80, 72),
+    ("standard", "none", "speckle"): (85, 65, 35),
+    ("robust", "none", "speckle"): (87, 77, 57),
+    ("standard", "none", "motion_blur"): (75, 50, 30),
+    ("robust", "none", "motion_blur"): (84, 70, 60),
+    ("robust", "deblurrer", "motion_blur"): (86, 78, 70),
+}
+CLEAN = {"standard": 90.0, "robust": 85.0}
+LEGEND = [
+    "standard keys, no restorer",
+    "denoiser",
+    "nlmeans",
+    "upscaler",
+    "robust keys",
+    "robust keys + deblurrer",
+    "standard keys, clean queries",
+    "robust keys, clean queries",
+]
+
+
+def table(curves=CURVES) -> pd.DataFrame:
+    rows = []
+    for (keys, enhancer, degradation), values in curves.items():
+        for severity, value in enumerate(values, 1):
+            rows.append((keys, enhancer, degradation, severity, "l2", 1, float(value)))
+            rows.append((keys, enhancer, degradation, severity, "cosine", 1, 5.0))  # not drawn
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def dashed(ax) -> list[float]:
+    return sorted(line.get_ydata()[0] for line in ax.lines if line.get_linestyle() == "--")
+
+
+def test_remedy_labels():
+    assert remedy_label("standard", "none") == "standard keys, no restorer"
+    assert remedy_label("standard", "denoiser") == "denoiser"
+    assert remedy_label("robust", "none") == "robust keys"
+    assert remedy_label("robust", "nlmeans") == "robust keys + nlmeans"
+
+
+def test_panels_lines_and_legend():
+    fig = robustness_figure(table(), clean=CLEAN, distance="l2", k=1)
+    axes = fig.get_axes()
+    assert len(axes) == 4  # a 2 x 3 grid with the two spare cells removed
+    assert [ax.get_title() for ax in axes] == ["gaussian", "lowres", "speckle", "motion_blur"]
+    # Remedy lines of each degradation, plus one dashed clean line per key set.
+    assert [len(ax.lines) for ax in axes] == [4 + 2, 3 + 2, 2 + 2, 3 + 2]
+    for ax in axes:
+        assert ax.get_ylim() == (0, 100)
+        assert list(ax.get_xticks()) == [1, 2, 3]
+        assert dashed(ax) == [85.0, 90.0]
+    solid = [line for line in axes[0].lines if line.get_linestyle() != "--"]
+    assert [line.get_label() for line in solid] == ["standard keys, no restorer", "denoiser", "nlmeans", "robust keys"]
+    np.testing.assert_array_equal(solid[1].get_xdata(), [1, 2, 3])
+    np.testing.assert_array_equal(solid[1].get_ydata(), [85, 75, 65])  # l2 only, severities in order
+    assert all(line.get_marker() not in (None, "None", "") for line in solid)
+    # One colour per label in every panel.
+    colours = {}
+    for ax in axes:
+        for line in ax.lines:
+            assert colours.setdefault(line.get_label(), line.get_color()) == line.get_color()
+    assert len(set(colours.values())) == len(colours) == len(LEGEND)
+    assert not any(ax.get_legend() for ax in axes)
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == LEGEND
+    title = fig._suptitle.get_text()
+    assert "top-1" in title and "L2 metric" in title
+    plt.close(fig)
+
+
+def test_single_panel_and_missing_clean_level():
+    curves = {key: value for key, value in CURVES.items() if key[2] == "speckle"}
+    fig = robustness_figure(table(curves), clean={"standard": 70.0}, distance="cosine", k=1)
+    (ax,) = fig.get_axes()
+    assert len(ax.lines) == 2 + 1 and dashed(ax) == [70.0]  # no clean level given for the robust keys
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), [5, 5, 5])
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "standard keys, no restorer",
+        "robust keys",
+        "standard keys, clean queries",
+    ]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="no robustness rows for distance 'l2' and k=5"):
+        robustness_figure(table(), clean=CLEAN, distance="l2", k=5)
+
+
+def test_saved_png_shows_every_panel(tmp_path):
+    fig = robustness_figure(table(), clean=CLEAN, distance="l2", k=1)
+    fig.canvas.draw()
+    pixels = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(float) / 255
+    height = pixels.shape[0]
+    for ax in fig.get_axes():
+        box = ax.get_window_extent()
+        inside = pixels[int(height - box.y1) + 2 : int(height - box.y0) - 2, int(box.x0) + 2 : int(box.x1) - 2]
+        assert inside.std() > 0.05  # lines drawn in every panel
+    save_figure(fig, tmp_path / "robustness.png")
+    image = imread(tmp_path / "robustness.png")[..., :3]
+    assert image.shape[1] > 900 and image.shape[0] > 500  # three columns, two rows and a legend
+    assert (image.mean(-1) < 0.9).mean() > 0.02  # not blank
+    blue = np.array([0x1F, 0x77, 0xB4]) / 255  # C0, the baseline line
+    assert (np.abs(image - blue).max(-1) < 0.05).sum() > 100

@@ -1,0 +1,119 @@
+# Severity sweeps (config `sweeps`, beyond the paper): each sweep's query sets at every severity,
+# restored by its enhancers, embedded and searched with every key set; one job per sweep and
+# step so that editing one severity table reruns that sweep's jobs only (cbir.stages.sweep).
+# Not part of `all` (about 6 more minutes on 2 CPU cores): `snakemake --cores all robustness`.
+
+
+rule robustness:
+    input:
+        robustness_outputs(),
+
+
+rule degrade_sweep:
+    input:
+        f"{RESULTS}/data/test.h5",
+    output:
+        sweep_files("queries", "{sweep}", "none"),
+    log:
+        f"{LOGS}/degrade_sweep/{{sweep}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/degrade_sweep/{{sweep}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=MEM_MB["degrade_queries"],
+    params:
+        severities=lambda wc: severity_specs(SWEEPS[wc.sweep]),
+        seed=config["seed"],
+        rescale=config["degradation"]["rescale"],
+        chunk_size=config["degradation"]["chunk_size"],
+    script:
+        "../scripts/degrade_sweep.py"
+
+
+rule enhance_sweep:
+    input:
+        unpack(sweep_enhancement_inputs),
+    output:
+        sweep_files("queries", "{sweep}", "{variant}"),
+    log:
+        f"{LOGS}/enhance_sweep/{{sweep}}/{{variant}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/enhance_sweep/{{sweep}}/{{variant}}.tsv"
+    wildcard_constraints:
+        variant="|".join(USED) or "(?!)",
+    threads: 8
+    resources:
+        mem_mb=MEM_MB["enhance_queries"],
+        gpu=lambda wc: GPU * int(wc.variant in TRAINED),
+    params:
+        enhancer=lambda wc: config["enhancers"][wc.variant],
+        runtime=config["runtime"],
+        batch_size=config["inference"]["batch_size"],
+    script:
+        "../scripts/enhance_sweep.py"
+
+
+rule retrieve_sweep:
+    input:
+        model=lambda wc: classifier_model(wc.keyset),
+        gallery=f"{RESULTS}/embeddings/{{keyset}}/gallery.h5",
+        queries=lambda wc: sweep_files("queries", wc.sweep, wc.variant),
+    output:
+        embeddings=sweep_files("embeddings", "{sweep}", "{variant}", "{keyset}"),
+        results=sweep_files("retrieval", "{sweep}", "{variant}", "{keyset}"),
+    log:
+        f"{LOGS}/retrieve_sweep/{{sweep}}/{{keyset}}/{{variant}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/retrieve_sweep/{{sweep}}/{{keyset}}/{{variant}}.tsv"
+    threads: 8
+    resources:
+        mem_mb=max(MEM_MB["embed_images"], MEM_MB["retrieve_topk"]),
+        gpu=GPU,
+    params:
+        runtime=config["runtime"],
+        batch_size=config["inference"]["batch_size"],
+        distances=config["retrieval"]["distances"],
+        topk=config["retrieval"]["topk"],
+        chunk_size=config["retrieval"]["chunk_size"],
+    script:
+        "../scripts/retrieve_sweep.py"
+
+
+rule evaluate_robustness:
+    input:
+        retrieval=f"{RESULTS}/tables/retrieval.csv",
+        galleries=expand(f"{RESULTS}/embeddings/{{keyset}}/gallery.h5", keyset=KEYS),
+        embeddings=sweep_outputs("embeddings", keyed=True),
+        results=sweep_outputs("retrieval", keyed=True),
+    output:
+        csv=report(f"{RESULTS}/tables/robustness.csv", category="Robustness"),
+        markdown=report(f"{RESULTS}/tables/robustness.md", category="Robustness"),
+    log:
+        f"{LOGS}/evaluate_robustness.log",
+    benchmark:
+        f"{LOGS}/benchmarks/evaluate_robustness/tables.tsv"
+    params:
+        runs=sweep_runs(),  # (keys, enhancer, sweep, severity) of each embeddings/results file
+        key_sets=KEYS,
+        clean=CLEAN,
+        ks=config["retrieval"]["ks"],
+        distance=config["retrieval"]["distances"][0],
+        k=min(config["retrieval"]["ks"]),
+    script:
+        "../scripts/evaluate_robustness.py"
+
+
+rule plot_robustness:
+    input:
+        table=f"{RESULTS}/tables/robustness.csv",
+        retrieval=f"{RESULTS}/tables/retrieval.csv",
+    output:
+        report(f"{RESULTS}/figures/robustness_curves.png", category="Robustness"),
+    log:
+        f"{LOGS}/plot_robustness.log",
+    params:
+        clean=CLEAN,
+        distance=config["retrieval"]["distances"][0],
+        k=min(config["retrieval"]["ks"]),
+    script:
+        "../scripts/plot_robustness.py"

@@ -1,0 +1,101 @@
+"""Severity sweeps: top-k accuracy against the severity of each degradation (ImageNet-C style
+robustness curves), one panel per degradation, one line per remedy (key set x restorer)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import pandas as pd
+
+from cbir.plots import plt
+from cbir.tables import DISTANCE_NAMES, NONE, STANDARD, remedy
+
+COLUMNS_MAX = 3  # panels per row
+
+
+def remedy_label(keys: str, enhancer: str) -> str:
+    """Legend label of a line: the enhancer for standard keys ("standard keys, no restorer"
+    without one), "<keys> keys" or "<keys> keys + <enhancer>" for the others."""
+    if keys == STANDARD and enhancer == NONE:
+        return "standard keys, no restorer"
+    return remedy(keys, enhancer)
+
+
+def clean_label(keys: str) -> str:
+    return f"{keys} keys, clean queries"
+
+
+def _order(values, first: str) -> list:
+    values = list(dict.fromkeys(values))
+    return [v for v in values if v == first] + [v for v in values if v != first]
+
+
+def robustness_figure(table: pd.DataFrame, *, clean: Mapping[str, float], distance: str, k: int) -> plt.Figure:
+    """Top-k accuracy (%) against severity at one distance and k, from a robustness table
+    (`cbir.robustness.robustness_table`): one panel per degradation (table order, up to three
+    per row), one line with markers per (keys, enhancer), each label one colour in every panel,
+    and per key set a dashed line at its clean accuracy (`clean`: key set -> %, key sets
+    missing there get none). Shared y axis 0-100 %, one legend for the figure."""
+    rows = table[(table["distance"] == distance) & (table["k"] == k)]
+    if rows.empty:
+        raise ValueError(f"no robustness rows for distance {distance!r} and k={k}")
+    degradations = list(dict.fromkeys(rows["degradation"]))
+    keysets = _order(rows["keys"], STANDARD)
+    remedies = [
+        (keys, enhancer) for keys in keysets for enhancer in _order(rows.loc[rows["keys"] == keys, "enhancer"], NONE)
+    ]
+    labels = [remedy_label(*r) for r in remedies] + [clean_label(keys) for keys in keysets if keys in clean]
+    colours = {label: f"C{i % 10}" for i, label in enumerate(dict.fromkeys(labels))}
+
+    n_cols = min(COLUMNS_MAX, len(degradations))
+    n_rows = math.ceil(len(degradations) / n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.6 * n_cols, 3.0 * n_rows + 0.9), squeeze=False, sharey=True)
+    for ax in axes.flat[len(degradations) :]:
+        fig.delaxes(ax)
+    handles = {}
+    for ax, degradation in zip(axes.flat, degradations, strict=False):
+        part = rows[rows["degradation"] == degradation]
+        for keys, enhancer in remedies:
+            line = part[(part["keys"] == keys) & (part["enhancer"] == enhancer)].sort_values("severity")
+            if line.empty:
+                continue
+            label = remedy_label(keys, enhancer)
+            marker = "o" if keys == STANDARD else "s"
+            (handles[label],) = ax.plot(
+                line["severity"].to_numpy(),
+                line["top_k_accuracy"].to_numpy(),
+                marker=marker,
+                markersize=4,
+                color=colours[label],
+                label=label,
+            )
+        for keys in keysets:
+            if keys in clean and keys in set(part["keys"]):
+                label = clean_label(keys)
+                handles[label] = ax.axhline(
+                    clean[keys], color=colours[label], linestyle="--", linewidth=1.0, label=label
+                )
+        severities = sorted({int(s) for s in part["severity"]})
+        ax.set_xticks(severities)
+        ax.set_xlim(min(severities) - 0.3, max(severities) + 0.3)
+        ax.set_ylim(0, 100)
+        ax.set_title(degradation, fontsize=10)
+        ax.set_xlabel("severity")
+        ax.grid(alpha=0.3)
+    for row in axes:
+        row[0].set_ylabel(f"top-{k} accuracy (%)")
+    ordered = [label for label in colours if label in handles]
+    fig.legend(
+        [handles[label] for label in ordered],
+        ordered,
+        loc="lower center",
+        ncol=min(3, len(ordered)),
+        fontsize=8,
+        frameon=False,
+    )
+    name = DISTANCE_NAMES.get(distance, distance)
+    fig.suptitle(f"Retrieval under growing degradation: top-{k} accuracy, {name}", fontsize=11)
+    legend_rows = math.ceil(len(ordered) / min(3, len(ordered)))
+    fig.tight_layout(rect=(0, min(0.45, (0.12 + 0.17 * legend_rows) / fig.get_figheight()), 1, 0.97))
+    return fig

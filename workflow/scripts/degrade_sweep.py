@@ -1,0 +1,17 @@
+"""Rule degrade_sweep: the query sets of every severity of one sweep."""
+
+from cbir.runlog import setup_logging
+from cbir.stages.sweep import degrade_sweep
+
+if __name__ == "__main__":
+    setup_logging(snakemake.log[0])
+    degrade_sweep(
+        test=snakemake.input[0],
+        outputs=list(snakemake.output),
+        severities=snakemake.params.severities,
+        sweep=snakemake.wildcards.sweep,
+        seed=snakemake.params.seed,
+        rescale=snakemake.params.rescale,
+        chunk_size=snakemake.params.chunk_size,
+        threads=snakemake.threads,
+    )
