@@ -339,7 +339,12 @@ def test_robust_batches_hold_the_configured_share_of_degraded_images(share, batc
 
 def test_robust_task_records_its_degradations_and_standard_task_is_unchanged():
     task = robust_task(0.5)
-    assert task.extra_meta["degrade"] == {"share": 0.5, "degradations": ROBUST_SPECS, "rescale": "minmax"}
+    assert task.extra_meta["degrade"] == {
+        "share": 0.5,
+        "degradations": ROBUST_SPECS,
+        "rescale": "minmax",
+        "consistency": 0.0,
+    }
     standard = classifier_task()
     assert standard.share == 0.0 and "degrade" not in standard.extra_meta and standard.name == "classifier"
     index = torch.arange(8)
@@ -361,3 +366,36 @@ def test_robust_share_without_rescale_is_refused():
             rt=runtime(CPU, 1),
             name="classifier_robust",
         )
+
+
+def test_consistency_adds_the_clean_twins_and_the_embedding_mse():
+    (train_images, train_labels), (test_images, test_labels) = SPLITS["train"], SPLITS["test"]
+    degrade_recipe = {"share": 0.5, "degradations": ROBUST_SPECS, "consistency": 2.0}
+    recipe = {**CLASSIFIER, "batch_size": 8, "augment": NO_AUGMENT, "degrade": degrade_recipe}
+    task = ClassifierTask(
+        train_images=train_images,
+        train_labels=train_labels,
+        test_images=test_images,
+        test_labels=test_labels,
+        recipe=recipe,
+        seed=0,
+        rt=runtime(CPU, 1),
+        name="classifier_robust",
+        rescale="minmax",
+    )
+    assert task.loss_terms == ("consistency",)
+    index = torch.arange(8)
+    x, y = task.batch(index, 0, 0, torch.Generator().manual_seed(0))
+    rows = task.degraded_positions(8, 0, 0)
+    assert x.shape[0] == 8 + 4 and len(y) == 8  # the batch, then the clean twins of its 4 degraded images
+    assert torch.allclose(x[8:], normalize(torch.from_numpy(train_images[rows.numpy()])), atol=1e-6)
+    model = task.model.eval()
+    with torch.no_grad():
+        output = model(x)
+        total, (mse,) = task.loss_parts(output, y)
+        features = model.embed(x)
+    want_mse = ((features[rows] - features[8:]) ** 2).mean()
+    want_ce = torch.nn.functional.cross_entropy(output[:8], y)
+    assert mse.item() == pytest.approx(want_mse.item(), rel=1e-5) and mse.item() > 0
+    assert total.item() == pytest.approx(want_ce.item() + 2.0 * want_mse.item(), rel=1e-5)
+    assert task.metric_sum(output, y) == (output[:8].argmax(1) == y).sum()

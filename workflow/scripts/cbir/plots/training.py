@@ -24,7 +24,10 @@ def learning_curve_figure(history: dict[str, np.ndarray], title: str) -> plt.Fig
     marker = "o" if len(epochs) <= 30 else None
     ax_loss.plot(epochs, history["train_loss"], marker=marker, label="training (augmented/degraded batches)")
     ax_loss.plot(epochs, history["heldout_loss"], marker=marker, label="held-out (test subset)")
-    ax_loss.set_ylabel("cross-entropy" if metric == "acc" else "MSE on [-1, 1]")
+    loss_name = "cross-entropy" if metric == "acc" else "MSE on [-1, 1]"
+    if "train_consistency_mse" in history:  # robust keys with stability training (held-out: CE alone)
+        loss_name = "cross-entropy (+ consistency in training)"
+    ax_loss.set_ylabel(loss_name)
     scale = 100.0 if metric == "acc" else 1.0
     ax_metric.plot(epochs, scale * history[f"train_{metric}"], marker=marker, label="training")
     ax_metric.plot(epochs, scale * history[f"heldout_{metric}"], marker=marker, label="held-out")

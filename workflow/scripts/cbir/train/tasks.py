@@ -164,6 +164,9 @@ class ClassifierTask(Task):
         if self.share and (not self.specs or rescale is None):
             raise TrainingError(f"{name}: degrade.share {self.share} needs degradations and degradation.rescale")
         self.rescale = rescale
+        # Stability training (Zheng et al., CVPR 2016): the degraded images' clean twins go
+        # through the network too, and the MSE between the two embeddings joins the loss.
+        self.consistency = float(robust.get("consistency", 0.0)) if robust else 0.0
         self.n_train = len(train_images)
         self.input_size = list(train_images.shape[1:])
         self.batch_size = min(int(recipe["batch_size"]), self.n_train)
@@ -180,7 +183,19 @@ class ClassifierTask(Task):
         self.model = model
         self.data = {"n_train": self.n_train, "n_heldout": len(rows)}
         if self.share:
-            self.extra_meta["degrade"] = {"share": self.share, "degradations": self.specs, "rescale": rescale}
+            self.extra_meta["degrade"] = {
+                "share": self.share,
+                "degradations": self.specs,
+                "rescale": rescale,
+                "consistency": self.consistency,
+            }
+        self._features, self._pairs = None, None
+        if self.share and self.consistency > 0:
+            self.loss_terms = ("consistency",)
+            self.model.fc.register_forward_pre_hook(self._keep_features)
+
+    def _keep_features(self, module, args):
+        self._features = args[0]  # the embedding: the head's input
 
     def degraded_positions(self, n: int, epoch: int, step: int) -> torch.Tensor:
         """Sorted positions, within a batch of n, of the round(share * n) images to degrade."""
@@ -191,23 +206,41 @@ class ClassifierTask(Task):
         return torch.randperm(n, generator=generator)[:count].sort().values
 
     def batch(self, index, epoch, step, generator):
+        """(input, labels): the batch, round(share * batch) of its images degraded; with a
+        consistency weight the degraded images' clean twins follow as extra rows."""
         index = index.to(self.rt.device)
         x = augment(unit_range(self.images[index]), self.augment, generator)
-        rows = self.degraded_positions(len(index), epoch, step)
+        rows = self.degraded_positions(len(index), epoch, step).to(self.rt.device)
+        self._pairs = None
         if len(rows):  # degrade the augmented image, as a query is degraded after capture
-            rows = rows.to(self.rt.device)
-            chosen = (x[rows, 0] * 255.0).round_().to(torch.uint8).cpu().numpy()
+            clean = x[rows]
+            chosen = (clean[:, 0] * 255.0).round_().to(torch.uint8).cpu().numpy()
             stream = f"{self.name}/epoch{epoch}/step{step}"
             degraded = degrade(chosen, self.specs, seed=self.seed, stream=stream, rescale=self.rescale, threads=1)
             x = x.clone()
             x[rows] = unit_range(torch.from_numpy(degraded).to(self.rt.device))
+            if self.consistency > 0:
+                self._pairs = rows
+                x = torch.cat([x, clean])
         return x * 2.0 - 1.0, self.labels[index]
 
-    def loss(self, output, target):
-        return F.cross_entropy(output.float(), target, label_smoothing=self.label_smoothing)
+    def loss_parts(self, output, target):
+        n = len(target)
+        loss = self.loss(output, target)
+        if self.consistency <= 0:
+            return loss, []
+        if self._pairs is None:  # no image of this batch was degraded
+            zero = output.new_zeros((), dtype=torch.float32)
+            return loss, [zero]
+        features = self._features.float()
+        mse = F.mse_loss(features[self._pairs], features[n:].detach())  # clean twins: the anchors
+        return loss + self.consistency * mse, [mse]
+
+    def loss(self, output, target):  # rows past the targets are clean twins (consistency only)
+        return F.cross_entropy(output[: len(target)].float(), target, label_smoothing=self.label_smoothing)
 
     def metric_sum(self, output, target):
-        return (output.argmax(1) == target).sum()
+        return (output[: len(target)].argmax(1) == target).sum()
 
     def eval_input(self, rows):
         return normalize(self.eval_images[rows])
