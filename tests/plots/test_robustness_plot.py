@@ -48,8 +48,9 @@ def table(curves=CURVES) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
-def dashed(ax) -> list[float]:
-    return sorted(line.get_ydata()[0] for line in ax.lines if line.get_linestyle() == "--")
+def clean_lines(ax) -> list[float]:
+    """Levels of the clean-query lines: thin black horizontal lines."""
+    return sorted(line.get_ydata()[0] for line in ax.lines if line.get_color() == "black")
 
 
 def test_remedy_labels():
@@ -64,23 +65,32 @@ def test_panels_lines_and_legend():
     axes = fig.get_axes()
     assert len(axes) == 4  # a 2 x 3 grid with the two spare cells removed
     assert [ax.get_title() for ax in axes] == ["gaussian", "lowres", "speckle", "motion_blur"]
-    # Remedy lines of each degradation, plus one dashed clean line per key set.
+    # Remedy lines of each degradation, plus one clean line per key set.
     assert [len(ax.lines) for ax in axes] == [4 + 2, 3 + 2, 2 + 2, 3 + 2]
     for ax in axes:
         assert ax.get_ylim() == (0, 100)
         assert list(ax.get_xticks()) == [1, 2, 3]
-        assert dashed(ax) == [85.0, 90.0]
-    solid = [line for line in axes[0].lines if line.get_linestyle() != "--"]
-    assert [line.get_label() for line in solid] == ["standard keys, no restorer", "denoiser", "nlmeans", "robust keys"]
-    np.testing.assert_array_equal(solid[1].get_xdata(), [1, 2, 3])
-    np.testing.assert_array_equal(solid[1].get_ydata(), [85, 75, 65])  # l2 only, severities in order
-    assert all(line.get_marker() not in (None, "None", "") for line in solid)
-    # One colour per label in every panel.
-    colours = {}
+        assert clean_lines(ax) == [85.0, 90.0]
+    curves = [line for line in axes[0].lines if line.get_color() != "black"]
+    assert [line.get_label() for line in curves] == ["standard keys, no restorer", "denoiser", "nlmeans", "robust keys"]
+    np.testing.assert_array_equal(curves[1].get_xdata(), [1, 2, 3])
+    np.testing.assert_array_equal(curves[1].get_ydata(), [85, 75, 65])  # l2 only, severities in order
+    assert all(line.get_marker() not in (None, "None", "") for line in curves)
+    # Colour = the restorer (grey: none), line style = the key set, the same in every panel.
+    styles = {}
     for ax in axes:
         for line in ax.lines:
-            assert colours.setdefault(line.get_label(), line.get_color()) == line.get_color()
-    assert len(set(colours.values())) == len(colours) == len(LEGEND)
+            style = (line.get_color(), line.get_linestyle())
+            assert styles.setdefault(line.get_label(), style) == style
+    assert len(set(styles.values())) == len(styles) == len(LEGEND)
+    assert styles["standard keys, no restorer"] == ("0.4", "-") and styles["robust keys"] == ("0.4", "--")
+    assert styles["robust keys + deblurrer"][1] == "--" and styles["denoiser"][1] == "-"
+    assert styles["standard keys, clean queries"] == ("black", "-") and styles["robust keys, clean queries"] == (
+        "black",
+        "--",
+    )
+    restorers = [styles[name][0] for name in ("denoiser", "nlmeans", "upscaler", "robust keys + deblurrer")]
+    assert len(set(restorers)) == 4 and "0.4" not in restorers
     assert not any(ax.get_legend() for ax in axes)
     (legend,) = fig.legends
     assert [t.get_text() for t in legend.get_texts()] == LEGEND
@@ -93,7 +103,7 @@ def test_single_panel_and_missing_clean_level():
     curves = {key: value for key, value in CURVES.items() if key[2] == "speckle"}
     fig = robustness_figure(table(curves), clean={"standard": 70.0}, distance="cosine", k=1)
     (ax,) = fig.get_axes()
-    assert len(ax.lines) == 2 + 1 and dashed(ax) == [70.0]  # no clean level given for the robust keys
+    assert len(ax.lines) == 2 + 1 and clean_lines(ax) == [70.0]  # no clean level given for the robust keys
     np.testing.assert_array_equal(ax.lines[0].get_ydata(), [5, 5, 5])
     assert [t.get_text() for t in fig.legends[0].get_texts()] == [
         "standard keys, no restorer",

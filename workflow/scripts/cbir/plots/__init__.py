@@ -18,3 +18,32 @@ def save_figure(fig: plt.Figure, path: str | os.PathLike, dpi: int = 120) -> Non
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
     plt.close(fig)
+
+
+class RemedyStyles:
+    """How a remedy (key set x enhancer) looks in every figure and panel: one colour per
+    enhancer (grey for none), one bar hatch and line style per key set, the standard keys
+    plain. Remedies that share a restorer share a colour, so the key sets compare at a glance."""
+
+    NO_RESTORER = "0.4"
+    HATCHES = ("", "//", "..", "xx")
+    LINESTYLES = ("-", "--", ":", "-.")
+    _PALETTE = ("C0", "C1", "C2", "C3", "C4", "C5", "C6", "C8", "C9")  # C7 is grey: no restorer
+
+    def __init__(self) -> None:
+        self._colours: dict[str, str] = {}
+        self._keys: dict[str, int] = {}
+
+    def colour(self, enhancer: str) -> str:
+        if enhancer == "none":
+            return self.NO_RESTORER
+        return self._colours.setdefault(enhancer, self._PALETTE[len(self._colours) % len(self._PALETTE)])
+
+    def _key(self, keys: str) -> int:
+        return self._keys.setdefault(keys, 0 if keys == "standard" else max(self._keys.values(), default=0) + 1)
+
+    def hatch(self, keys: str) -> str:
+        return self.HATCHES[self._key(keys) % len(self.HATCHES)]
+
+    def linestyle(self, keys: str) -> str:
+        return self.LINESTYLES[self._key(keys) % len(self.LINESTYLES)]

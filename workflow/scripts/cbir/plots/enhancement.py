@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from cbir.imagemath import psnr, unit
-from cbir.plots import plt
+from cbir.plots import RemedyStyles, plt
 from cbir.tables import STANDARD, remedy
 
 EXAMPLES = 6  # columns: images shown
@@ -74,15 +74,18 @@ def gap_closed_figure(table: pd.DataFrame, *, distance: str, k: int) -> plt.Figu
     legend_width = 1.5 if keyed else 0.0  # room for the longer remedy labels
     fig, ax = plt.subplots(figsize=(max(5.0, max(1.3, 0.45 * n_bars) * len(sets) + 1.5) + legend_width, 3.8))
     width = 0.8 / n_bars
-    colours: dict[str, str] = {}
+    styles, labelled = RemedyStyles(), set()
+    rows = rows.assign(keys=keys)
     for x, qset in enumerate(sets):
         part = rows[rows["query_set"] == qset]
-        for j, (name, value) in enumerate(zip(part["remedy"], part["gap_closed"], strict=True)):
-            label = None if name in colours else name  # one legend entry per remedy
-            colour = colours.setdefault(name, f"C{len(colours) % 10}")
+        for j, row in enumerate(part.itertuples(index=False)):
+            name, value = row.remedy, row.gap_closed
+            label = None if name in labelled else name  # one legend entry per remedy
+            labelled.add(name)
             pos = x - 0.4 + width * (j + 0.5)
             shown = 0.0 if np.isnan(value) else 100 * value
-            ax.bar(pos, shown, width, color=colour, label=label)
+            colour, hatch = styles.colour(row.enhancer), styles.hatch(row.keys)
+            ax.bar(pos, shown, width, color=colour, hatch=hatch, edgecolor="white", label=label)
             text = "n/a" if np.isnan(value) else f"{shown:.0f}"
             # Bars below -100 % (a restorer that makes a tiny gap much worse) are cut at the axis.
             ax.text(pos, max(shown, FLOOR), text, ha="center", va="bottom" if shown >= 0 else "top", fontsize=7)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from cbir.plots import plt
+from cbir.plots import RemedyStyles, plt
 from cbir.tables import DISTANCE_NAMES, NONE, STANDARD, remedy
 
 COLUMNS_MAX = 3  # panels per row
@@ -34,9 +34,10 @@ def _order(values, first: str) -> list:
 def robustness_figure(table: pd.DataFrame, *, clean: Mapping[str, float], distance: str, k: int) -> plt.Figure:
     """Top-k accuracy (%) against severity at one distance and k, from a robustness table
     (`cbir.robustness.robustness_table`): one panel per degradation (table order, up to three
-    per row), one line with markers per (keys, enhancer), each label one colour in every panel,
-    and per key set a dashed line at its clean accuracy (`clean`: key set -> %, key sets
-    missing there get none). Shared y axis 0-100 %, one legend for the figure."""
+    per row), one line with markers per (keys, enhancer): its colour the restorer's (grey: none),
+    its line style the key set's (`RemedyStyles`), the same in every panel; per key set a thin
+    black line in that style at its clean accuracy (`clean`: key set -> %, key sets missing
+    there get none). Shared y axis 0-100 %, one legend for the figure."""
     rows = table[(table["distance"] == distance) & (table["k"] == k)]
     if rows.empty:
         raise ValueError(f"no robustness rows for distance {distance!r} and k={k}")
@@ -46,7 +47,7 @@ def robustness_figure(table: pd.DataFrame, *, clean: Mapping[str, float], distan
         (keys, enhancer) for keys in keysets for enhancer in _order(rows.loc[rows["keys"] == keys, "enhancer"], NONE)
     ]
     labels = [remedy_label(*r) for r in remedies] + [clean_label(keys) for keys in keysets if keys in clean]
-    colours = {label: f"C{i % 10}" for i, label in enumerate(dict.fromkeys(labels))}
+    styles = RemedyStyles()  # colour: the restorer; line style: the key set
 
     n_cols = min(COLUMNS_MAX, len(degradations))
     n_rows = math.ceil(len(degradations) / n_cols)
@@ -67,15 +68,15 @@ def robustness_figure(table: pd.DataFrame, *, clean: Mapping[str, float], distan
                 line["top_k_accuracy"].to_numpy(),
                 marker=marker,
                 markersize=4,
-                color=colours[label],
+                color=styles.colour(enhancer),
+                linestyle=styles.linestyle(keys),
                 label=label,
             )
         for keys in keysets:
             if keys in clean and keys in set(part["keys"]):
                 label = clean_label(keys)
-                handles[label] = ax.axhline(
-                    clean[keys], color=colours[label], linestyle="--", linewidth=1.0, label=label
-                )
+                style = styles.linestyle(keys)
+                handles[label] = ax.axhline(clean[keys], color="black", linestyle=style, linewidth=0.8, label=label)
         severities = sorted({int(s) for s in part["severity"]})
         ax.set_xticks(severities)
         ax.set_xlim(min(severities) - 0.3, max(severities) + 0.3)
@@ -85,7 +86,7 @@ def robustness_figure(table: pd.DataFrame, *, clean: Mapping[str, float], distan
         ax.grid(alpha=0.3)
     for row in axes:
         row[0].set_ylabel(f"top-{k} accuracy (%)")
-    ordered = [label for label in colours if label in handles]
+    ordered = [label for label in dict.fromkeys(labels) if label in handles]
     fig.legend(
         [handles[label] for label in ordered],
         ordered,
