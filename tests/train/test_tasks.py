@@ -289,13 +289,13 @@ NO_AUGMENT = {
 ROBUST_SPECS = [{"name": "gaussian", "sigma": 0.2}, {"name": "lowres", "level": 1}]
 
 
-def robust_task(share: float, batch_size: int = 16, augment=NO_AUGMENT) -> ClassifierTask:
+def robust_task(share: float, batch_size: int = 16, augment=NO_AUGMENT, consistency: float = 0.0) -> ClassifierTask:
     (train_images, train_labels), (test_images, test_labels) = SPLITS["train"], SPLITS["test"]
     recipe = {
         **CLASSIFIER,
         "batch_size": batch_size,
         "augment": augment,
-        "degrade": {"share": share, "degradations": ROBUST_SPECS},
+        "degrade": {"share": share, "degradations": ROBUST_SPECS, "consistency": consistency},
     }
     return ClassifierTask(
         train_images=train_images,
@@ -369,20 +369,8 @@ def test_robust_share_without_rescale_is_refused():
 
 
 def test_consistency_adds_the_clean_twins_and_the_embedding_mse():
-    (train_images, train_labels), (test_images, test_labels) = SPLITS["train"], SPLITS["test"]
-    degrade_recipe = {"share": 0.5, "degradations": ROBUST_SPECS, "consistency": 2.0}
-    recipe = {**CLASSIFIER, "batch_size": 8, "augment": NO_AUGMENT, "degrade": degrade_recipe}
-    task = ClassifierTask(
-        train_images=train_images,
-        train_labels=train_labels,
-        test_images=test_images,
-        test_labels=test_labels,
-        recipe=recipe,
-        seed=0,
-        rt=runtime(CPU, 1),
-        name="classifier_robust",
-        rescale="minmax",
-    )
+    train_images = SPLITS["train"][0]
+    task = robust_task(0.5, batch_size=8, consistency=2.0)
     assert task.loss_terms == ("consistency",)
     index = torch.arange(8)
     x, y = task.batch(index, 0, 0, torch.Generator().manual_seed(0))

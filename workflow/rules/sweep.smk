@@ -1,7 +1,7 @@
 # Severity sweeps (config `sweeps`, beyond the paper): each sweep's query sets at every severity,
 # restored by its enhancers, embedded and searched with every key set; one job per sweep and
 # step so that editing one severity table reruns that sweep's jobs only (cbir.stages.sweep).
-# Not part of `all` (about 6 more minutes on 2 CPU cores): `snakemake --cores all robustness`.
+# Not part of `all` (about 7.5 more minutes on 2 CPU cores): `snakemake --cores all robustness`.
 
 
 rule robustness:
