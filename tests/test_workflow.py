@@ -173,3 +173,13 @@ def test_cpu_runtime_asks_for_no_gpu(workdir):
     assert "gpu=1" not in stdout and "gpu=0" in stdout
     stdout = run_snakemake(workdir.parent / workdir.name, "-n", "--config", "runtime={'device': 'auto'}").stdout
     assert "gpu=1" in stdout
+
+
+def test_networks_only_the_sweeps_use_train_for_the_robustness_target(workdir):
+    path = workdir / "config" / "config.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["enhance"] = {"noisy": ["denoiser"]}  # the deblurrer and the upscaler serve the sweeps only
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    assert planned_jobs(workdir)["train_enhancer"] == 1
+    jobs = planned_jobs(workdir, "robustness")
+    assert jobs["train_enhancer"] == 3 and jobs["plot_learning_curve"] == 2  # deblurrer, upscaler

@@ -39,6 +39,10 @@ USED = sorted(
     | {name for sweep in SWEEPS.values() for name in sweep["enhancers"]}
 )
 TRAINED = [name for name in USED if "network" in config["enhancers"][name]]
+# Networks that only the sweeps use are trained by the target `robustness`, not by `all`.
+TRAINED_ALL = [
+    name for name in TRAINED if any(name in names for names in ENHANCE.values())
+]
 SPLITS = ["train", "test"]
 # Key sets: `standard` (config `classifier`) and each of config `keys`, one classifier each.
 KEYS = ["standard", *config["keys"]]
@@ -155,10 +159,16 @@ def robustness_outputs():
     """The severity sweeps' results: the named target `robustness` (not part of `all`)."""
     if not SWEEPS:
         return []
+    curves = [
+        f"{RESULTS}/figures/learning_curve_{m}.png"
+        for m in TRAINED
+        if m not in TRAINED_ALL
+    ]
     return [
         f"{RESULTS}/tables/robustness.csv",
         f"{RESULTS}/tables/robustness.md",
         f"{RESULTS}/figures/robustness_curves.png",
+        *curves,
     ]
 
 
@@ -174,7 +184,7 @@ def final_outputs():
         expand(f"{RESULTS}/figures/{{name}}.png", name=figures),
         expand(
             f"{RESULTS}/figures/learning_curve_{{m}}.png",
-            m=[*CLASSIFIER.values(), *TRAINED],
+            m=[*CLASSIFIER.values(), *TRAINED_ALL],
         ),
         expand(f"{RESULTS}/figures/enhancement_{{query}}.png", query=ENHANCE),
         expand(
