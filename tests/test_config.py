@@ -336,3 +336,13 @@ def test_paper_config_is_the_authors_recipe():
     assert config["enhancers"]["deblurrer"]["degradations"][0]["zero_centre"] is True
     # Table 1 shows each set's first enhancer: the paper's networks.
     assert [config["enhance"][q][0] for q in ("noisy", "blurry", "lowres")] == ["denoiser", "deblurrer", "upscaler"]
+
+
+def test_an_overlay_drops_key_sets_and_sweeps_with_null():
+    from snakemake.utils import update_config
+
+    config = _shipped()
+    update_config(config, {"keys": {"robust": None}, "sweeps": {"lowres": None, "speckle": None}})
+    config = validate_config(config)
+    assert config["keys"] == {}
+    assert set(config["sweeps"]) == {"gaussian", "salt_pepper", "motion_blur"}

@@ -28,6 +28,11 @@ RENAMED = {
 }
 
 
+# Sections whose entries an overlay config (--configfile, merged over the default) can drop by
+# setting them to null: merging can add and change names, never remove one.
+DROPPABLE = ("keys", "sweeps", "enhancers", "enhance")
+
+
 class ConfigError(ValueError):
     """The configuration is invalid; the message names the key."""
 
@@ -280,6 +285,9 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     ]
     if renamed:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(renamed))
+    for section in DROPPABLE:  # `keys: {robust: null}` in an overlay config drops the robust keys
+        if isinstance(config.get(section), dict):
+            config[section] = {name: value for name, value in config[section].items() if value is not None}
     validator = Validator(schema)
     _check(config, validator)
     _Defaults(schema).fill(config, schema)
