@@ -289,7 +289,9 @@ NO_AUGMENT = {
 ROBUST_SPECS = [{"name": "gaussian", "sigma": 0.2}, {"name": "lowres", "level": 1}]
 
 
-def robust_task(share: float, batch_size: int = 16, augment=NO_AUGMENT, consistency: float = 0.0) -> ClassifierTask:
+def robust_task(
+    share: float, batch_size: int = 16, augment=NO_AUGMENT, consistency: float = 0.0, rescale: str | None = "minmax"
+) -> ClassifierTask:
     (train_images, train_labels), (test_images, test_labels) = SPLITS["train"], SPLITS["test"]
     recipe = {
         **CLASSIFIER,
@@ -306,7 +308,7 @@ def robust_task(share: float, batch_size: int = 16, augment=NO_AUGMENT, consiste
         seed=0,
         rt=runtime(CPU, 1),
         name="classifier_robust",
-        rescale="minmax",
+        rescale=rescale,
     )
 
 
@@ -353,19 +355,8 @@ def test_robust_task_records_its_degradations_and_standard_task_is_unchanged():
 
 
 def test_robust_share_without_rescale_is_refused():
-    (train_images, train_labels), (test_images, test_labels) = SPLITS["train"], SPLITS["test"]
-    recipe = {**CLASSIFIER, "degrade": {"share": 0.5, "degradations": ROBUST_SPECS}}
     with pytest.raises(TrainingError, match="degrade.share"):
-        ClassifierTask(
-            train_images=train_images,
-            train_labels=train_labels,
-            test_images=test_images,
-            test_labels=test_labels,
-            recipe=recipe,
-            seed=0,
-            rt=runtime(CPU, 1),
-            name="classifier_robust",
-        )
+        robust_task(0.5, rescale=None)
 
 
 def test_consistency_adds_the_clean_twins_and_the_embedding_mse():
