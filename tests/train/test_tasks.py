@@ -38,7 +38,8 @@ from cbir.train.tasks import (
 SPLITS = toy_splits()
 
 
-def classifier_task(seed=0, recipe=CLASSIFIER) -> ClassifierTask:
+def classifier_task(seed=0, recipe=CLASSIFIER, **key_set) -> ClassifierTask:
+    """The classifier's task on the toy splits; `key_set`: name and rescale of a robust key set."""
     (train_images, train_labels), (test_images, test_labels) = SPLITS["train"], SPLITS["test"]
     return ClassifierTask(
         train_images=train_images,
@@ -48,6 +49,7 @@ def classifier_task(seed=0, recipe=CLASSIFIER) -> ClassifierTask:
         recipe=recipe,
         seed=seed,
         rt=runtime(CPU, 1),
+        **key_set,
     )
 
 
@@ -292,24 +294,13 @@ ROBUST_SPECS = [{"name": "gaussian", "sigma": 0.2}, {"name": "lowres", "level": 
 def robust_task(
     share: float, batch_size: int = 16, augment=NO_AUGMENT, consistency: float = 0.0, rescale: str | None = "minmax"
 ) -> ClassifierTask:
-    (train_images, train_labels), (test_images, test_labels) = SPLITS["train"], SPLITS["test"]
     recipe = {
         **CLASSIFIER,
         "batch_size": batch_size,
         "augment": augment,
         "degrade": {"share": share, "degradations": ROBUST_SPECS, "consistency": consistency},
     }
-    return ClassifierTask(
-        train_images=train_images,
-        train_labels=train_labels,
-        test_images=test_images,
-        test_labels=test_labels,
-        recipe=recipe,
-        seed=0,
-        rt=runtime(CPU, 1),
-        name="classifier_robust",
-        rescale=rescale,
-    )
+    return classifier_task(recipe=recipe, name="classifier_robust", rescale=rescale)
 
 
 @pytest.mark.parametrize(("share", "batch_size", "expected"), [(0.5, 16, 8), (0.25, 16, 4), (0.3, 10, 3), (1.0, 8, 8)])

@@ -127,14 +127,20 @@ def sweep_variants(sweep):
     return ["none", *SWEEPS[sweep]["enhancers"]]
 
 
+def sweep_file(kind, sweep, variant, n, keys=None):
+    """One severity's file of a sweep: kind queries, or embeddings / retrieval of a key set."""
+    return "/".join(
+        [RESULTS, "sweeps", sweep, kind, *([keys] if keys else []), variant, f"s{n}.h5"]
+    )
+
+
 def sweep_files(kind, sweep, variant, keys=None):
-    """The per-severity files of one sweep: kind queries, embeddings or retrieval."""
-    parts = [RESULTS, "sweeps", sweep, kind, *([keys] if keys else []), variant]
-    return [f"{'/'.join(parts)}/s{n}.h5" for n in SEVERITIES]
+    """The per-severity files of one sweep, severity 1 first."""
+    return [sweep_file(kind, sweep, variant, n, keys) for n in SEVERITIES]
 
 
 def sweep_runs():
-    """(keys, enhancer, sweep, severity) of every sweep retrieval, in `sweep_outputs` order."""
+    """(keys, enhancer, sweep, severity) of every sweep retrieval."""
     return [
         [keys, variant, sweep, n]
         for sweep in SWEEPS
@@ -144,14 +150,11 @@ def sweep_runs():
     ]
 
 
-def sweep_outputs(kind, keyed):
-    """Every file of `kind` over all sweeps, variants and (if `keyed`) key sets."""
+def sweep_outputs(kind):
+    """The embeddings or retrieval file of every sweep retrieval, in `sweep_runs` order."""
     return [
-        path
-        for sweep in SWEEPS
-        for variant in sweep_variants(sweep)
-        for keys in (KEYS if keyed else [None])
-        for path in sweep_files(kind, sweep, variant, keys)
+        sweep_file(kind, sweep, variant, n, keys)
+        for keys, variant, sweep, n in sweep_runs()
     ]
 
 

@@ -83,8 +83,8 @@ rule evaluate_robustness:
     input:
         retrieval=f"{RESULTS}/tables/retrieval.csv",
         galleries=expand(f"{RESULTS}/embeddings/{{keyset}}/gallery.h5", keyset=KEYS),
-        embeddings=sweep_outputs("embeddings", keyed=True),
-        results=sweep_outputs("retrieval", keyed=True),
+        embeddings=sweep_outputs("embeddings"),
+        results=sweep_outputs("retrieval"),
     output:
         csv=report(f"{RESULTS}/tables/robustness.csv", category="Robustness"),
         markdown=report(f"{RESULTS}/tables/robustness.md", category="Robustness"),

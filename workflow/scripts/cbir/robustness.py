@@ -25,7 +25,7 @@ import pandas as pd
 
 from cbir.measures import top_k_accuracy
 from cbir.search import DISTANCES
-from cbir.tables import DISTANCE_NAMES, MISSING, NONE, STANDARD, TableError, markdown_table
+from cbir.tables import DISTANCE_NAMES, NONE, STANDARD, TableError, fmt, markdown_table, ordered
 
 COLUMNS = ("keys", "enhancer", "degradation", "severity", "distance", "k", "top_k_accuracy")
 SUMMARY_COLUMNS = ("keys", "remedy", "enhancers", "mean_error", "relative_error", "mce")
@@ -36,10 +36,8 @@ Run = tuple[str, str, str, int, np.ndarray, Mapping[str, tuple[np.ndarray, np.nd
 
 
 def _rank(values: Iterable, first: Sequence = ()) -> dict:
-    """value -> position: the `first` ones that occur (in that order), then order of appearance."""
-    values = list(dict.fromkeys(values))
-    order = [v for v in first if v in values] + [v for v in values if v not in first]
-    return {v: i for i, v in enumerate(order)}
+    """value -> position in `ordered(values, first)`."""
+    return {v: i for i, v in enumerate(ordered(values, first))}
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
@@ -184,10 +182,6 @@ def summary(table: pd.DataFrame, *, distance: str, k: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
 
 
-def _fmt(value, digits: int = 2) -> str:
-    return MISSING if value is None or np.isnan(value) else f"{value:.{digits}f}"
-
-
 def robustness_markdown(
     table: pd.DataFrame, summary_frame: pd.DataFrame, *, clean: Mapping[str, float], distance: str, k: int
 ) -> str:
@@ -198,7 +192,7 @@ def robustness_markdown(
     name = DISTANCE_NAMES.get(distance, distance)
     header = ["Keys", "Remedy", "Mean error (%)", "Relative error", "mCE", "Enhancers"]
     rows = [
-        [r.keys, r.remedy, _fmt(r.mean_error), _fmt(r.relative_error, 3), _fmt(r.mce, 3), r.enhancers]
+        [r.keys, r.remedy, fmt(r.mean_error), fmt(r.relative_error, 3), fmt(r.mce, 3), r.enhancers]
         for r in summary_frame.itertuples(index=False)
     ]
     parts = [
@@ -219,9 +213,9 @@ def robustness_markdown(
         severities = sorted({int(s) for s in sub["severity"]})
         values = {(r.keys, r.enhancer, int(r.severity)): r.top_k_accuracy for r in sub.itertuples(index=False)}
         keysets = list(_rank(sub["keys"], [STANDARD]))
-        levels = ", ".join(f"{keys} keys {_fmt(clean.get(keys))} %" for keys in keysets)
+        levels = ", ".join(f"{keys} keys {fmt(clean.get(keys))} %" for keys in keysets)
         rows = [
-            [keys, enhancer, *[_fmt(values.get((keys, enhancer, s))) for s in severities]]
+            [keys, enhancer, *[fmt(values.get((keys, enhancer, s))) for s in severities]]
             for keys in keysets
             for enhancer in _rank(sub.loc[sub["keys"] == keys, "enhancer"], [NONE])
         ]

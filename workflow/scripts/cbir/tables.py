@@ -14,7 +14,7 @@ Measures (cbir.measures), all stored and printed in percent:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -72,10 +72,16 @@ def split_qset(qset: str) -> tuple[str, str]:
     return base, enhancer or NONE
 
 
+def ordered(values: Iterable, first: Sequence = ()) -> list:
+    """The distinct `values`: those in `first` that occur (in that order), then the rest in
+    order of appearance."""
+    values = list(dict.fromkeys(values))
+    return [v for v in first if v in values] + [v for v in values if v not in first]
+
+
 def key_sets(frame: pd.DataFrame) -> list[str]:
     """The key sets of a table: standard first, then the others in their order in `frame`."""
-    names = dict.fromkeys(frame["keys"]) if "keys" in frame else {STANDARD: None}
-    return sorted(names, key=lambda name: name != STANDARD)
+    return ordered(frame["keys"], [STANDARD]) if "keys" in frame else [STANDARD]
 
 
 def remedy(keys: str, enhancer: str) -> str:
@@ -142,12 +148,13 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _fmt(value: float | None) -> str:
-    return MISSING if value is None or np.isnan(value) else f"{value:.2f}"
+def fmt(value: float | None, digits: int = 2) -> str:
+    """A table cell: the value with `digits` decimals, MISSING for None or NaN."""
+    return MISSING if value is None or np.isnan(value) else f"{value:.{digits}f}"
 
 
 def _cell(degraded: float | None, enhanced: float | None, pair: bool) -> str:
-    return f"{_fmt(degraded)}/{_fmt(enhanced)}" if pair else _fmt(degraded)
+    return f"{fmt(degraded)}/{fmt(enhanced)}" if pair else fmt(degraded)
 
 
 def _table1_rows(get, distances: Sequence[str], ks: Sequence[int], bases, others=(), get_keys=None) -> list[list[str]]:
@@ -161,7 +168,7 @@ def _table1_rows(get, distances: Sequence[str], ks: Sequence[int], bases, others
         pair = base != "clean"
         for distance in distances:
             cells = [_cell(get(base, False, distance, k), get(base, True, distance, k), pair) for k in ks]
-            cells += [_fmt(get_keys(keys, base, distance, k) if get_keys else None) for keys in others for k in ks]
+            cells += [fmt(get_keys(keys, base, distance, k) if get_keys else None) for keys in others for k in ks]
             rows.append(["", DISTANCE_NAMES.get(distance, distance), *cells])
     return rows
 
@@ -239,8 +246,8 @@ def queries_markdown(frame: pd.DataFrame, qsets: Sequence[str]) -> str:
                 key = (keys, base, enhancer, distance)
                 if values.get((*key, "top_k_accuracy", top)) is None:
                     continue
-                cells = [_fmt(values.get((*key, "top_k_accuracy", k))) for k in ks]
-                cells += [_fmt(values.get((*key, "precision", top))), _fmt(values.get((*key, "map", top)))]
+                cells = [fmt(values.get((*key, "top_k_accuracy", k))) for k in ks]
+                cells += [fmt(values.get((*key, "precision", top))), fmt(values.get((*key, "map", top)))]
                 shown = MISSING if enhancer == NONE else enhancer
                 metric = DISTANCE_NAMES.get(distance, distance)
                 rows.append([keys, qset, shown, metric, str(counts.get(qset, "")), *cells])
@@ -315,7 +322,7 @@ def enhancement_markdown(table: pd.DataFrame, degraded_quality: Mapping[str, tup
         cells = [query, "(degraded)", f"{psnr_value:.2f}", f"{ssim_value:.3f}"]
         for distance in distances:
             first = top1[(top1["query_set"] == query) & (top1["distance"] == distance)].iloc[0]
-            cells += [_fmt(first["clean"]), _fmt(first["degraded"]), MISSING, MISSING]
+            cells += [fmt(first["clean"]), fmt(first["degraded"]), MISSING, MISSING]
         rows.append(cells)
         part = top1[top1["query_set"] == query]
         for keys, enhancer in dict.fromkeys(zip(part["keys"], part["enhancer"], strict=True)):
@@ -324,7 +331,7 @@ def enhancement_markdown(table: pd.DataFrame, degraded_quality: Mapping[str, tup
             for distance in distances:
                 row = mine[mine["distance"] == distance].iloc[0]
                 gap = row["gap_closed"]
-                cells += ["", "", _fmt(row["enhanced"]), MISSING if np.isnan(gap) else f"{100 * gap:.0f} %"]
+                cells += ["", "", fmt(row["enhanced"]), MISSING if np.isnan(gap) else f"{100 * gap:.0f} %"]
             rows.append(cells)
     others = [keys for keys in key_sets(top1) if keys != STANDARD]
     text = (

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from cbir.plots import RemedyStyles, plt
-from cbir.tables import DISTANCE_NAMES, NONE, STANDARD, remedy
+from cbir.tables import DISTANCE_NAMES, NONE, STANDARD, ordered, remedy
 
 COLUMNS_MAX = 3  # panels per row
 
@@ -26,11 +26,6 @@ def clean_label(keys: str) -> str:
     return f"{keys} keys, clean queries"
 
 
-def _order(values, first: str) -> list:
-    values = list(dict.fromkeys(values))
-    return [v for v in values if v == first] + [v for v in values if v != first]
-
-
 def robustness_figure(table: pd.DataFrame, *, clean: Mapping[str, float], distance: str, k: int) -> plt.Figure:
     """Top-k accuracy (%) against severity at one distance and k, from a robustness table
     (`cbir.robustness.robustness_table`): one panel per degradation (table order, up to three
@@ -42,9 +37,9 @@ def robustness_figure(table: pd.DataFrame, *, clean: Mapping[str, float], distan
     if rows.empty:
         raise ValueError(f"no robustness rows for distance {distance!r} and k={k}")
     degradations = list(dict.fromkeys(rows["degradation"]))
-    keysets = _order(rows["keys"], STANDARD)
+    keysets = ordered(rows["keys"], [STANDARD])
     remedies = [
-        (keys, enhancer) for keys in keysets for enhancer in _order(rows.loc[rows["keys"] == keys, "enhancer"], NONE)
+        (keys, enhancer) for keys in keysets for enhancer in ordered(rows.loc[rows["keys"] == keys, "enhancer"], [NONE])
     ]
     labels = [remedy_label(*r) for r in remedies] + [clean_label(keys) for keys in keysets if keys in clean]
     styles = RemedyStyles()  # colour: the restorer; line style: the key set
@@ -86,17 +81,17 @@ def robustness_figure(table: pd.DataFrame, *, clean: Mapping[str, float], distan
         ax.grid(alpha=0.3)
     for row in axes:
         row[0].set_ylabel(f"top-{k} accuracy (%)")
-    ordered = [label for label in dict.fromkeys(labels) if label in handles]
+    shown = [label for label in dict.fromkeys(labels) if label in handles]
     fig.legend(
-        [handles[label] for label in ordered],
-        ordered,
+        [handles[label] for label in shown],
+        shown,
         loc="lower center",
-        ncol=min(3, len(ordered)),
+        ncol=min(3, len(shown)),
         fontsize=8,
         frameon=False,
     )
     name = DISTANCE_NAMES.get(distance, distance)
     fig.suptitle(f"Retrieval under growing degradation: top-{k} accuracy, {name}", fontsize=11)
-    legend_rows = math.ceil(len(ordered) / min(3, len(ordered)))
+    legend_rows = math.ceil(len(shown) / min(3, len(shown)))
     fig.tight_layout(rect=(0, min(0.45, (0.12 + 0.17 * legend_rows) / fig.get_figheight()), 1, 0.97))
     return fig
