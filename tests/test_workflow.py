@@ -183,3 +183,14 @@ def test_networks_only_the_sweeps_use_train_for_the_robustness_target(workdir):
     assert planned_jobs(workdir)["train_enhancer"] == 1
     jobs = planned_jobs(workdir, "robustness")
     assert jobs["train_enhancer"] == 3 and jobs["plot_learning_curve"] == 2  # deblurrer, upscaler
+
+
+def test_robustness_target_without_sweeps_names_the_key(workdir):
+    path = workdir / "config" / "config.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["sweeps"] = {}
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    assert "train_classifier" in planned_jobs(workdir)  # `all` runs as before
+    proc = run_snakemake(workdir, "-n", "robustness", check=False)
+    assert proc.returncode != 0
+    assert "config key 'sweeps' is empty" in proc.stdout + proc.stderr

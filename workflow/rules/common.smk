@@ -161,7 +161,9 @@ def sweep_outputs(kind):
 def robustness_outputs():
     """The severity sweeps' results: the named target `robustness` (not part of `all`)."""
     if not SWEEPS:
-        return []
+        raise ValueError(
+            "config key 'sweeps' is empty: the target `robustness` has no severity sweep to run"
+        )
     curves = [
         f"{RESULTS}/figures/learning_curve_{m}.png"
         for m in TRAINED

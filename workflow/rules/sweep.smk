@@ -6,7 +6,7 @@
 
 rule robustness:
     input:
-        robustness_outputs(),
+        lambda wc: robustness_outputs(),  # an input function: only `robustness` raises
 
 
 rule degrade_sweep:
