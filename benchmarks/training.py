@@ -206,7 +206,7 @@ def enhancer_rate(name: str, size: int, feature: float, steps: int, warmup: int,
     }  # fmt: skip
     classifier = rt.prepare_model(Classifier("resnet18")) if feature else None
     task = EnhancerTask(
-        name, train_images=images, test_images=images[:8], recipe=recipe, seed=0, rt=rt, rescale="minmax",
+        name, train_images=images, heldout_images=images[:8], recipe=recipe, seed=0, rt=rt, rescale="minmax",
         classifier=classifier,
     )  # fmt: skip
     model = rt.prepare_model(task.model).train()

@@ -93,7 +93,7 @@ def test_unfinished_training_checkpoint_is_refused(tmp_path):
         task = EnhancerTask(
             "upscaler",
             train_images=images,
-            test_images=images[:10],
+            heldout_images=images[:10],
             recipe=UPSCALER,
             seed=0,
             rt=runtime(CPU, 1),

@@ -9,6 +9,7 @@ from cbir.h5store import (
     StoreError,
     read_embeddings,
     read_image_set,
+    read_ranking_measures,
     read_retrieval,
     write_embeddings,
     write_image_set,
@@ -52,6 +53,55 @@ def test_embeddings_and_retrieval_round_trip(tmp_path):
     assert back["l2"][0].dtype == np.int32 and attrs == {"k": 2}
 
 
+def _measures(n, offset=0.0):
+    return {name: np.linspace(0, 1, n) + offset + i for i, name in enumerate(("map_full", "r_precision", "map_at_r"))}
+
+
+def test_ranking_measures_round_trip_beside_the_top_k(tmp_path):
+    rng = np.random.default_rng(1)
+    results = {d: (rng.integers(0, 9, (5, 3)), rng.random((5, 3))) for d in ("l2", "cosine")}
+    measures = {"l2": _measures(5), "cosine": _measures(5, 0.5)}
+    write_retrieval(tmp_path / "r.h5", results, {"k": 3}, measures)
+    back, attrs = read_retrieval(tmp_path / "r.h5")  # unchanged for its callers
+    assert attrs == {"k": 3} and set(back) == {"l2", "cosine"}
+    for distance, (indices, scores) in results.items():
+        assert len(back[distance]) == 2
+        np.testing.assert_array_equal(back[distance][0], indices)
+        np.testing.assert_array_equal(back[distance][1], scores.astype(np.float32))
+    stored = read_ranking_measures(tmp_path / "r.h5")
+    assert set(stored) == {"l2", "cosine"}
+    for distance, values in measures.items():
+        assert set(stored[distance]) == {"map_full", "r_precision", "map_at_r"}
+        for name, array in values.items():
+            assert stored[distance][name].dtype == np.float64
+            np.testing.assert_array_equal(stored[distance][name], array)  # float64: bit for bit
+
+
+def test_ranking_measures_missing_or_inconsistent_are_errors_naming_the_file(tmp_path):
+    results = {"l2": (np.zeros((4, 2)), np.zeros((4, 2))), "cosine": (np.zeros((4, 2)), np.zeros((4, 2)))}
+    path = tmp_path / "r.h5"
+    write_retrieval(path, results, {"k": 2})  # an older file: no measures
+    assert set(read_retrieval(path)[0]) == {"l2", "cosine"}
+    with pytest.raises(StoreError, match=f"^{path}: 'cosine' lacks the ranking measures"):
+        read_ranking_measures(path)
+    write_retrieval(path, results, {}, {"l2": _measures(4), "cosine": _measures(4)})
+    with h5py.File(path, "a") as h5:  # a damaged writer: one measure shorter than the indices
+        del h5["l2/r_precision"]
+        h5["l2/r_precision"] = np.zeros(3)
+    with pytest.raises(StoreError, match=rf"^{path}: 'l2' r_precision has shape \(3,\), expected \(4,\)"):
+        read_ranking_measures(path)
+    # The writer refuses what the reader would refuse, and leaves no file.
+    bad = tmp_path / "bad.h5"
+    for measures, message in [
+        ({"l2": _measures(4)}, "ranking measures for \\['l2'\\], results for \\['cosine', 'l2'\\]"),
+        ({"l2": _measures(4), "cosine": {"map_full": np.zeros(4)}}, "'cosine' ranking measures \\['map_full'\\]"),
+        ({"l2": _measures(4), "cosine": _measures(5)}, "'cosine' map_full has shape \\(5,\\), expected \\(4,\\)"),
+    ]:
+        with pytest.raises(StoreError, match=message):
+            write_retrieval(bad, results, {}, measures)
+        assert not bad.exists()
+
+
 def test_bad_inputs_are_rejected_with_the_file_named(tmp_path):
     with pytest.raises(StoreError, match="uint8"):
         write_image_set(tmp_path / "a.h5", np.zeros((2, 3, 3), np.float32), _columns(2))
@@ -79,7 +129,7 @@ def _damaged_copies(path, stride):
         yield f"cut to {size} bytes", data[:size]
 
 
-@pytest.mark.parametrize("kind", ["image set", "embeddings", "retrieval"])
+@pytest.mark.parametrize("kind", ["image set", "embeddings", "retrieval", "ranking measures"])
 def test_damaged_files_raise_store_errors_naming_the_file(tmp_path, kind):
     """Bit rot anywhere in a real file: every read either succeeds or raises a StoreError naming
     the file (h5py raises OSError, KeyError, RuntimeError, TypeError... depending on the byte)."""
@@ -93,8 +143,9 @@ def test_damaged_files_raise_store_errors_naming_the_file(tmp_path, kind):
         write_embeddings(good, rng.normal(size=(40, 4)), _columns(40), attrs)
         read = read_embeddings
     else:
-        write_retrieval(good, {"l2": (rng.integers(0, 40, (40, 3)), rng.random((40, 3)))}, attrs)
-        read = read_retrieval
+        results = {"l2": (rng.integers(0, 40, (40, 3)), rng.random((40, 3)))}
+        write_retrieval(good, results, attrs, {"l2": _measures(40)})
+        read = read_retrieval if kind == "retrieval" else read_ranking_measures
     with h5py.File(good) as h5:  # the attribute readers read is fixed-length: a damaged global heap
         assert h5py.check_string_dtype(h5.attrs.get_id("meta").dtype).length is not None  # can hang HDF5
     bad = tmp_path / "bad.h5"

@@ -8,11 +8,13 @@ import torch
 
 from cbir.imagemath import (
     PSNR_CAP_DB,
+    affine_match,
     batch_slices,
     normalize,
     psnr,
     psnr_from_mse,
     psnr_pm1,
+    ssim,
     to_uint8,
     unit,
     unit_range,
@@ -70,3 +72,21 @@ def test_batch_slices():
     assert batch_slices(0, 3) == []
     with pytest.raises(ValueError, match="batch_size"):
         batch_slices(3, 0)
+
+
+def test_affine_match_removes_brightness_and_contrast_only():
+    rng = np.random.default_rng(0)
+    reference = rng.integers(0, 256, (3, 16, 16)).astype(np.uint8)
+    ref = reference.astype(np.float64)
+    # the same images at half contrast plus an offset: a global affine change of intensity
+    dimmed = np.round(0.5 * ref + 60).astype(np.uint8)
+    assert psnr(reference, dimmed).mean() < 20  # as stored, the finish costs PSNR
+    assert psnr(reference, dimmed, affine=True).min() > 45  # matched, only the rounding is left
+    assert ssim(reference, dimmed, affine=True).min() > 0.999
+    # an inverted image is not credited: a >= 0 leaves the reference's mean, a flat image
+    inverted = (255 - reference).astype(np.uint8)
+    flat = np.broadcast_to(unit(reference).mean(axis=(1, 2), keepdims=True), reference.shape)
+    np.testing.assert_allclose(affine_match(reference, inverted), flat)
+    # real noise still costs: matching does not hide a loss of detail
+    noisy = np.clip(ref + rng.normal(0, 40, ref.shape), 0, 255).astype(np.uint8)
+    assert psnr(reference, noisy, affine=True).mean() < 20

@@ -10,8 +10,10 @@ from cbir.measures import (
     average_precision_at_k,
     mean_average_precision,
     precision_at_k,
+    precision_per_query,
     relevant_counts,
     top_k_accuracy,
+    top_k_hits,
 )
 
 # Three queries with labels 0, 1, 2 and the labels of their first four results.
@@ -43,6 +45,24 @@ def test_precision_at_k():
     assert precision_at_k(RETRIEVED, LABELS, 2) == pytest.approx(1 / 6)
     assert precision_at_k(RETRIEVED, LABELS, 4) == pytest.approx(1 / 3)
     assert precision_at_k(RETRIEVED, LABELS, 1) == pytest.approx(top_k_accuracy(RETRIEVED, LABELS, 1))
+
+
+def test_per_query_values_by_hand_and_their_means():
+    # Hits: query 0 at rank 1, query 1 at rank 3, query 2 never.
+    np.testing.assert_array_equal(top_k_hits(RETRIEVED, LABELS, 1), [True, False, False])
+    np.testing.assert_array_equal(top_k_hits(RETRIEVED, LABELS, 3), [True, True, False])
+    np.testing.assert_array_equal(precision_per_query(RETRIEVED, LABELS, 2), [1 / 2, 0, 0])
+    np.testing.assert_array_equal(precision_per_query(RETRIEVED, LABELS, 4), [3 / 4, 1 / 4, 0])
+    assert precision_per_query(RETRIEVED, LABELS, 4).dtype == np.float64
+    for k in (1, 2, 3, 4):
+        assert top_k_hits(RETRIEVED, LABELS, k).mean() == top_k_accuracy(RETRIEVED, LABELS, k)
+        assert precision_per_query(RETRIEVED, LABELS, k).mean() == precision_at_k(RETRIEVED, LABELS, k)
+    with pytest.raises(MeasureError, match="k=5"):
+        top_k_hits(RETRIEVED, LABELS, 5)
+    # No queries: per-query arrays are empty, their means undefined.
+    empty = np.zeros((0, 4), np.int64)
+    assert top_k_hits(empty, np.zeros(0, np.int64), 2).shape == (0,)
+    assert np.isnan(precision_at_k(empty, np.zeros(0, np.int64), 2))
 
 
 def test_average_precision_normalised_by_relevant_retrieved():

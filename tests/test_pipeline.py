@@ -6,6 +6,7 @@ path (minus the download). The table's numbers are recomputed here, independentl
 from the stored embeddings.
 """
 
+import math
 import re
 import shutil
 
@@ -30,6 +31,7 @@ QUERIES = {
 }
 ENHANCE = {"noisy": ["denoiser", "median"], "blurry": ["deblurrer"], "lowres": ["upscaler", "lanczos"]}
 RESTORED = [f"{q}__{e}" for q, names in ENHANCE.items() for e in names]
+BLIND = [f"clean__{e}" for names in ENHANCE.values() for e in names]  # every restorer on the clean queries
 KEYS = ["standard", "robust"]
 # Two severity sweeps of three steps (the named target `robustness`), replacing the default's five.
 SWEEPS = {
@@ -118,11 +120,11 @@ def _brute_force_topk(queries, gallery, distance, k):
 def test_table_recomputed_from_embeddings(tiny_run, keys):
     results = tiny_run / "results" / RUN
     gallery = read_embeddings(results / f"embeddings/{keys}/gallery.h5")
-    assert gallery.features.shape == (450, 512)
+    assert gallery.features.shape == (360, 512)  # the training split without its 5 validation objects
     assert gallery.attrs["model"].endswith("classifier.pt" if keys == "standard" else f"classifier_{keys}.pt")
     table = pd.read_csv(results / "tables/retrieval.csv")
     top = table[(table["measure"] == "top_k_accuracy") & (table["keys"] == keys)]
-    for qset in [*QUERIES, *RESTORED]:
+    for qset in [*QUERIES, *RESTORED, *BLIND]:
         emb = read_embeddings(results / f"embeddings/{keys}/{qset}.h5")
         stored, _ = read_retrieval(results / f"retrieval/{keys}/{qset}.h5")
         base, _, enhancer = qset.partition("__")
@@ -149,7 +151,8 @@ def test_table1_layout_and_other_outputs(tiny_run):
     table1 = (results / "tables/table1.md").read_text()
     for row in ("Ideal", "Noisy", "Motion blurry", "Low resolution", "L2", "cosine"):
         assert row in table1
-    assert re.search(r"\d+\.\d\d/\d+\.\d\d", table1), "cells must read degraded/enhanced"
+    interval = r"\d+\.\d\d \[\d+\.\d, \d+\.\d\]"
+    assert re.search(f"{interval} / {interval}", table1), "cells must read degraded / enhanced, with intervals"
     assert "89.42" in table1, "the paper's numbers stand beside ours"
     queries = read_image_set(results / "queries/noisy.h5")
     assert queries.images.shape == (450, 32, 32)
@@ -166,30 +169,43 @@ def test_table1_layout_and_other_outputs(tiny_run):
     assert (results / "tables/classification.json").exists()
 
 
+def _top1_hits(results, keys, qset):
+    """Per-query top-1 hits (0/1) of a stored search, from its retrieval and embedding files."""
+    gallery = read_embeddings(results / f"embeddings/{keys}/gallery.h5").labels
+    labels = read_embeddings(results / f"embeddings/{keys}/{qset}.h5").labels
+    stored, _ = read_retrieval(results / f"retrieval/{keys}/{qset}.h5")
+    return (gallery[stored["l2"][0][:, 0]] == labels).astype(int)
+
+
+def _mcnemar_by_hand(after, before):
+    """Exact two-sided McNemar from the discordant counts, with integers (independent of cbir.stats)."""
+    n01, n10 = int(((after == 1) & (before == 0)).sum()), int(((after == 0) & (before == 1)).sum())
+    n = n01 + n10
+    tail = sum(math.comb(n, i) for i in range(min(n01, n10) + 1))
+    return min(1.0, 2 * tail / 2**n) if n else 1.0
+
+
 def test_enhancement_table_recomputed_from_images_and_tables(tiny_run):
     from cbir.imagemath import psnr
 
     results = tiny_run / "results" / RUN
-    retrieval = pd.read_csv(results / "tables/retrieval.csv")
-    top1 = retrieval[(retrieval.measure == "top_k_accuracy") & (retrieval.k == 1) & (retrieval.distance == "l2")]
-    acc = {(r.keys, r.query_set, r.enhancer): r.value for r in top1.itertuples()}
     table = pd.read_csv(results / "tables/enhancement.csv")
-    assert list(table.columns) == [
-        "keys",
-        "query_set",
-        "enhancer",
-        "distance",
-        "k",
-        "clean",
-        "degraded",
-        "enhanced",
-        "gap_closed",
-        "psnr",
-        "ssim",
-    ]
+    for column in (
+        "change",
+        "change_low",
+        "change_high",
+        "p_value",
+        "gap_closed_low",
+        "gap_closed_high",
+        "significant",
+    ):
+        assert column in table.columns, column
+    assert {"judge_change", "blind_change", "psnr", "ssim"} <= set(table.columns)
     clean = read_image_set(results / "data/test.h5").images
+    top = _top1_hits(results, "standard", "clean")
     for keys in KEYS:
         for query, names in ENHANCE.items():
+            low = _top1_hits(results, "standard", query)
             # every remedy against the standard keys' gap: a restorer, other keys, or both
             for name in names if keys == "standard" else ["none", *names]:
                 row = table[
@@ -201,14 +217,38 @@ def test_enhancement_table_recomputed_from_images_and_tables(tiny_run):
                 ]
                 assert len(row) == 1
                 row = row.iloc[0]
-                low, top = acc[("standard", query, "none")], acc[("standard", "clean", "none")]
-                assert (row.clean, row.degraded) == (pytest.approx(top), pytest.approx(low))
-                assert row.gap_closed == pytest.approx((acc[(keys, query, name)] - low) / (top - low), abs=1e-6)
                 images = f"{query}__{name}" if name != "none" else query
+                after = _top1_hits(results, keys, images)
+                assert (row.clean, row.degraded) == (pytest.approx(100 * top.mean()), pytest.approx(100 * low.mean()))
+                assert row.change == pytest.approx(100 * (after.mean() - low.mean()), abs=1e-6)
+                assert row.change_low <= row.change <= row.change_high
+                assert row.p_value == pytest.approx(_mcnemar_by_hand(after, low), rel=1e-6)
+                assert bool(row.significant) == (row.change_low > 0 or row.change_high < 0)
+                if np.isnan(row.gap_closed):  # only where the gap is not distinguishable from zero
+                    assert row.gap_low <= 0 or row.gap <= 0
+                    assert isinstance(row.gap_note, str) and row.gap_note
+                else:
+                    gap = (after.mean() - low.mean()) / (top.mean() - low.mean())
+                    assert row.gap_closed == pytest.approx(gap, abs=1e-6) and row.gap_low > 0
                 restored = read_image_set(results / f"queries/{images}.h5").images
-                assert row.psnr == pytest.approx(psnr(clean, restored).mean(), abs=1e-4)
+                assert row.psnr == pytest.approx(psnr(clean, restored, affine=True).mean(), abs=1e-4)
                 assert 0 < row.ssim <= 1
-    assert "| noisy | (degraded) |" in (results / "tables/enhancement.md").read_text()
+                if name != "none":  # the blind cost: the same remedy on the clean queries
+                    blind = _top1_hits(results, keys, f"clean__{name}")
+                    own = _top1_hits(results, keys, "clean")
+                    assert row.blind_change == pytest.approx(100 * (blind.mean() - own.mean()), abs=1e-6)
+    markdown = (results / "tables/enhancement.md").read_text()
+    assert "| noisy | (degraded) |" in markdown and "95 %" in markdown
+    assert (results / "tables/validation/enhancement.csv").is_file()
+
+
+def test_touching_the_test_split_plans_no_training_or_choice(tiny_run):
+    """The test split feeds the final tables only: nothing that trains, tunes or chooses reruns."""
+    test = tiny_run / "results" / RUN / "data" / "test.h5"
+    test.touch()
+    jobs = planned_jobs(tiny_run, "all", "robustness")
+    assert jobs and not {"train_classifier", "train_enhancer", "tune_enhancer", "split_validation"} & set(jobs)
+    run_snakemake(tiny_run, "--cores", "2", "all", "robustness")  # back to a complete run for the next tests
 
 
 def test_retraining_the_classifier_retrains_exactly_the_feature_loss_restorers(tiny_run):
@@ -223,21 +263,24 @@ def test_only_stale_stages_rerun(tiny_run):
     original = config_path.read_text()
     try:
         write_config(workdir, retrieval={"ks": [1, 5]})
-        assert set(planned_jobs(workdir)) == {"evaluate_retrieval", "evaluate_enhancement", "plot_gap_closed", "all"}
+        jobs = planned_jobs(workdir)
+        assert set(jobs) == {"evaluate_retrieval", "evaluate_enhancement", "plot_gap_closed", "all"}
+        assert jobs["evaluate_retrieval"] == jobs["evaluate_enhancement"] == 2  # test and validation tables
 
         config_path.write_text(original)
         write_config(workdir, retrieval={"topk": 12})
         jobs = planned_jobs(workdir)
-        assert {"retrieve_topk", "evaluate_retrieval"} <= set(jobs)
-        assert not {"train_classifier", "train_enhancer", "embed_images", "degrade_queries"} & set(jobs)
+        assert {"search_queries", "evaluate_retrieval"} <= set(jobs)
+        assert not {"train_classifier", "train_enhancer", "embed_gallery", "degrade_queries"} & set(jobs)
 
         config_path.write_text(original)
         write_config(workdir, queries={**QUERIES, "blurry": [{"name": "motion_blur", "sigma": 0.08, "T": 1.0}]})
         jobs = planned_jobs(workdir)
-        assert jobs["degrade_queries"] == 1 and jobs["enhance_queries"] == 1
-        # the query set and its restored set, each with both key sets
-        assert jobs["embed_images"] == 4 and jobs["retrieve_topk"] == 4 and jobs["evaluate_enhancement"] == 1
-        assert not {"train_classifier", "train_enhancer", "convert_norb_to_hdf5"} & set(jobs)
+        # the query set and its restored set, on the test and the validation split
+        assert jobs["degrade_queries"] == 2 and jobs["enhance_queries"] == 2
+        # one search job per key set and split
+        assert jobs["search_queries"] == 4 and jobs["evaluate_enhancement"] == 2
+        assert not {"train_classifier", "train_enhancer", "convert_norb_to_hdf5", "tune_enhancer"} & set(jobs)
     finally:
         config_path.write_text(original)
 
@@ -245,14 +288,28 @@ def test_only_stale_stages_rerun(tiny_run):
 def test_robustness_table_recomputed_from_embeddings(tiny_run):
     results = tiny_run / "results" / RUN
     table = pd.read_csv(results / "tables/robustness.csv")
-    assert list(table.columns) == ["keys", "enhancer", "degradation", "severity", "distance", "k", "top_k_accuracy"]
+    assert list(table.columns) == [
+        "keys",
+        "enhancer",
+        "degradation",
+        "severity",
+        "distance",
+        "k",
+        "top_k_accuracy",
+        "low",
+        "high",
+    ]
     variants = {"gaussian": ["none", "median"], "lowres": ["none", "upscaler"]}
-    assert len(table) == len(KEYS) * 2 * 2 * 3 * 2 * 3  # keys x sweeps x variants x severities x distances x ks
+    # the test split's rows only: keys x sweeps x variants x severities x distances x ks
+    assert len(table) == len(KEYS) * 2 * 2 * 3 * 2 * 3
+    assert ((table["low"] <= table["top_k_accuracy"]) & (table["top_k_accuracy"] <= table["high"])).all()
     for keys in KEYS:
         gallery = read_embeddings(results / f"embeddings/{keys}/gallery.h5")
         for sweep, names in variants.items():
             for variant in names:
                 for n in (1, 2, 3):
+                    # the validation split's sweep (where the best restorer is chosen) ran too
+                    assert (results / f"sweeps/validation/{sweep}/embeddings/{keys}/{variant}/s{n}.h5").is_file()
                     emb = read_embeddings(results / f"sweeps/{sweep}/embeddings/{keys}/{variant}/s{n}.h5")
                     ranks = _brute_force_topk(emb.features, gallery.features, "cosine", 5)
                     hits = gallery.labels[ranks] == emb.labels[:, None]
@@ -275,7 +332,14 @@ def test_robustness_table_recomputed_from_embeddings(tiny_run):
     levels = [psnr(clean, s.images).mean() for s in sets]
     assert levels[0] > levels[1] > levels[2]
     report = (results / "tables/robustness.md").read_text()
-    assert "relative error" in report.lower() and "best restorer" in report
+    assert "relative error" not in report.lower()
+    for words in ("Pooled error ratio", "mCE", "Relative mCE", "best restorer", "chosen on the validation split"):
+        assert words in report, words
+    # a summary per distance at the smallest k, each key set's restorers chosen on validation (one candidate each)
+    assert "## L2 metric, top-1" in report and "## cosine sim, top-1" in report
+    for keys in KEYS:
+        assert report.count(f"| {keys} | best restorer |") == 2
+    assert report.count("gaussian: median, lowres: upscaler") == 2 * len(KEYS)
     image = mpimg.imread(results / "figures/robustness_curves.png")
     assert min(image.shape[:2]) > 200 and image[..., :3].std() > 0.05
 
@@ -289,9 +353,9 @@ def test_editing_one_severity_table_reruns_only_that_sweep(tiny_run):
         config["sweeps"]["gaussian"]["severities"] = [0.05, 0.1, 0.3]
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         assert planned_jobs(tiny_run, "robustness") == {
-            "degrade_sweep": 1,  # gaussian only
-            "enhance_sweep": 1,  # gaussian, median
-            "retrieve_sweep": 4,  # gaussian: (none, median) x (standard, robust)
+            "degrade_sweep": 2,  # gaussian only, on the test and validation splits
+            "enhance_sweep": 2,  # gaussian, median, both splits
+            "retrieve_sweep": 8,  # gaussian: (none, median) x (standard, robust) x splits
             "evaluate_robustness": 1,
             "plot_robustness": 1,
             "robustness": 1,

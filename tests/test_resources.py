@@ -27,11 +27,13 @@ def test_images_per_split_follows_the_subset():
     assert images_per_split(config) == 48_600  # the whole split, both cameras
 
 
-def test_retrieval_estimate_by_hand():
+def test_search_estimate_by_hand():
     config = demo()
-    n, chunk = 3375, config["retrieval"]["chunk_size"]
-    raw = 300 + 2 * n * 512 * 4 // 2**20 + 3 * chunk * n * 4 // 2**20
-    assert estimates(config)["retrieve_topk"] == 100 * -(-MARGIN * raw // 100)
+    n, chunk, batch = 3375, config["retrieval"]["chunk_size"], config["inference"]["batch_size"]
+    mb = 2**20
+    raw = 1500 + 2 * n * 32 * 32 // mb + 2 * n * 512 * 4 // mb + batch * 32 * 32 * 4 * 200 // mb
+    raw += 3 * chunk * n * 4 // mb + chunk * n * 12 // mb
+    assert estimates(config)["search_queries"] == 100 * -(-MARGIN * raw // 100)
 
 
 def test_a_plan_beyond_the_machine_is_named_with_its_key():
@@ -41,7 +43,7 @@ def test_a_plan_beyond_the_machine_is_named_with_its_key():
     big["dataset"]["subset"] = {"cameras": [0, 1], "lightings": list(range(6)), "azimuth_step": 1, "elevation_step": 1}
     big["retrieval"]["chunk_size"] = 100_000
     lines = memory_warnings(big, 24_000)
-    assert len(lines) == 1 and lines[0].startswith("rule retrieve_topk needs about")
+    assert len(lines) == 1 and lines[0].startswith("rule search_queries needs about")
     assert "lower retrieval.chunk_size" in lines[0]
 
 
@@ -54,4 +56,4 @@ def test_dry_run_warns_but_plans(workdir):
         retrieval={"chunk_size": 60_000},
     )
     proc = run_snakemake(workdir, "-n")
-    assert "rule retrieve_topk needs about" in proc.stdout + proc.stderr
+    assert "rule search_queries needs about" in proc.stdout + proc.stderr

@@ -1,4 +1,5 @@
-"""Exact top-k search against brute force, with exact ties, chunking and edge cases."""
+"""Exact top-k search against brute force, with exact ties, chunking and edge cases; measures over
+the whole ranking on hand-made rankings and against brute force."""
 
 from __future__ import annotations
 
@@ -7,7 +8,18 @@ import math
 import numpy as np
 import pytest
 
-from cbir.search import DISTANCES, SearchError, _lanes, topk
+import cbir.search
+from cbir.measures import RANKING_MEASURES
+from cbir.search import (
+    DISTANCES,
+    SearchError,
+    _lanes,
+    _rankings,
+    _stable_order,
+    measures_from_relevance,
+    ranking_measures,
+    topk,
+)
 
 
 def brute_force(queries: np.ndarray, gallery: np.ndarray, k: int, distance: str):
@@ -132,3 +144,191 @@ def test_errors_name_the_problem():
         topk(np.full((2, 4), np.nan, np.float32), g, k=2, distance="l2", chunk_size=8)
     with pytest.raises(SearchError, match="chunk_size"):
         topk(q, g, k=2, distance="l2", chunk_size=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Measures over the whole ranking
+
+
+def definition_measures(relevant) -> dict[str, float]:
+    """map_full, r_precision and map_at_r of one ranking's relevance, straight from the formulas."""
+    relevant = [bool(r) for r in relevant]
+    n_rel = sum(relevant)
+    if n_rel == 0:
+        return dict.fromkeys(RANKING_MEASURES, 0.0)
+    precision = [sum(relevant[:i]) / i for i in range(1, len(relevant) + 1)]
+    terms = [p for p, r in zip(precision, relevant, strict=True) if r]
+    return {
+        "map_full": sum(terms) / n_rel,
+        "r_precision": sum(relevant[:n_rel]) / n_rel,
+        "map_at_r": sum(p for i, (p, r) in enumerate(zip(precision, relevant, strict=True)) if r and i < n_rel) / n_rel,
+    }
+
+
+def exact_measures(queries, gallery, query_labels, gallery_labels, distance):
+    """Brute force for data on which float32 is exact (integers for l2, `four_signs` for cosine):
+    float64 scores, a stable argsort, the definitions."""
+    q, g = queries.astype(np.float64), gallery.astype(np.float64)
+    if distance == "l2":
+        rank = ((q[:, None, :] - g[None]) ** 2).sum(-1)
+    else:
+        rank = -(q @ g.T) / np.outer(np.linalg.norm(q, axis=1), np.linalg.norm(g, axis=1))
+    order = np.argsort(rank, axis=1, kind="stable")
+    rows = [definition_measures(gallery_labels[o] == label) for o, label in zip(order, query_labels, strict=True)]
+    return order, {name: np.array([row[name] for row in rows]) for name in RANKING_MEASURES}
+
+
+def exact_data(rng, distance, n_queries, n_gallery, dim=8):
+    if distance == "l2":
+        return tuple(rng.integers(-2, 3, (n, dim)).astype(np.float32) for n in (n_queries, n_gallery))
+    return four_signs(rng, n_queries, dim), four_signs(rng, n_gallery, dim)
+
+
+def full_rankings(queries, gallery, distance, chunk_size):
+    blocks = list(_rankings(queries, gallery, distance=distance, chunk_size=chunk_size))
+    assert [start for start, _ in blocks] == list(np.cumsum([0] + [len(b) for _, b in blocks[:-1]]))
+    return np.concatenate([order for _, order in blocks])
+
+
+def scalar_points(values, distance):
+    """1-feature rows for l2 (distance |q - g|), unit 2-D rows at `value` x 20 degrees for cosine,
+    so that both distances rank the gallery in the same order."""
+    values = np.asarray(values, np.float64)
+    if distance == "l2":
+        return values[:, None].astype(np.float32)
+    angle = np.radians(20 * values)
+    return np.stack([np.cos(angle), np.sin(angle)], axis=1).astype(np.float32)
+
+
+@pytest.mark.parametrize("distance", DISTANCES)
+def test_ranking_measures_on_a_hand_made_ranking(distance):
+    # Gallery positions 3 5 1 4 2 with labels 0 1 0 1 1: from 0 the ranking is positions 1 2 3 4 5,
+    # i.e. labels 0 1 0 1 1; from 6 it is 5 4 3 2 1, labels 1 1 0 1 0.
+    gallery = scalar_points([3, 5, 1, 4, 2], distance)
+    gallery_labels = np.array([0, 1, 0, 1, 1])
+    queries = scalar_points([0, 6, 0], distance)
+    query_labels = np.array([0, 1, 7])
+    got = ranking_measures(
+        queries, gallery, query_labels=query_labels, gallery_labels=gallery_labels, distance=distance, chunk_size=2
+    )
+    # Query 0, label 0: relevance 1 0 1 0 0, R = 2: P@1 = 1, P@3 = 2/3.
+    #   map_full = (1 + 2/3) / 2; r_precision = 1/2; map_at_r = (1 + 0) / 2.
+    # Query 1, label 1: relevance 1 1 0 1 0, R = 3: P@1 = 1, P@2 = 1, P@4 = 3/4.
+    #   map_full = (1 + 1 + 3/4) / 3 = 11/12; r_precision = 2/3; map_at_r = (1 + 1) / 3.
+    # Query 2, label 7: none in the gallery, R = 0: all 0.
+    np.testing.assert_allclose(got["map_full"], [(1 + 2 / 3) / 2, 11 / 12, 0], rtol=1e-15)
+    np.testing.assert_allclose(got["r_precision"], [1 / 2, 2 / 3, 0], rtol=1e-15)
+    np.testing.assert_allclose(got["map_at_r"], [1 / 2, 2 / 3, 0], rtol=1e-15)
+    assert set(got) == set(RANKING_MEASURES) and all(v.dtype == np.float64 for v in got.values())
+    np.testing.assert_array_equal(full_rankings(queries, gallery, distance, 2)[:2], [[2, 4, 0, 3, 1], [1, 3, 0, 4, 2]])
+
+
+def test_ties_in_the_whole_ranking_go_to_the_lower_index():
+    # l2: duplicated rows 2 1 2 1 (labels 0 1 1 0) from 0: distance-1 rows 1 and 3 first, then
+    # rows 0 and 2: labels 1 0 0 1, relevance 0 1 1 0 for label 0, R = 2.
+    #   map_full = (1/2 + 2/3) / 2 = 7/12; r_precision = 1/2; map_at_r = (0 + 1/2) / 2 = 1/4.
+    # (The higher index first would give 1 0 0 1: map_full 3/4, map_at_r 1/2.)
+    gallery = np.array([[2], [1], [2], [1]], np.float32)
+    labels = np.array([0, 1, 1, 0])
+    query = np.zeros((1, 1), np.float32)
+    np.testing.assert_array_equal(full_rankings(query, gallery, "l2", 1), [[1, 3, 0, 2]])
+    got = ranking_measures(query, gallery, query_labels=[0], gallery_labels=labels, distance="l2", chunk_size=1)
+    np.testing.assert_allclose([got[name][0] for name in RANKING_MEASURES], [7 / 12, 1 / 2, 1 / 4], rtol=1e-15)
+    # cosine in 1-D: every positive row has similarity 1 to a positive query. Rows 2 -1 3 1
+    # (labels 1 0 0 1) rank 0 2 3 then 1: labels 1 0 1 0, relevance 0 1 0 1 for label 0, R = 2.
+    #   map_full = (1/2 + 2/4) / 2 = 1/2; r_precision = 1/2; map_at_r = (0 + 1/2) / 2 = 1/4.
+    gallery = np.array([[2], [-1], [3], [1]], np.float32)
+    labels = np.array([1, 0, 0, 1])
+    query = np.ones((1, 1), np.float32)
+    np.testing.assert_array_equal(full_rankings(query, gallery, "cosine", 1), [[0, 2, 3, 1]])
+    got = ranking_measures(query, gallery, query_labels=[0], gallery_labels=labels, distance="cosine", chunk_size=1)
+    np.testing.assert_allclose([got[name][0] for name in RANKING_MEASURES], [1 / 2, 1 / 2, 1 / 4], rtol=1e-15)
+
+
+def test_measures_from_relevance_by_hand():
+    relevant = np.array([[1, 0, 1, 0, 0], [0, 0, 0, 0, 0], [0, 1, 1, 0, 1], [1, 1, 1, 1, 1]], bool)
+    got = measures_from_relevance(relevant)
+    # Row 2: R = 3, P@2 = 1/2, P@3 = 2/3, P@5 = 3/5.
+    np.testing.assert_allclose(got["map_full"], [5 / 6, 0, (1 / 2 + 2 / 3 + 3 / 5) / 3, 1], rtol=1e-15)
+    np.testing.assert_allclose(got["r_precision"], [1 / 2, 0, 2 / 3, 1], rtol=1e-15)
+    np.testing.assert_allclose(got["map_at_r"], [1 / 2, 0, (1 / 2 + 2 / 3) / 3, 1], rtol=1e-15)
+    for row, values in zip(relevant, zip(*(got[name] for name in RANKING_MEASURES), strict=True), strict=True):
+        assert values == pytest.approx(tuple(definition_measures(row).values()), rel=1e-15)
+
+
+def test_stable_order_is_a_stable_argsort():
+    # Negative, zero of both signs, infinite and many tied values.
+    rng = np.random.default_rng(7)
+    ranks = (rng.integers(-6, 7, (9, 300)) / 4).astype(np.float32)
+    ranks[0, 1:40:2] = -0.0  # after +0.0 at a lower index: equal, so the index decides
+    ranks[0, :40:2] = 0.0
+    ranks[1, ::7] = np.inf
+    ranks[2, ::5] = -np.inf
+    ranks[3] = rng.standard_normal(300).astype(np.float32)
+    expected = np.argsort(ranks, axis=1, kind="stable")
+    got = _stable_order(ranks.copy())
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("distance", DISTANCES)
+@pytest.mark.parametrize("n_gallery", [30, 400])  # topk: full sort; group-minimum shortcut
+def test_whole_ranking_starts_with_topk_on_random_data(distance, n_gallery, monkeypatch):
+    rng = np.random.default_rng(8)
+    queries = rng.standard_normal((25, 12)).astype(np.float32)
+    gallery = rng.standard_normal((n_gallery, 12)).astype(np.float32)
+    monkeypatch.setattr(cbir.search, "_SORT_ELEMENTS", 3 * n_gallery)  # sort blocks of 3 rows within chunks
+    for chunk in (1, 7, 25):
+        order = full_rankings(queries, gallery, distance, chunk)
+        np.testing.assert_array_equal(np.sort(order, axis=1), np.broadcast_to(np.arange(n_gallery), order.shape))
+        for k in (1, 10):
+            np.testing.assert_array_equal(
+                order[:, :k], topk(queries, gallery, k=k, distance=distance, chunk_size=chunk)[0]
+            )
+        # The scores along the ranking are monotone (float64 recomputation, float32 tolerance).
+        g = np.take(gallery, order, axis=0).astype(np.float64)
+        q = queries.astype(np.float64)[:, None, :]
+        if distance == "l2":
+            rank = np.sqrt(((g - q) ** 2).sum(-1))
+        else:
+            rank = -(g * q).sum(-1) / np.linalg.norm(g, axis=-1) / np.linalg.norm(q, axis=-1)
+        assert (np.diff(rank, axis=1) >= -1e-5).all()
+
+
+@pytest.mark.parametrize("distance", DISTANCES)
+def test_ranking_measures_match_brute_force_for_every_chunk_size(distance, monkeypatch):
+    # Exact arithmetic (many exact ties): the measures agree bit for bit across chunk and sort
+    # block sizes, and with the definitions on a float64 stable argsort.
+    rng = np.random.default_rng(9)
+    queries, gallery = exact_data(rng, distance, 23, 90)
+    gallery_labels = rng.integers(0, 4, 90)
+    query_labels = rng.integers(0, 5, 23)  # label 4 is not in the gallery: R = 0
+    assert (query_labels == 4).any() and not (gallery_labels == 4).any()
+    order, expected = exact_measures(queries, gallery, query_labels, gallery_labels, distance)
+    kwargs = {"query_labels": query_labels, "gallery_labels": gallery_labels, "distance": distance}
+    reference = ranking_measures(queries, gallery, **kwargs, chunk_size=23)
+    for name in RANKING_MEASURES:
+        np.testing.assert_allclose(reference[name], expected[name], rtol=1e-14, atol=0)
+        assert (reference[name][query_labels == 4] == 0).all()
+    np.testing.assert_array_equal(full_rankings(queries, gallery, distance, 23), order)
+    for chunk, sort_elements in [(1, 2**23), (7, 2**23), (7, 2 * 90), (1000, 5 * 90)]:
+        monkeypatch.setattr(cbir.search, "_SORT_ELEMENTS", sort_elements)
+        got = ranking_measures(queries, gallery, **kwargs, chunk_size=chunk)
+        for name in RANKING_MEASURES:
+            np.testing.assert_array_equal(got[name], reference[name])
+
+
+def test_ranking_measures_edge_cases_and_errors():
+    gallery = np.eye(3, dtype=np.float32)
+    got = ranking_measures(
+        np.zeros((0, 3), np.float32), gallery, query_labels=[], gallery_labels=[0, 1, 2], distance="l2", chunk_size=4
+    )
+    assert all(v.shape == (0,) for v in got.values())
+    with pytest.raises(SearchError, match=r"labels must be \[Nq\] = \[2\] and \[Ng\] = \[3\]"):
+        ranking_measures(gallery[:2], gallery, query_labels=[0], gallery_labels=[0, 1, 2], distance="l2", chunk_size=4)
+    with pytest.raises(SearchError, match="'manhattan'"):
+        ranking_measures(
+            gallery, gallery, query_labels=[0] * 3, gallery_labels=[0] * 3, distance="manhattan", chunk_size=4
+        )
+    with pytest.raises(SearchError, match="chunk_size"):
+        ranking_measures(gallery, gallery, query_labels=[0] * 3, gallery_labels=[0] * 3, distance="l2", chunk_size=0)

@@ -17,31 +17,68 @@ def test_dry_run_default_config(workdir):
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     n_queries = len(config["queries"])
     n_enhanced = sum(len(names) for names in config["enhance"].values())
-    trained = {name for names in config["enhance"].values() for name in names if "network" in config["enhancers"][name]}
+    used = {name for names in config["enhance"].values() for name in names}
+    trained = {name for name in used if "network" in config["enhancers"][name]}
+    tuned = {name for name in used if config["enhancers"][name].get("grid")}
     n_keys = 1 + len(config["keys"])  # standard and the robust keys
-    assert n_keys == 2
+    assert n_keys == 2 and config["replicates"] == 1 and len(tuned) == 3
     assert jobs["synthesize_smallnorb"] == 1 and "download_smallnorb" not in jobs
-    assert jobs["convert_norb_to_hdf5"] == 2
-    assert jobs["degrade_queries"] == n_queries
+    assert jobs["convert_norb_to_hdf5"] == 2 and jobs["split_validation"] == 1
+    # every query set on the test and the validation split
+    assert jobs["degrade_queries"] == 2 * n_queries
     assert jobs["train_classifier"] == n_keys and jobs["train_enhancer"] == len(trained) == 3
-    assert jobs["enhance_queries"] == n_enhanced
-    assert jobs["embed_gallery"] == n_keys and jobs["embed_images"] == n_keys * (n_queries + n_enhanced)
-    assert jobs["retrieve_topk"] == n_keys * (n_queries + n_enhanced)
-    assert jobs["evaluate_enhancement"] == 1 and jobs["plot_gap_closed"] == 1
+    assert jobs["tune_enhancer"] == len(tuned)
+    # the restored sets and the blind cost (every restorer on the clean queries), on both splits
+    assert jobs["enhance_queries"] == 2 * (n_enhanced + len(used))
+    # one search job per key set and split: every query set embedded by one classifier
+    assert jobs["embed_gallery"] == n_keys and jobs["search_queries"] == 2 * n_keys
+    assert "judge_restorers" not in jobs  # one replicate: the other key set judges
+    assert jobs["evaluate_enhancement"] == jobs["evaluate_retrieval"] == 2 and jobs["plot_gap_closed"] == 1
     assert jobs["plot_enhancement"] == len(config["enhance"])
-    assert jobs["evaluate_retrieval"] == 1
     assert jobs["plot_learning_curve"] == n_keys + len(trained)
     # the severity sweeps are the named target `robustness`, not part of `all`
     assert not {"degrade_sweep", "enhance_sweep", "retrieve_sweep", "evaluate_robustness"} & set(jobs)
+
+
+def test_dry_run_with_replicates(workdir):
+    """Every network three times; the query sets once; each replicate's restorers judged by the next."""
+    jobs = planned_jobs(workdir, "--config", "replicates=3")
+    assert jobs["train_classifier"] == 2 * 3 and jobs["train_enhancer"] == 3 * 3
+    assert jobs["degrade_queries"] == 2 * 5 and jobs["tune_enhancer"] == 3  # tuned once, with replicate 0's keys
+    assert jobs["embed_gallery"] == 2 * 3 and jobs["search_queries"] == 2 * 3 * 2
+    assert jobs["judge_restorers"] == 3 * 2  # per replicate and split
+    # classical restorations (4 query sets, 4 blind) are shared; each replicate restores 3 + 3 with its networks
+    assert jobs["enhance_queries"] == 2 * (4 + 4 + 3 * (3 + 3))
+
+
+def test_nothing_that_trains_or_chooses_reads_the_test_split(workdir):
+    """The DAG below the test split's conversion holds no training, tuning or selection job."""
+    dot = run_snakemake(workdir, "all", "robustness", "--dag").stdout
+    labels = dict(re.findall(r'^\s*(\d+)\[label = "([^"]*)"', dot, re.M))
+    children = {}
+    for parent, child in re.findall(r"^\s*(\d+) -> (\d+)", dot, re.M):
+        children.setdefault(parent, []).append(child)
+    todo = [n for n, label in labels.items() if label.startswith("convert_norb_to_hdf5") and "split: test" in label]
+    assert len(todo) == 1
+    below = set()
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in below:
+                below.add(child)
+                todo.append(child)
+    rules = {labels[n].split("\\n")[0] for n in below}
+    assert not rules & {"train_classifier", "train_enhancer", "tune_enhancer", "split_validation"}
+    assert {"degrade_queries", "search_queries", "evaluate_retrieval", "evaluate_classifier"} <= rules
 
 
 def test_dry_run_robustness_target(workdir):
     jobs = planned_jobs(workdir, "robustness")
     sweeps = yaml.safe_load((REPO / "config/config.yaml").read_text())["sweeps"]
     variants = sum(1 + len(sweep["enhancers"]) for sweep in sweeps.values())
-    assert jobs["degrade_sweep"] == len(sweeps) == 5
-    assert jobs["enhance_sweep"] == variants - len(sweeps)
-    assert jobs["retrieve_sweep"] == 2 * variants  # x key sets
+    # on the test split and on the validation split (where each degradation's best restorer is chosen)
+    assert jobs["degrade_sweep"] == 2 * len(sweeps) == 10
+    assert jobs["enhance_sweep"] == 2 * (variants - len(sweeps))
+    assert jobs["retrieve_sweep"] == 2 * 2 * variants  # x key sets x splits
     assert jobs["evaluate_robustness"] == jobs["plot_robustness"] == jobs["robustness"] == 1
     # it needs retrieval.csv (the clean levels), so the main line runs first, but no figure of it
     assert jobs["evaluate_retrieval"] == 1 and "plot_retrieval" not in jobs
@@ -126,10 +163,10 @@ def test_config_without_optional_sections_dry_runs(workdir):
     """Only `queries` is required: every other section comes from the schema."""
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump({"queries": MINIMAL["queries"]}))
     jobs = planned_jobs(workdir)
-    assert jobs["synthesize_smallnorb"] == 1 and jobs["degrade_queries"] == 2
+    assert jobs["synthesize_smallnorb"] == 1 and jobs["degrade_queries"] == 2 * 2  # test and validation
     # `enhance` and `enhancers` default to {}: nothing to restore, nothing to train but the classifier.
     assert "train_enhancer" not in jobs and "enhance_queries" not in jobs and "evaluate_enhancement" not in jobs
-    assert jobs["embed_images"] == 2 and jobs["embed_gallery"] == 1 and jobs["evaluate_retrieval"] == 1
+    assert jobs["search_queries"] == 2 and jobs["embed_gallery"] == 1 and jobs["evaluate_retrieval"] == 2
 
 
 def test_only_the_enhancers_in_use_are_trained(workdir):
@@ -137,8 +174,9 @@ def test_only_the_enhancers_in_use_are_trained(workdir):
     config["enhancers"] = {**MINIMAL["enhancers"], "median": {"method": "median"}}
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
     jobs = planned_jobs(workdir)
-    assert jobs["train_enhancer"] == 1 and jobs["enhance_queries"] == 2 and jobs["plot_learning_curve"] == 2
-    assert jobs["evaluate_enhancement"] == 1
+    # each restorer on noisy and (the blind cost) on the clean queries, on the test and validation splits
+    assert jobs["train_enhancer"] == 1 and jobs["enhance_queries"] == 2 * 2 * 2 and jobs["plot_learning_curve"] == 2
+    assert jobs["evaluate_enhancement"] == 2
 
 
 def test_old_key_is_rejected_with_the_new_name(workdir):

@@ -105,6 +105,29 @@ def test_gap_closed_bars(tmp_path):
         gap_closed_figure(table, distance="l2", k=5)
 
 
+def test_gap_closed_interval_lines():
+    """Each defined bar carries its 95 % interval as a black line, cut at the axis; none for n/a."""
+    import pandas as pd
+
+    from cbir.plots.enhancement import CEILING, gap_closed_figure
+
+    columns = ["query_set", "enhancer", "distance", "k", "gap_closed", "gap_closed_low", "gap_closed_high"]
+    nan = float("nan")
+    rows = [
+        ("noisy", "denoiser", "l2", 1, 0.5, 0.2, 0.8),
+        ("noisy", "median", "l2", 1, 0.1, -0.3, 4.0),  # a wide interval over a small gap
+        ("blurry", "deblurrer", "l2", 1, nan, nan, nan),
+    ]
+    fig = gap_closed_figure(pd.DataFrame(rows, columns=columns), distance="l2", k=1)
+    ax = fig.get_axes()[0]
+    lines = [line for line in ax.get_lines() if line.get_color() == "black" and len(line.get_xdata()) == 2]
+    spans = sorted(tuple(np.round(line.get_ydata(), 6)) for line in lines if line.get_xdata()[0] == line.get_xdata()[1])
+    assert spans == [(-30.0, CEILING), (20.0, 80.0)]
+    assert [t.get_text() for t in ax.texts] == ["50", "10", "n/a"]
+    assert ax.get_ylim()[1] == CEILING + 10
+    plt.close(fig)
+
+
 # A remedy per bar: enhancers with the standard keys, the robust keys alone and with an enhancer.
 KEYED = [
     ("standard", "noisy", "denoiser", "l2", 1, 0.6),

@@ -1,14 +1,15 @@
-"""The severity-sweep figure from a hand-made table: panels, lines, colours, clean levels and pixels."""
+"""The severity-sweep figure from a hand-made table: panels, lines, interval bands, colours, clean levels and pixels."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.colors import to_rgb, to_rgba
 from matplotlib.image import imread
 
 from cbir.plots import plt, save_figure
-from cbir.plots.robustness import remedy_label, robustness_figure
+from cbir.plots.robustness import BAND_ALPHA, remedy_label, robustness_figure
 from cbir.robustness import COLUMNS
 
 # (keys, enhancer, degradation) -> top-1 l2 accuracy at severities 1, 2, 3.
@@ -39,12 +40,14 @@ LEGEND = [
 ]
 
 
-def table(curves=CURVES) -> pd.DataFrame:
+def table(curves=CURVES, half_width=4.0) -> pd.DataFrame:
+    """robustness.csv rows: each value with the interval value -+ half_width (severity 2: twice that)."""
     rows = []
     for (keys, enhancer, degradation), values in curves.items():
         for severity, value in enumerate(values, 1):
-            rows.append((keys, enhancer, degradation, severity, "l2", 1, float(value)))
-            rows.append((keys, enhancer, degradation, severity, "cosine", 1, 5.0))  # not drawn
+            width = half_width * (2 if severity == 2 else 1)
+            rows.append((keys, enhancer, degradation, severity, "l2", 1, float(value), value - width, value + width))
+            rows.append((keys, enhancer, degradation, severity, "cosine", 1, 5.0, 4.0, 6.0))  # not drawn
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
@@ -91,6 +94,16 @@ def test_panels_lines_and_legend():
     )
     restorers = [styles[name][0] for name in ("denoiser", "nlmeans", "upscaler", "robust keys + deblurrer")]
     assert len(set(restorers)) == 4 and "0.4" not in restorers
+    # one light band per curve, in its colour, from low to high
+    assert [len(ax.collections) for ax in axes] == [4, 3, 2, 3]
+    for ax in axes:
+        lines = [line for line in ax.lines if line.get_color() != "black"]
+        for band, line in zip(ax.collections, lines, strict=True):
+            np.testing.assert_allclose(band.get_facecolor()[0], to_rgba(line.get_color(), BAND_ALPHA))
+            assert band.get_zorder() < line.get_zorder()
+    vertices = axes[0].collections[1].get_paths()[0].vertices  # denoiser on gaussian: 85 75 65 -+ 4, 8, 4
+    assert vertices[:, 1].min() == 61 and vertices[:, 1].max() == 89
+    assert {83.0, 67.0} <= set(vertices[:, 1])  # severity 2: 75 -+ 8
     assert not any(ax.get_legend() for ax in axes)
     (legend,) = fig.legends
     assert [t.get_text() for t in legend.get_texts()] == LEGEND
@@ -128,5 +141,32 @@ def test_saved_png_shows_every_panel(tmp_path):
     image = imread(tmp_path / "robustness.png")[..., :3]
     assert image.shape[1] > 900 and image.shape[0] > 500  # three columns, two rows and a legend
     assert (image.mean(-1) < 0.9).mean() > 0.02  # not blank
-    blue = np.array([0x1F, 0x77, 0xB4]) / 255  # C0, the baseline line
+    blue = np.array(to_rgb("C0"))  # the first restorer (denoiser): its line and its light band
     assert (np.abs(image - blue).max(-1) < 0.05).sum() > 100
+    tint = 1 - BAND_ALPHA * (1 - blue)  # C0 at BAND_ALPHA over the white panel
+    assert (np.abs(image - tint).max(-1) < 0.02).sum() > 200
+
+
+def test_band_pixels_between_low_and_high():
+    """A wide band is light tint above and below its line, white outside it; no band without low/high."""
+    curves = {("standard", "denoiser", "blur"): (50, 50, 50)}
+    fig = robustness_figure(table(curves, half_width=20.0), clean={}, distance="l2", k=1)
+    (ax,) = fig.get_axes()
+    fig.canvas.draw()
+    pixels = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(float) / 255
+    height = pixels.shape[0]
+
+    def pixel(severity, accuracy):
+        x, y = ax.transData.transform((severity, accuracy))
+        return pixels[int(round(height - y)), int(round(x))]
+
+    tint = 1 - BAND_ALPHA * (1 - np.array(to_rgb("C0")))
+    for accuracy in (36, 64):  # inside the band (30..70 at severity 1.5), off the line and grid
+        np.testing.assert_allclose(pixel(1.5, accuracy), tint, atol=0.02)
+    for accuracy in (14, 86):  # outside it
+        np.testing.assert_allclose(pixel(1.5, accuracy), [1, 1, 1], atol=0.02)
+    plt.close(fig)
+    plain = table(curves).drop(columns=["low", "high"])
+    fig = robustness_figure(plain, clean={}, distance="l2", k=1)
+    assert not fig.get_axes()[0].collections
+    plt.close(fig)

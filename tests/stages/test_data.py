@@ -253,9 +253,10 @@ def test_workflow_downloads_converts_and_plots(server, workdir):
             "subset": EVERYTHING,
         },
     )
-    targets = ["results/dl/data/train.h5", "results/dl/data/test.h5", "results/dl/figures/dataset.png"]
+    # train_all.h5: the whole official training split, before the validation objects are carved out
+    targets = ["results/dl/data/train_all.h5", "results/dl/data/test.h5", "results/dl/figures/dataset.png"]
     run_snakemake(workdir, "--cores", "2", *targets)
-    for split, arrays in (("train", train), ("test", test)):
+    for split, arrays in (("train_all", train), ("test", test)):
         out = read_image_set(workdir / f"results/dl/data/{split}.h5")
         np.testing.assert_array_equal(out.images, arrays["dat"].reshape(-1, 32, 32))
     assert server.requests.count(first) == 2
@@ -265,7 +266,7 @@ def test_workflow_downloads_converts_and_plots(server, workdir):
     for gz in (workdir / "resources/smallnorb").glob("*.gz"):
         gz.with_suffix("").write_bytes(gzip.decompress(gz.read_bytes()))
         gz.unlink()
-    run_snakemake(workdir, "--cores", "2", "results/dl/data/train.h5", "--forceall")
+    run_snakemake(workdir, "--cores", "2", "results/dl/data/train_all.h5", "--forceall")
     assert server.requests == []
 
 

@@ -8,7 +8,14 @@ import torch
 from conftest import CPU_RUNTIME, columns
 
 from cbir.checkpoint import CheckpointError, save_checkpoint
-from cbir.h5store import COLUMNS, read_embeddings, read_retrieval, write_embeddings, write_image_set
+from cbir.h5store import (
+    COLUMNS,
+    read_embeddings,
+    read_ranking_measures,
+    read_retrieval,
+    write_embeddings,
+    write_image_set,
+)
 from cbir.inference import embed
 from cbir.networks import Classifier, architecture
 from cbir.search import SearchError, topk
@@ -103,6 +110,53 @@ def test_retrieve_topk_writes_every_distance(tmp_path):
         np.testing.assert_array_equal(results[distance][0], expected[0])
         np.testing.assert_array_equal(results[distance][1], expected[1])
     retrieve_topk(**common, distances=["cosine"], k=2, chunk_size=3)
-    assert set(read_retrieval(out)[0]) == {"cosine"}
+    assert set(read_retrieval(out)[0]) == set(read_ranking_measures(out)) == {"cosine"}
     with pytest.raises(SearchError, match="retrieval.topk=51 exceeds the gallery size 50"):
         retrieve_topk(**common, distances=["l2"], k=51, chunk_size=3)
+
+
+def brute_force_measures(queries, gallery, query_labels, gallery_labels, distance):
+    """map_full, r_precision, map_at_r per query from a float64 full argsort and the definitions."""
+    q, g = queries.astype(np.float64), gallery.astype(np.float64)
+    if distance == "l2":
+        rank = np.sqrt(((q[:, None, :] - g[None]) ** 2).sum(-1))
+    else:
+        rank = -(q @ g.T) / np.outer(np.linalg.norm(q, axis=1), np.linalg.norm(g, axis=1))
+    out = {"map_full": [], "r_precision": [], "map_at_r": []}
+    for row, label in zip(np.argsort(rank, axis=1, kind="stable"), query_labels, strict=True):
+        relevant = gallery_labels[row] == label
+        n_rel = relevant.sum()
+        precision = np.cumsum(relevant) / np.arange(1, len(row) + 1)
+        out["map_full"].append((precision * relevant).sum() / n_rel if n_rel else 0.0)
+        out["r_precision"].append(relevant[:n_rel].sum() / n_rel if n_rel else 0.0)
+        out["map_at_r"].append((precision * relevant)[:n_rel].sum() / n_rel if n_rel else 0.0)
+    return {name: np.array(values) for name, values in out.items()}
+
+
+def test_retrieve_topk_stores_the_whole_ranking_measures(tmp_path):
+    rng = np.random.default_rng(7)
+    gallery = rng.standard_normal((60, 8)).astype(np.float32)
+    queries = rng.standard_normal((9, 8)).astype(np.float32)
+    gallery_cols, query_cols = columns(60), columns(9)
+    gallery_cols["label"] = rng.integers(0, 4, 60)  # uneven R per label
+    query_cols["label"] = np.array([0, 1, 2, 3, 4, 0, 1, 2, 3])  # label 4: R = 0
+    write_embeddings(tmp_path / "gallery.h5", gallery, gallery_cols)
+    write_embeddings(tmp_path / "q.h5", queries, query_cols)
+    out = tmp_path / "r.h5"
+    retrieve_topk(
+        gallery=tmp_path / "gallery.h5",
+        queries=tmp_path / "q.h5",
+        output=out,
+        distances=["l2", "cosine"],
+        k=4,
+        chunk_size=4,
+        threads=1,
+    )
+    stored = read_ranking_measures(out)
+    assert set(stored) == {"l2", "cosine"}
+    for distance in ("l2", "cosine"):
+        expected = brute_force_measures(queries, gallery, query_cols["label"], gallery_cols["label"], distance)
+        for name in ("map_full", "r_precision", "map_at_r"):
+            assert stored[distance][name].shape == (9,)
+            np.testing.assert_allclose(stored[distance][name], expected[name], rtol=1e-12, atol=0)
+        assert stored[distance]["map_full"][4] == 0 and 0 < stored[distance]["map_full"][0] < 1

@@ -53,7 +53,7 @@ def history(path) -> list[dict]:
 def classify(folder, out, recipe=CLASSIFIER, **kwargs):
     return train_classifier(
         train=folder / "train.h5",
-        test=folder / "test.h5",
+        validation=folder / "test.h5",
         model_path=out / "classifier.pt",
         history_path=out / "classifier.csv",
         recipe=recipe,
@@ -68,7 +68,7 @@ def enhance(folder, out, name="upscaler", recipe=UPSCALER, **kwargs):
     return train_enhancer(
         name=name,
         train=folder / "train.h5",
-        test=folder / "test.h5",
+        validation=folder / "test.h5",
         model_path=out / f"{name}.pt",
         history_path=out / f"{name}.csv",
         recipe=recipe,

@@ -20,12 +20,12 @@ DIGESTS = {split: digest(images, labels) for split, (images, labels) in SPLITS.i
 
 
 def classifier_task(recipe=CLASSIFIER) -> ClassifierTask:
-    (train_images, train_labels), (test_images, test_labels) = SPLITS["train"], SPLITS["test"]
+    (train_images, train_labels), (heldout_images, heldout_labels) = SPLITS["train"], SPLITS["test"]
     return ClassifierTask(
         train_images=train_images,
         train_labels=train_labels,
-        test_images=test_images,
-        test_labels=test_labels,
+        heldout_images=heldout_images,
+        heldout_labels=heldout_labels,
         recipe=recipe,
         seed=0,
         rt=runtime(CPU, 1),
@@ -36,7 +36,7 @@ def enhancer_task(name="upscaler", recipe=UPSCALER, classifier=None, cls=Enhance
     return cls(
         name,
         train_images=SPLITS["train"][0],
-        test_images=SPLITS["test"][0],
+        heldout_images=SPLITS["test"][0],
         recipe=recipe,
         seed=0,
         rt=runtime(CPU, 1),

@@ -40,12 +40,12 @@ SPLITS = toy_splits()
 
 def classifier_task(seed=0, recipe=CLASSIFIER, **key_set) -> ClassifierTask:
     """The classifier's task on the toy splits; `key_set`: name and rescale of a robust key set."""
-    (train_images, train_labels), (test_images, test_labels) = SPLITS["train"], SPLITS["test"]
+    (train_images, train_labels), (heldout_images, heldout_labels) = SPLITS["train"], SPLITS["test"]
     return ClassifierTask(
         train_images=train_images,
         train_labels=train_labels,
-        test_images=test_images,
-        test_labels=test_labels,
+        heldout_images=heldout_images,
+        heldout_labels=heldout_labels,
         recipe=recipe,
         seed=seed,
         rt=runtime(CPU, 1),
@@ -57,7 +57,7 @@ def enhancer_task(name="upscaler", recipe=UPSCALER, seed=0, images=None, classif
     return EnhancerTask(
         name,
         train_images=SPLITS["train"][0] if images is None else images,
-        test_images=SPLITS["test"][0] if images is None else images,
+        heldout_images=SPLITS["test"][0] if images is None else images,
         recipe=recipe,
         seed=seed,
         rt=runtime(CPU, 1),

@@ -10,6 +10,7 @@ from snakemake.logging import logger
 from cbir.config import severity_specs, validate_config
 from cbir.norb import KINDS, official_name
 from cbir.resources import estimates, memory_warnings
+from cbir.seeding import stream_key
 
 validate_config(config)
 MEM_MB = estimates(config)  # each heavy rule's mem_mb (cbir.resources)
@@ -26,7 +27,16 @@ CLEAN = next((q for q, specs in config["queries"].items() if not specs), None)
 ENHANCE = config["enhance"]  # query set -> its enhancers, the default first
 # A restored query set is <query>__<enhancer> (`__` never occurs in configured names).
 RESTORED = [f"{query}__{name}" for query, names in ENHANCE.items() for name in names]
-QUERY_SETS = QUERIES + RESTORED
+# Blind cost: every restorer of `enhance` also restores the clean queries (what it costs a query
+# that needed nothing).
+BLIND = [
+    f"{CLEAN}__{name}"
+    for name in dict.fromkeys(n for names in ENHANCE.values() for n in names)
+]
+QUERY_SETS = QUERIES + RESTORED + BLIND
+# Query sets come from the test split (PART "") and, for every choice, the validation split
+# (PART "validation/"): queries/[validation/]<set>.h5 and so on; tables/[validation/]...
+PARTS = ["", "validation/"]
 DEFAULT_RESTORED = [f"{query}__{names[0]}" for query, names in ENHANCE.items()]
 SWEEPS = config[
     "sweeps"
@@ -39,6 +49,9 @@ USED = sorted(
     | {name for sweep in SWEEPS.values() for name in sweep["enhancers"]}
 )
 TRAINED = [name for name in USED if "network" in config["enhancers"][name]]
+# Classical methods with `auto` parameters: chosen on the validation split (rule tune_enhancer).
+TUNED = [name for name in USED if config["enhancers"][name].get("grid")]
+TUNED_ALL = [name for name in TUNED if any(name in names for names in ENHANCE.values())]
 # Networks that only the sweeps use are trained by the target `robustness`, not by `all`.
 TRAINED_ALL = [
     name for name in TRAINED if any(name in names for names in ENHANCE.values())
@@ -52,10 +65,45 @@ CLASSIFIER = {
 KEYS_OF = {model: keys for keys, model in CLASSIFIER.items()}
 # Rules that run a network ask for a GPU unless the config says CPU (a CPU-only cluster).
 GPU = 0 if config["runtime"]["device"] == "cpu" else 1
+# Replicates: every network is trained `replicates` times; replicate r's files carry the tag
+# "@r" after the network's, key set's or restored query set's name (none for r = 0, so one
+# replicate gives the paths and bytes of a run without replicates). Query sets stay fixed.
+REPLICATES = config["replicates"]
+TAGS = ["", *[f"@{r}" for r in range(1, REPLICATES)]]
+# What the search of one key set and replicate covers: the unrestored and classically restored
+# query sets (the same for every replicate) and the sets restored by that replicate's networks.
+SEARCHED_SHARED = [q for q in QUERY_SETS if q.partition("__")[2] not in TRAINED]
+SEARCHED_OWN = [q for q in QUERY_SETS if q.partition("__")[2] in TRAINED]
+
+
+def replicate(tag):
+    """The replicate number of a tag ("" -> 0, "@2" -> 2)."""
+    return int(tag[1:]) if tag else 0
+
+
+def replicate_seed(tag):
+    """Replicate 0 trains with the master seed (a run without replicates), replicate r with a seed
+    derived from it."""
+    r = replicate(tag)
+    return (
+        config["seed"] if r == 0 else stream_key(config["seed"], "replicate", r) % 2**32
+    )
+
+
+def tagged(qset, tag):
+    """The file name of query set `qset` as replicate `tag` searches it."""
+    return f"{qset}{tag}" if qset in SEARCHED_OWN else qset
+
+
+def judge_tag(tag):
+    """The replicate whose classifier judges replicate `tag`'s restorers: the next one."""
+    return TAGS[(replicate(tag) + 1) % REPLICATES]
 
 
 wildcard_constraints:
-    split="train|test",
+    split="train_all|test",
+    part="(validation/)?",
+    rep="|".join(TAGS[1:]) + "|",
     query="|".join(QUERIES),
     qset="|".join(QUERY_SETS),
     enhancer="|".join(USED) or "(?!)",
@@ -73,7 +121,14 @@ def raw_file(split, kind):
 
 
 def raw_split(wildcards):
-    return {kind: raw_file(wildcards.split, kind) for kind in KINDS}
+    """The raw files of a converted split (train_all: the whole official training split)."""
+    split = "train" if wildcards.split == "train_all" else wildcards.split
+    return {kind: raw_file(split, kind) for kind in KINDS}
+
+
+def query_source(wildcards):
+    """The clean images a query set of `part` degrades: the test or the validation split."""
+    return f"{RESULTS}/data/{'validation' if wildcards.part else 'test'}.h5"
 
 
 def all_raw_files():
@@ -85,34 +140,128 @@ def restored_sets(query):
     return [f"{RESULTS}/queries/{query}__{name}.h5" for name in ENHANCE[query]]
 
 
+def restorer_inputs(enhancer, tag=""):
+    """A restorer's own inputs: a trained network's checkpoint (of replicate `tag`), or the
+    validation choice of a classical method's `auto` parameters."""
+    if enhancer in TRAINED:
+        return {"model": f"{RESULTS}/models/{enhancer}{tag}.pt"}
+    if enhancer in TUNED:
+        return {"tuned": f"{RESULTS}/tuning/{enhancer}.json"}
+    return {}
+
+
 def enhancement_inputs(wildcards):
-    """What a restorer needs: the query set, and the checkpoint of a trained network."""
-    inputs = {"queries": f"{RESULTS}/queries/{wildcards.query}.h5"}
-    if wildcards.enhancer in TRAINED:
-        inputs["model"] = f"{RESULTS}/models/{wildcards.enhancer}.pt"
-    return inputs
+    """What a restorer needs: the query set, and `restorer_inputs`."""
+    queries = f"{RESULTS}/queries/{wildcards.part}{wildcards.query}.h5"
+    return {"queries": queries, **restorer_inputs(wildcards.enhancer, wildcards.rep)}
+
+
+def tuning_inputs(wildcards):
+    """What choosing a classical method's parameters reads: the validation queries of the first
+    query set it restores (else of the middle severity of the first sweep that uses it), the
+    standard keys' classifier and gallery."""
+    name = wildcards.enhancer
+    query = next((q for q, names in ENHANCE.items() if name in names), None)
+    if query is None:
+        sweep = next(s for s, spec in SWEEPS.items() if name in spec["enhancers"])
+        middle = SEVERITIES[len(SEVERITIES) // 2]
+        queries = sweep_file("queries", sweep, "none", middle, part="validation/")
+    else:
+        queries = f"{RESULTS}/queries/validation/{query}.h5"
+    return {
+        "queries": queries,
+        "model": classifier_model("standard"),
+        "gallery": f"{RESULTS}/embeddings/standard/gallery.h5",
+    }
 
 
 def sweep_enhancement_inputs(wildcards):
     """What a restorer needs for a sweep: every severity's query set, and a trained checkpoint."""
-    inputs = {"queries": sweep_files("queries", wildcards.sweep, "none")}
-    if wildcards.variant in TRAINED:
-        inputs["model"] = f"{RESULTS}/models/{wildcards.variant}.pt"
-    return inputs
+    return {
+        "queries": sweep_files("queries", wildcards.sweep, "none", part=wildcards.part),
+        **restorer_inputs(wildcards.variant),
+    }
 
 
 def enhancer_training_inputs(wildcards):
     """The splits, and the classifier when the loss compares its embeddings (loss.feature > 0):
     retraining the classifier then retrains exactly these restorers."""
-    inputs = {"train": f"{RESULTS}/data/train.h5", "test": f"{RESULTS}/data/test.h5"}
+    inputs = {
+        "train": f"{RESULTS}/data/train.h5",
+        "validation": f"{RESULTS}/data/validation.h5",
+    }
     if config["enhancers"][wildcards.enhancer]["loss"]["feature"] > 0:
-        inputs["classifier"] = classifier_model("standard")
+        inputs["classifier"] = classifier_model("standard", wildcards.rep)
     return inputs
 
 
-def classifier_model(keys):
-    """The checkpoint of key set `keys`."""
-    return f"{RESULTS}/models/{CLASSIFIER[keys]}.pt"
+def search_outputs(kind, shared, own, folder="{keyset}"):
+    """The per-set files (kind embeddings or retrieval) of one search job: `shared` as named,
+    `own` tagged with the job's replicate (the wildcard rep appears twice)."""
+    root = f"{RESULTS}/{kind}/{folder}{{rep}}/{{part}}"
+    return [f"{root}{q}.h5" for q in shared] + [f"{root}{q}{{rep}}.h5" for q in own]
+
+
+def search_inputs(wildcards):
+    """One search job's classifier, gallery embeddings and query image sets (in `names` order)."""
+    tag, part = wildcards.rep, wildcards.part
+    names = SEARCHED_SHARED + [f"{q}{tag}" for q in SEARCHED_OWN]
+    return {
+        "model": classifier_model(wildcards.keyset, tag),
+        "gallery": f"{RESULTS}/embeddings/{wildcards.keyset}{tag}/gallery.h5",
+        "images": [f"{RESULTS}/queries/{part}{name}.h5" for name in names],
+    }
+
+
+def judge_inputs(wildcards):
+    """Replicate rep's network-restored sets and the next replicate's standard classifier."""
+    tag, judge = wildcards.rep, judge_tag(wildcards.rep)
+    return {
+        "model": classifier_model("standard", judge),
+        "gallery": f"{RESULTS}/embeddings/standard{judge}/gallery.h5",
+        "images": [
+            f"{RESULTS}/queries/{wildcards.part}{q}{tag}.h5" for q in SEARCHED_OWN
+        ],
+    }
+
+
+def search_plan():
+    """Every search a table reads, as [role, key set, query set, replicate, folder, file name]:
+    role `search` (the key set's own replicate) or `judge` (replicate r's restored sets searched
+    by the next replicate's standard keys, when there are replicates); files under
+    embeddings/<folder>/ and retrieval/<folder>/."""
+    plan = [
+        ["search", keys, qset, replicate(tag), f"{keys}{tag}", tagged(qset, tag)]
+        for keys in KEYS
+        for tag in TAGS
+        for qset in QUERY_SETS
+    ]
+    if REPLICATES > 1:
+        plan += [
+            ["judge", "standard", qset, replicate(tag), f"judge{tag}", f"{qset}{tag}"]
+            for tag in TAGS
+            for qset in SEARCHED_OWN
+        ]
+    return plan
+
+
+def searches(wildcards):
+    """The files of `search_plan` for one split (part): embeddings and top-k files in plan order,
+    and each key set's gallery per replicate."""
+    part = wildcards.part
+    plan = search_plan()
+    return {
+        "galleries": [
+            f"{RESULTS}/embeddings/{k}{t}/gallery.h5" for k in KEYS for t in TAGS
+        ],
+        "embeddings": [f"{RESULTS}/embeddings/{f}/{part}{n}.h5" for *_, f, n in plan],
+        "results": [f"{RESULTS}/retrieval/{f}/{part}{n}.h5" for *_, f, n in plan],
+    }
+
+
+def classifier_model(keys, tag=""):
+    """The checkpoint of key set `keys`, replicate `tag`."""
+    return f"{RESULTS}/models/{CLASSIFIER[keys]}{tag}.pt"
 
 
 def classifier_recipe(keys):
@@ -127,22 +276,24 @@ def sweep_variants(sweep):
     return ["none", *SWEEPS[sweep]["enhancers"]]
 
 
-def sweep_file(kind, sweep, variant, n, keys=None):
-    """One severity's file of a sweep: kind queries, or embeddings / retrieval of a key set."""
-    return "/".join(
-        [RESULTS, "sweeps", sweep, kind, *([keys] if keys else []), variant, f"s{n}.h5"]
-    )
+def sweep_file(kind, sweep, variant, n, keys=None, part=""):
+    """One severity's file of a sweep on the test split (part "") or the validation split:
+    kind queries, or embeddings / retrieval of a key set."""
+    folder = f"{kind}/{keys}" if keys else kind
+    return f"{RESULTS}/sweeps/{part}{sweep}/{folder}/{variant}/s{n}.h5"
 
 
-def sweep_files(kind, sweep, variant, keys=None):
+def sweep_files(kind, sweep, variant, keys=None, part=""):
     """The per-severity files of one sweep, severity 1 first."""
-    return [sweep_file(kind, sweep, variant, n, keys) for n in SEVERITIES]
+    return [sweep_file(kind, sweep, variant, n, keys, part) for n in SEVERITIES]
 
 
 def sweep_runs():
-    """(keys, enhancer, sweep, severity) of every sweep retrieval."""
+    """(part, keys, enhancer, sweep, severity) of every sweep retrieval: the test split's
+    (part ""), then the validation split's."""
     return [
-        [keys, variant, sweep, n]
+        [part, keys, variant, sweep, n]
+        for part in PARTS
         for sweep in SWEEPS
         for variant in sweep_variants(sweep)
         for keys in KEYS
@@ -153,8 +304,8 @@ def sweep_runs():
 def sweep_outputs(kind):
     """The embeddings or retrieval file of every sweep retrieval, in `sweep_runs` order."""
     return [
-        sweep_file(kind, sweep, variant, n, keys)
-        for keys, variant, sweep, n in sweep_runs()
+        sweep_file(kind, sweep, variant, n, keys, part)
+        for part, keys, variant, sweep, n in sweep_runs()
     ]
 
 
@@ -179,13 +330,14 @@ def robustness_outputs():
 
 def final_outputs():
     figures = ["dataset", "degradations", "augmentation", "confusion_matrix"]
-    tables = ["classification.json", "retrieval.csv", "table1.md", "queries.md"]
+    tables = ["retrieval.csv", "table1.md", "queries.md"]
     if ENHANCE:
         figures.append("gap_closed")
         tables += ["enhancement.csv", "enhancement.md"]
     return [
-        expand(f"{RESULTS}/data/{{split}}.h5", split=SPLITS),
-        expand(f"{RESULTS}/queries/{{qset}}.h5", qset=QUERY_SETS),
+        expand(f"{RESULTS}/data/{{split}}.h5", split=["train", "validation", "test"]),
+        expand(f"{RESULTS}/queries/{{part}}{{qset}}.h5", part=PARTS, qset=QUERY_SETS),
+        expand(f"{RESULTS}/tuning/{{name}}.json", name=TUNED_ALL),
         expand(f"{RESULTS}/figures/{{name}}.png", name=figures),
         expand(
             f"{RESULTS}/figures/learning_curve_{{m}}.png",
@@ -195,7 +347,8 @@ def final_outputs():
         expand(
             f"{RESULTS}/figures/retrieval_{{qset}}.png", qset=QUERIES + DEFAULT_RESTORED
         ),
-        expand(f"{RESULTS}/tables/{{name}}", name=tables),
+        expand(f"{RESULTS}/tables/{{part}}{{name}}", part=PARTS, name=tables),
+        f"{RESULTS}/tables/classification.json",
     ]
 
 

@@ -1,5 +1,5 @@
-# Raw smallNORB files (downloaded or rendered), their conversion to HDF5 splits and the dataset
-# figure; the code behind every rule is in cbir/stages/data.py.
+# Raw smallNORB files (downloaded or rendered), their conversion to HDF5 splits (the official
+# training split as train_all.h5, carved into train.h5 and validation.h5), the dataset figure; the code behind every rule is in cbir/stages/data.py.
 
 
 # Compute nodes are often offline: the download runs where Snakemake runs.
@@ -58,6 +58,21 @@ rule convert_norb_to_hdf5:
         source=config["dataset"]["source"],
     script:
         "../scripts/convert_norb_to_hdf5.py"
+
+
+rule split_validation:
+    input:
+        f"{RESULTS}/data/train_all.h5",
+    output:
+        train=f"{RESULTS}/data/train.h5",
+        validation=f"{RESULTS}/data/validation.h5",
+    log:
+        f"{LOGS}/split_validation.log",
+    params:
+        validation=config["validation"],
+        seed=config["seed"],
+    script:
+        "../scripts/split_validation.py"
 
 
 rule plot_dataset:

@@ -1,20 +1,21 @@
-# Degraded query sets built from the test split (config keys `queries`, `degradation`), and Figure 6.
+# Degraded query sets built from the test split and the validation split (config keys `queries`, `degradation`), and Figure 6.
 
 
 rule degrade_queries:
     input:
-        f"{RESULTS}/data/test.h5",
+        query_source,
     output:
-        f"{RESULTS}/queries/{{query}}.h5",
+        f"{RESULTS}/queries/{{part}}{{query}}.h5",
     log:
-        f"{LOGS}/degrade_queries/{{query}}.log",
+        f"{LOGS}/degrade_queries/{{part}}{{query}}.log",
     benchmark:
-        f"{LOGS}/benchmarks/degrade_queries/{{query}}.tsv"
+        f"{LOGS}/benchmarks/degrade_queries/{{part}}{{query}}.tsv"
     threads: 2
     resources:
         mem_mb=MEM_MB["degrade_queries"],
     params:
         specs=lambda wc: config["queries"][wc.query],
+        stream=lambda wc: f"{wc.part}{wc.query}",
         seed=config["seed"],
         rescale=config["degradation"]["rescale"],
         chunk_size=config["degradation"]["chunk_size"],

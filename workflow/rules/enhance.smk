@@ -1,16 +1,41 @@
 # Degraded query sets restored by each of their enhancers (config `enhance`): networks
-# trained by train.smk and classical methods that need no training (cbir.stages.enhance).
+# trained by train.smk and classical methods that need no training (cbir.stages.enhance), whose
+# `auto` parameters are chosen on the validation split (cbir.stages.tune).
+
+
+rule tune_enhancer:
+    input:
+        unpack(tuning_inputs),
+    output:
+        f"{RESULTS}/tuning/{{enhancer}}.json",
+    log:
+        f"{LOGS}/tune_enhancer/{{enhancer}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/tune_enhancer/{{enhancer}}.tsv"
+    wildcard_constraints:
+        enhancer="|".join(TUNED) or "(?!)",
+    threads: 8
+    resources:
+        mem_mb=MEM_MB["enhance_queries"],
+        gpu=GPU,
+    params:
+        enhancer=lambda wc: config["enhancers"][wc.enhancer],
+        distance=config["retrieval"]["distances"][0],
+        runtime=config["runtime"],
+        batch_size=config["inference"]["batch_size"],
+    script:
+        "../scripts/tune_enhancer.py"
 
 
 rule enhance_queries:
     input:
         unpack(enhancement_inputs),
     output:
-        f"{RESULTS}/queries/{{query}}__{{enhancer}}.h5",
+        f"{RESULTS}/queries/{{part}}{{query}}__{{enhancer}}{{rep}}.h5",
     log:
-        f"{LOGS}/enhance_queries/{{query}}__{{enhancer}}.log",
+        f"{LOGS}/enhance_queries/{{part}}{{query}}__{{enhancer}}{{rep}}.log",
     benchmark:
-        f"{LOGS}/benchmarks/enhance_queries/{{query}}__{{enhancer}}.tsv"
+        f"{LOGS}/benchmarks/enhance_queries/{{part}}{{query}}__{{enhancer}}{{rep}}.tsv"
     threads: 8
     resources:
         mem_mb=MEM_MB["enhance_queries"],

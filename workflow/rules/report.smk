@@ -3,50 +3,56 @@
 
 rule evaluate_retrieval:
     input:
-        galleries=expand(f"{RESULTS}/embeddings/{{keyset}}/gallery.h5", keyset=KEYS),
-        embeddings=expand(
-            f"{RESULTS}/embeddings/{{keyset}}/{{qset}}.h5",
-            keyset=KEYS,
-            qset=QUERY_SETS,
-        ),
-        results=expand(
-            f"{RESULTS}/retrieval/{{keyset}}/{{qset}}.h5", keyset=KEYS, qset=QUERY_SETS
-        ),
+        unpack(searches),
     output:
-        csv=report(f"{RESULTS}/tables/retrieval.csv", category="Retrieval"),
-        table1=report(f"{RESULTS}/tables/table1.md", category="Retrieval"),
-        per_query=report(f"{RESULTS}/tables/queries.md", category="Retrieval"),
+        csv=report(f"{RESULTS}/tables/{{part}}retrieval.csv", category="Retrieval"),
+        table1=report(f"{RESULTS}/tables/{{part}}table1.md", category="Retrieval"),
+        per_query=report(f"{RESULTS}/tables/{{part}}queries.md", category="Retrieval"),
     log:
-        f"{LOGS}/evaluate_retrieval.log",
+        f"{LOGS}/evaluate_retrieval/{{part}}tables.log",
     benchmark:
-        f"{LOGS}/benchmarks/evaluate_retrieval/tables.tsv"
+        f"{LOGS}/benchmarks/evaluate_retrieval/{{part}}tables.tsv"
     params:
-        key_sets=KEYS,  # the input lists are keys-major: every query set of one key set, then the next
-        qsets=QUERY_SETS,
+        key_sets=KEYS,
+        replicates=REPLICATES,
+        plan=search_plan(),  # one entry per embeddings and results file, in their order
         ks=config["retrieval"]["ks"],
         defaults={query: names[0] for query, names in ENHANCE.items()},
+        evaluation=config["evaluation"],
+        seed=config["seed"],
     script:
         "../scripts/evaluate_retrieval.py"
 
 
 rule evaluate_enhancement:
     input:
-        retrieval=f"{RESULTS}/tables/retrieval.csv",
-        test=f"{RESULTS}/data/test.h5",
-        degraded=expand(f"{RESULTS}/queries/{{query}}.h5", query=ENHANCE),
-        restored=expand(f"{RESULTS}/queries/{{qset}}.h5", qset=RESTORED),
+        unpack(searches),
+        clean=query_source,
+        degraded=expand(f"{RESULTS}/queries/{{{{part}}}}{{query}}.h5", query=ENHANCE),
+        restored=expand(f"{RESULTS}/queries/{{{{part}}}}{{qset}}.h5", qset=RESTORED),
+        tuned=expand(f"{RESULTS}/tuning/{{name}}.json", name=TUNED_ALL),
     output:
-        csv=report(f"{RESULTS}/tables/enhancement.csv", category="Enhancement"),
-        markdown=report(f"{RESULTS}/tables/enhancement.md", category="Enhancement"),
+        csv=report(f"{RESULTS}/tables/{{part}}enhancement.csv", category="Enhancement"),
+        markdown=report(
+            f"{RESULTS}/tables/{{part}}enhancement.md", category="Enhancement"
+        ),
     log:
-        f"{LOGS}/evaluate_enhancement.log",
+        f"{LOGS}/evaluate_enhancement/{{part}}tables.log",
     benchmark:
-        f"{LOGS}/benchmarks/evaluate_enhancement/tables.tsv"
+        f"{LOGS}/benchmarks/evaluate_enhancement/{{part}}tables.tsv"
     params:
+        key_sets=KEYS,
+        replicates=REPLICATES,
+        plan=search_plan(),
+        ks=config["retrieval"]["ks"],
         queries=list(ENHANCE),
         restored=RESTORED,
         enhance=ENHANCE,
         clean=CLEAN,
+        tuned=TUNED_ALL,
+        networks=TRAINED,
+        evaluation=config["evaluation"],
+        seed=config["seed"],
     script:
         "../scripts/evaluate_enhancement.py"
 

@@ -1,18 +1,17 @@
-# Embeddings and exact top-k search, once per key set (`standard` and config `keys`).
+# Embeddings and exact top-k search, once per key set (`standard` and config `keys`) and replicate.
 
 
-# The gallery has a rule of its own so that each query set's chain (degrade, restore, embed,
-# search, plot) is one connected group of jobs on a cluster (profiles/slurm `groups`).
+# The gallery (the training split) has a rule of its own: the severity sweeps search it too.
 rule embed_gallery:
     input:
-        model=lambda wc: classifier_model(wc.keyset),
+        model=lambda wc: classifier_model(wc.keyset, wc.rep),
         images=f"{RESULTS}/data/train.h5",
     output:
-        f"{RESULTS}/embeddings/{{keyset}}/gallery.h5",
+        f"{RESULTS}/embeddings/{{keyset}}{{rep}}/gallery.h5",
     log:
-        f"{LOGS}/embed_images/{{keyset}}/gallery.log",
+        f"{LOGS}/embed_images/{{keyset}}{{rep}}/gallery.log",
     benchmark:
-        f"{LOGS}/benchmarks/embed_gallery/{{keyset}}.tsv"
+        f"{LOGS}/benchmarks/embed_gallery/{{keyset}}{{rep}}.tsv"
     threads: 8
     resources:
         mem_mb=MEM_MB["embed_images"],
@@ -25,44 +24,52 @@ rule embed_gallery:
         "../scripts/embed_images.py"
 
 
-rule embed_images:
+# Every query set of one split, key set and replicate in one job (one start of torch, the
+# classifier loaded once): the unrestored and classically restored sets, and those restored by
+# the replicate's own networks (file names tagged like the replicate).
+rule search_queries:
     input:
-        model=lambda wc: classifier_model(wc.keyset),
-        images=f"{RESULTS}/queries/{{qset}}.h5",
+        unpack(search_inputs),
     output:
-        f"{RESULTS}/embeddings/{{keyset}}/{{qset}}.h5",
+        embeddings=search_outputs("embeddings", SEARCHED_SHARED, SEARCHED_OWN),
+        results=search_outputs("retrieval", SEARCHED_SHARED, SEARCHED_OWN),
     log:
-        f"{LOGS}/embed_images/{{keyset}}/{{qset}}.log",
+        f"{LOGS}/search_queries/{{keyset}}{{rep}}/{{part}}queries.log",
     benchmark:
-        f"{LOGS}/benchmarks/embed_images/{{keyset}}/{{qset}}.tsv"
+        f"{LOGS}/benchmarks/search_queries/{{keyset}}{{rep}}/{{part}}queries.tsv"
     threads: 8
     resources:
-        mem_mb=MEM_MB["embed_images"],
+        mem_mb=MEM_MB["search_queries"],
         gpu=GPU,
     params:
-        name=lambda wc: wc.qset,
+        names=SEARCHED_SHARED + SEARCHED_OWN,
         runtime=config["runtime"],
         batch_size=config["inference"]["batch_size"],
+        retrieval=config["retrieval"],
     script:
-        "../scripts/embed_images.py"
+        "../scripts/search_queries.py"
 
 
-rule retrieve_topk:
+# With replicates: replicate r's restored sets searched with the next replicate's standard keys,
+# a classifier the restorers were never trained through (the `judge` columns).
+rule judge_restorers:
     input:
-        gallery=f"{RESULTS}/embeddings/{{keyset}}/gallery.h5",
-        queries=f"{RESULTS}/embeddings/{{keyset}}/{{qset}}.h5",
+        unpack(judge_inputs),
     output:
-        f"{RESULTS}/retrieval/{{keyset}}/{{qset}}.h5",
+        embeddings=search_outputs("embeddings", [], SEARCHED_OWN, folder="judge"),
+        results=search_outputs("retrieval", [], SEARCHED_OWN, folder="judge"),
     log:
-        f"{LOGS}/retrieve_topk/{{keyset}}/{{qset}}.log",
+        f"{LOGS}/search_queries/judge{{rep}}/{{part}}queries.log",
     benchmark:
-        f"{LOGS}/benchmarks/retrieve_topk/{{keyset}}/{{qset}}.tsv"
+        f"{LOGS}/benchmarks/search_queries/judge{{rep}}/{{part}}queries.tsv"
     threads: 8
     resources:
-        mem_mb=MEM_MB["retrieve_topk"],
+        mem_mb=MEM_MB["search_queries"],
+        gpu=GPU,
     params:
-        distances=config["retrieval"]["distances"],
-        topk=config["retrieval"]["topk"],
-        chunk_size=config["retrieval"]["chunk_size"],
+        names=SEARCHED_OWN,
+        runtime=config["runtime"],
+        batch_size=config["inference"]["batch_size"],
+        retrieval=config["retrieval"],
     script:
-        "../scripts/retrieve_topk.py"
+        "../scripts/search_queries.py"

@@ -1,6 +1,8 @@
 # Severity sweeps (config `sweeps`, beyond the paper): each sweep's query sets at every severity,
-# restored by its enhancers, embedded and searched with every key set; one job per sweep and
-# step so that editing one severity table reruns that sweep's jobs only (cbir.stages.sweep).
+# on the test split and on the validation split (where each degradation's best restorer is
+# chosen), restored by its enhancers, embedded and searched with every key set; one job per
+# sweep and step so that editing one severity table reruns that sweep's jobs only
+# (cbir.stages.sweep).
 # Not part of `all` (about 7.5 more minutes on 2 CPU cores): `snakemake --cores all robustness`.
 
 
@@ -11,18 +13,19 @@ rule robustness:
 
 rule degrade_sweep:
     input:
-        f"{RESULTS}/data/test.h5",
+        query_source,
     output:
-        sweep_files("queries", "{sweep}", "none"),
+        sweep_files("queries", "{sweep}", "none", part="{part}"),
     log:
-        f"{LOGS}/degrade_sweep/{{sweep}}.log",
+        f"{LOGS}/degrade_sweep/{{part}}{{sweep}}.log",
     benchmark:
-        f"{LOGS}/benchmarks/degrade_sweep/{{sweep}}.tsv"
+        f"{LOGS}/benchmarks/degrade_sweep/{{part}}{{sweep}}.tsv"
     threads: 2
     resources:
         mem_mb=MEM_MB["degrade_queries"],
     params:
         severities=lambda wc: severity_specs(SWEEPS[wc.sweep]),
+        stream=lambda wc: f"{wc.part}{wc.sweep}",
         seed=config["seed"],
         rescale=config["degradation"]["rescale"],
         chunk_size=config["degradation"]["chunk_size"],
@@ -34,11 +37,11 @@ rule enhance_sweep:
     input:
         unpack(sweep_enhancement_inputs),
     output:
-        sweep_files("queries", "{sweep}", "{variant}"),
+        sweep_files("queries", "{sweep}", "{variant}", part="{part}"),
     log:
-        f"{LOGS}/enhance_sweep/{{sweep}}/{{variant}}.log",
+        f"{LOGS}/enhance_sweep/{{part}}{{sweep}}/{{variant}}.log",
     benchmark:
-        f"{LOGS}/benchmarks/enhance_sweep/{{sweep}}/{{variant}}.tsv"
+        f"{LOGS}/benchmarks/enhance_sweep/{{part}}{{sweep}}/{{variant}}.tsv"
     wildcard_constraints:
         variant="|".join(USED) or "(?!)",
     threads: 8
@@ -57,17 +60,19 @@ rule retrieve_sweep:
     input:
         model=lambda wc: classifier_model(wc.keyset),
         gallery=f"{RESULTS}/embeddings/{{keyset}}/gallery.h5",
-        queries=lambda wc: sweep_files("queries", wc.sweep, wc.variant),
+        queries=lambda wc: sweep_files("queries", wc.sweep, wc.variant, part=wc.part),
     output:
-        embeddings=sweep_files("embeddings", "{sweep}", "{variant}", "{keyset}"),
-        results=sweep_files("retrieval", "{sweep}", "{variant}", "{keyset}"),
+        embeddings=sweep_files(
+            "embeddings", "{sweep}", "{variant}", "{keyset}", "{part}"
+        ),
+        results=sweep_files("retrieval", "{sweep}", "{variant}", "{keyset}", "{part}"),
     log:
-        f"{LOGS}/retrieve_sweep/{{sweep}}/{{keyset}}/{{variant}}.log",
+        f"{LOGS}/retrieve_sweep/{{part}}{{sweep}}/{{keyset}}/{{variant}}.log",
     benchmark:
-        f"{LOGS}/benchmarks/retrieve_sweep/{{sweep}}/{{keyset}}/{{variant}}.tsv"
+        f"{LOGS}/benchmarks/retrieve_sweep/{{part}}{{sweep}}/{{keyset}}/{{variant}}.tsv"
     threads: 8
     resources:
-        mem_mb=max(MEM_MB["embed_images"], MEM_MB["retrieve_topk"]),
+        mem_mb=MEM_MB["search_queries"],
         gpu=GPU,
     params:
         runtime=config["runtime"],
@@ -85,6 +90,11 @@ rule evaluate_robustness:
         galleries=expand(f"{RESULTS}/embeddings/{{keyset}}/gallery.h5", keyset=KEYS),
         embeddings=sweep_outputs("embeddings"),
         results=sweep_outputs("retrieval"),
+        # each key set's clean test queries (the clean error of the relative mCE)
+        clean_embeddings=expand(
+            f"{RESULTS}/embeddings/{{keyset}}/{CLEAN}.h5", keyset=KEYS
+        ),
+        clean_results=expand(f"{RESULTS}/retrieval/{{keyset}}/{CLEAN}.h5", keyset=KEYS),
     output:
         csv=report(f"{RESULTS}/tables/robustness.csv", category="Robustness"),
         markdown=report(f"{RESULTS}/tables/robustness.md", category="Robustness"),
@@ -93,12 +103,13 @@ rule evaluate_robustness:
     benchmark:
         f"{LOGS}/benchmarks/evaluate_robustness/tables.tsv"
     params:
-        runs=sweep_runs(),  # (keys, enhancer, sweep, severity) of each embeddings/results file
+        runs=sweep_runs(),  # (part, keys, enhancer, sweep, severity) of each embeddings/results file
         key_sets=KEYS,
         clean=CLEAN,
         ks=config["retrieval"]["ks"],
-        distance=config["retrieval"]["distances"][0],
         k=min(config["retrieval"]["ks"]),
+        evaluation=config["evaluation"],
+        seed=config["seed"],
     script:
         "../scripts/evaluate_robustness.py"
 

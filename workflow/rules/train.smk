@@ -5,14 +5,14 @@
 rule train_classifier:
     input:
         train=f"{RESULTS}/data/train.h5",
-        test=f"{RESULTS}/data/test.h5",
+        validation=f"{RESULTS}/data/validation.h5",
     output:
-        model=f"{RESULTS}/models/{{classifier}}.pt",
-        history=f"{RESULTS}/models/{{classifier}}.csv",
+        model=f"{RESULTS}/models/{{classifier}}{{rep}}.pt",
+        history=f"{RESULTS}/models/{{classifier}}{{rep}}.csv",
     log:
-        f"{LOGS}/train_classifier/{{classifier}}.log",
+        f"{LOGS}/train_classifier/{{classifier}}{{rep}}.log",
     benchmark:
-        f"{LOGS}/benchmarks/train_classifier/{{classifier}}.tsv"
+        f"{LOGS}/benchmarks/train_classifier/{{classifier}}{{rep}}.tsv"
     wildcard_constraints:
         classifier="|".join(KEYS_OF),
     threads: 8
@@ -22,7 +22,7 @@ rule train_classifier:
     params:
         recipe=lambda wc: classifier_recipe(KEYS_OF[wc.classifier]),
         runtime=config["runtime"],
-        seed=config["seed"],
+        seed=lambda wc: replicate_seed(wc.rep),
         rescale=config["degradation"]["rescale"],
     script:
         "../scripts/train_classifier.py"
@@ -32,12 +32,12 @@ rule train_enhancer:
     input:
         unpack(enhancer_training_inputs),
     output:
-        model=f"{RESULTS}/models/{{enhancer}}.pt",
-        history=f"{RESULTS}/models/{{enhancer}}.csv",
+        model=f"{RESULTS}/models/{{enhancer}}{{rep}}.pt",
+        history=f"{RESULTS}/models/{{enhancer}}{{rep}}.csv",
     log:
-        f"{LOGS}/train_enhancer/{{enhancer}}.log",
+        f"{LOGS}/train_enhancer/{{enhancer}}{{rep}}.log",
     benchmark:
-        f"{LOGS}/benchmarks/train_enhancer/{{enhancer}}.tsv"
+        f"{LOGS}/benchmarks/train_enhancer/{{enhancer}}{{rep}}.tsv"
     wildcard_constraints:
         enhancer="|".join(TRAINED) or "(?!)",
     threads: 8
@@ -47,7 +47,7 @@ rule train_enhancer:
     params:
         recipe=lambda wc: config["enhancers"][wc.enhancer],
         runtime=config["runtime"],
-        seed=config["seed"],
+        seed=lambda wc: replicate_seed(wc.rep),
         rescale=config["degradation"]["rescale"],
     script:
         "../scripts/train_enhancer.py"

@@ -10,6 +10,7 @@ if __name__ == "__main__":
         output=snakemake.output[0],
         specs=snakemake.params.specs,
         query=snakemake.wildcards.query,
+        stream=snakemake.params.stream,
         seed=snakemake.params.seed,
         rescale=snakemake.params.rescale,
         chunk_size=snakemake.params.chunk_size,

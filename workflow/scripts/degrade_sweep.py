@@ -10,6 +10,7 @@ if __name__ == "__main__":
         outputs=list(snakemake.output),
         severities=snakemake.params.severities,
         sweep=snakemake.wildcards.sweep,
+        stream=snakemake.params.stream,
         seed=snakemake.params.seed,
         rescale=snakemake.params.rescale,
         chunk_size=snakemake.params.chunk_size,

@@ -8,6 +8,7 @@ if __name__ == "__main__":
     enhance_query_set(
         queries=snakemake.input.queries,
         model=snakemake.input.get("model"),  # absent for a classical method
+        tuned=snakemake.input.get("tuned"),  # a classical method's auto parameters
         output=snakemake.output[0],
         query=snakemake.wildcards.query,
         name=snakemake.wildcards.enhancer,

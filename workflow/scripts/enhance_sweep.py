@@ -8,6 +8,7 @@ if __name__ == "__main__":
     enhance_sweep(
         queries=list(snakemake.input.queries),
         model=snakemake.input.get("model"),
+        tuned=snakemake.input.get("tuned"),
         outputs=list(snakemake.output),
         sweep=snakemake.wildcards.sweep,
         name=snakemake.wildcards.variant,

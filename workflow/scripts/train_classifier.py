@@ -7,7 +7,7 @@ if __name__ == "__main__":
     setup_logging(snakemake.log[0])
     train_classifier(
         train=snakemake.input.train,
-        test=snakemake.input.test,
+        validation=snakemake.input.validation,
         model_path=snakemake.output.model,
         history_path=snakemake.output.history,
         recipe=snakemake.params.recipe,

@@ -8,7 +8,7 @@ if __name__ == "__main__":
     train_enhancer(
         name=snakemake.wildcards.enhancer,
         train=snakemake.input.train,
-        test=snakemake.input.test,
+        validation=snakemake.input.validation,
         model_path=snakemake.output.model,
         history_path=snakemake.output.history,
         recipe=snakemake.params.recipe,

@@ -17,6 +17,9 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+# smallNORB's training instances per category (cbir.norb.TRAIN_INSTANCES; a test keeps them equal:
+# the base layer imports no file format).
+NORB_TRAINING_OBJECTS = 5
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 
 # Keys renamed since earlier versions: old dotted path ("*" = any name) -> the new key.
@@ -247,6 +250,13 @@ def _semantic_checks(config: dict, validator: jsonschema.protocols.Validator) ->
             "the gap a restorer closes"
         )
     _check_sweeps(config, validator)
+    check_tuning(config)
+    held = config["validation"]["instances_per_class"]
+    if config["dataset"]["source"] in ("synthetic", "smallnorb") and held >= NORB_TRAINING_OBJECTS:
+        raise ConfigError(
+            f"config key 'validation.instances_per_class': {held} of the {NORB_TRAINING_OBJECTS} training instances "
+            "per category leaves none to train on"
+        )
     size = config["dataset"]["image_size"]
     # Every configured network is checked, used or not: a config that fails later is worse.
     for name, enhancer in config["enhancers"].items():
@@ -294,3 +304,22 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     _check(config, validator)  # the filled defaults must satisfy the schema too
     _semantic_checks(config, validator)
     return config
+
+
+def check_tuning(config: dict) -> None:
+    """Each classical enhancer's `auto` parameters and its `grid` name the same parameters: an
+    auto without candidates cannot be tuned, and candidates for a fixed parameter would be
+    silently ignored. Runs on a validated config (defaults filled)."""
+    from cbir.tuning import auto_params
+
+    for name, enhancer in config.get("enhancers", {}).items():
+        if "method" not in enhancer:
+            continue
+        key = f"enhancers.{name}.grid"
+        autos, grid = auto_params(enhancer), enhancer.get("grid", {})
+        for param in autos:
+            if param not in grid:
+                raise ConfigError(f"config key '{key}': parameter '{param}' is auto but has no grid")
+        for param in grid:
+            if param not in autos:
+                raise ConfigError(f"config key '{key}': grid names '{param}' but {param} is not auto")

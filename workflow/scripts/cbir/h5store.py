@@ -2,8 +2,10 @@
 
 Image set (splits and query sets): dataset ``images`` uint8 [N, H, W] plus one int64
 column per name in COLUMNS. Embeddings: ``features`` float32 [N, D] plus the same
-columns. Retrieval: a group per metric with ``indices`` int32 [N, K] and ``scores``
-float32 [N, K]. Provenance lives in the file attributes: scalars as they are, and
+columns. Retrieval: a group per distance with ``indices`` int32 [N, K] and ``scores``
+float32 [N, K], and (files written since they exist) one float64 [N] dataset per measure
+over the whole gallery ranking, RANKING_MEASURES (`cbir.search.ranking_measures`), which
+the top K cannot give. Provenance lives in the file attributes: scalars as they are, and
 the whole mapping JSON-encoded under ``meta`` so nested parameters survive.
 All writers are atomic. Every reader raises StoreError naming the file, whatever h5py
 raises on a damaged or truncated file (OSError, KeyError, RuntimeError, ... by the byte hit).
@@ -24,6 +26,9 @@ import numpy as np
 from cbir.fsutil import atomic_path
 
 COLUMNS = ("label", "instance", "elevation", "azimuth", "lighting", "camera")
+# Per-query measures over the whole gallery ranking stored beside the top k (cbir.measures defines
+# them; tests keep the two lists equal: the format layer imports no computation).
+RANKING_MEASURES = ("map_full", "r_precision", "map_at_r")
 META_FIXED_MAX = 60_000  # bytes of JSON stored as a fixed-length string (HDF5: 64 KiB per header message)
 
 
@@ -184,25 +189,66 @@ def read_embeddings(path: str | os.PathLike) -> Embeddings:
 
 
 def write_retrieval(
-    path: str | os.PathLike, results: dict[str, tuple[np.ndarray, np.ndarray]], attrs: dict | None = None
+    path: str | os.PathLike,
+    results: dict[str, tuple[np.ndarray, np.ndarray]],
+    attrs: dict | None = None,
+    measures: dict[str, dict[str, np.ndarray]] | None = None,
 ) -> None:
-    """Write per-metric (indices int32 [N, K], scores float32 [N, K]) atomically."""
+    """Write per-distance (indices int32 [N, K], scores float32 [N, K]) atomically, and with
+    `measures` (distance -> name -> float [N], every distance and every RANKING_MEASURES name)
+    the per-query measures over the whole ranking. Checked before writing, so that every file
+    written can be read back by `read_ranking_measures`."""
     path = Path(path)
+    if measures is not None:
+        if set(measures) != set(results):
+            raise StoreError(f"{path}: ranking measures for {sorted(measures)}, results for {sorted(results)}")
+        for distance, values in measures.items():
+            if set(values) != set(RANKING_MEASURES):
+                raise StoreError(f"{path}: {distance!r} ranking measures {sorted(values)}, expected {RANKING_MEASURES}")
+            n = len(results[distance][0])
+            for name, array in values.items():
+                if np.shape(array) != (n,):
+                    raise StoreError(f"{path}: {distance!r} {name} has shape {np.shape(array)}, expected ({n},)")
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
-        for metric, (indices, scores) in results.items():
-            group = h5.create_group(metric)
+        for distance, (indices, scores) in results.items():
+            group = h5.create_group(distance)
             group.create_dataset("indices", data=np.asarray(indices, np.int32), compression="gzip")
             group.create_dataset("scores", data=np.asarray(scores, np.float32), compression="gzip")
+            for name, array in (measures or {}).get(distance, {}).items():
+                group.create_dataset(name, data=np.asarray(array, np.float64), compression="gzip")
         write_attrs(h5, dict(attrs or {}))
 
 
 def read_retrieval(path: str | os.PathLike) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict]:
-    """Per-metric (indices, scores) and the attributes."""
+    """Per-distance (indices, scores) and the attributes."""
     path = Path(path)
     with _reading(path) as h5:
         results = {}
-        for metric, group in h5.items():
+        for distance, group in h5.items():
             if not isinstance(group, h5py.Group) or "indices" not in group or "scores" not in group:
-                raise StoreError(f"{path}: {metric!r} is not a group with indices and scores")
-            results[metric] = (group["indices"][()], group["scores"][()])
+                raise StoreError(f"{path}: {distance!r} is not a group with indices and scores")
+            results[distance] = (group["indices"][()], group["scores"][()])
         return results, _read_attrs(h5)
+
+
+def read_ranking_measures(path: str | os.PathLike) -> dict[str, dict[str, np.ndarray]]:
+    """Per distance, per name in RANKING_MEASURES, the float64 [N] per-query values of a
+    retrieval file; a file without them (written before they existed) is an error, not an
+    empty result, so that no table silently lacks them."""
+    path = Path(path)
+    with _reading(path) as h5:
+        measures = {}
+        for distance, group in h5.items():
+            if not isinstance(group, h5py.Group) or "indices" not in group:
+                raise StoreError(f"{path}: {distance!r} is not a group with indices")
+            missing = [name for name in RANKING_MEASURES if name not in group]
+            if missing:
+                raise StoreError(f"{path}: {distance!r} lacks the ranking measures {missing} (rerun its retrieval)")
+            n = group["indices"].shape[0]
+            measures[distance] = {}
+            for name in RANKING_MEASURES:
+                values = group[name][()]
+                if values.shape != (n,):
+                    raise StoreError(f"{path}: {distance!r} {name} has shape {values.shape}, expected ({n},)")
+                measures[distance][name] = values.astype(np.float64, copy=False)
+        return measures

@@ -43,13 +43,35 @@ def psnr_from_mse(mse: np.ndarray) -> np.ndarray:
     return 10.0 * np.log10(1.0 / np.maximum(mse, _MSE_FLOOR))
 
 
-def psnr(reference: np.ndarray, images: np.ndarray, renormalize: bool = False) -> np.ndarray:
+def affine_match(reference: np.ndarray, images: np.ndarray) -> np.ndarray:
+    """`images` (uint8 [N, H, W], / 255) mapped by the per-image a x + b (a >= 0) closest in least
+    squares to the min-max normalised `reference`, float64 [N, H, W].
+
+    Every stored query is min-max rescaled after its degradation, which changes brightness and
+    contrast without changing what the image shows (a blur that loses the mean, one salt pixel
+    that sets the maximum); matching a and b first makes PSNR and SSIM measure the image, not that
+    finish. a is kept >= 0 so that an inverted image is not credited."""
+    ref = unit(reference).reshape(len(reference), -1)
+    img = (np.asarray(images, np.float64) / 255.0).reshape(len(ref), -1)
+    img_c = img - img.mean(1, keepdims=True)
+    ref_c = ref - ref.mean(1, keepdims=True)
+    var = (img_c**2).sum(1, keepdims=True)
+    a = np.maximum(np.divide((img_c * ref_c).sum(1, keepdims=True), var, out=np.zeros_like(var), where=var > 0), 0)
+    fitted = a * img_c + ref.mean(1, keepdims=True)
+    return fitted.reshape(np.shape(images))
+
+
+def psnr(reference: np.ndarray, images: np.ndarray, renormalize: bool = False, affine: bool = False) -> np.ndarray:
     """Per-image PSNR (dB) of uint8 `images` [N, H, W] against the min-max normalised `reference`: [N].
 
-    `images` are taken as stored (/ 255), or min-max normalised with `renormalize`.
+    `images` are taken as stored (/ 255), min-max normalised with `renormalize`, or matched to the
+    reference by a per-image affine intensity map with `affine` (`affine_match`).
     """
     ref = unit(reference)
-    img = unit(images) if renormalize else np.asarray(images, np.float64) / 255.0
+    if affine:
+        img = affine_match(reference, images)
+    else:
+        img = unit(images) if renormalize else np.asarray(images, np.float64) / 255.0
     return psnr_from_mse(((ref - img) ** 2).reshape(len(ref), -1).mean(1))
 
 
@@ -99,12 +121,12 @@ def psnr_pm1(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 10.0 * (1.0 / mse01.clamp_min(_MSE_FLOOR)).log10()
 
 
-def ssim(reference: np.ndarray, images: np.ndarray) -> np.ndarray:
+def ssim(reference: np.ndarray, images: np.ndarray, affine: bool = False) -> np.ndarray:
     """Per-image SSIM of uint8 `images` [N, H, W] against the min-max normalised `reference`
-    (as in `psnr`): scikit-image's `structural_similarity` with its defaults (7 x 7 uniform
-    window), data range 1: [N]."""
+    (as in `psnr`, `affine` as there): scikit-image's `structural_similarity` with its defaults
+    (7 x 7 uniform window, K1 0.01, K2 0.03), data range 1: [N]."""
     from skimage.metrics import structural_similarity
 
     ref = unit(reference)
-    img = np.asarray(images, np.float64) / 255.0
+    img = affine_match(reference, images) if affine else np.asarray(images, np.float64) / 255.0
     return np.array([structural_similarity(r, i, data_range=1.0) for r, i in zip(ref, img, strict=True)])

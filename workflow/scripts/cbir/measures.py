@@ -4,12 +4,19 @@ Every function takes
     retrieved  int [Nq, K]: the labels of each query's gallery results, best first;
     labels     int [Nq]: the query labels;
 and a cut-off k <= K. A result is relevant when its label equals the query's label.
-All return fractions in [0, 1] (the tables print percent).
+All return fractions in [0, 1] (the tables print percent): per query (`top_k_hits`,
+`precision_per_query`, `average_precision_at_k`, for resampling and paired comparisons) or
+their means over queries. Measures over the whole gallery ranking, which the top K cannot
+give, are `cbir.search.ranking_measures`.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+# Per-query measures over each query's ranking of the whole gallery (`cbir.search.ranking_measures`),
+# stored in the retrieval files beside the top K.
+RANKING_MEASURES = ("map_full", "r_precision", "map_at_r")
 
 
 class MeasureError(ValueError):
@@ -27,18 +34,32 @@ def relevance(retrieved: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     return retrieved[:, :k] == labels[:, None]
 
 
+def top_k_hits(retrieved: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """bool [Nq]: eq. 8's delta(x_i) per query, whether any of its first k results has its
+    label; kept per query so that the evaluator can resample and pair queries."""
+    return relevance(retrieved, labels, k).any(axis=1)
+
+
+def precision_per_query(retrieved: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """float [Nq]: (relevant results among the first k) / k of each query."""
+    return relevance(retrieved, labels, k).mean(axis=1, dtype=np.float64)
+
+
+def _mean(values: np.ndarray) -> float:
+    """Mean over queries; NaN when there are none (no measure of nothing)."""
+    return float(values.mean()) if len(values) else float("nan")
+
+
 def top_k_accuracy(retrieved: np.ndarray, labels: np.ndarray, k: int) -> float:
     """Top-k matching accuracy, the paper's eq. 8: m = (1/n) sum_i delta(x_i), where
     delta(x_i) = 1 if at least one of the first k results of query x_i has its label,
-    else 0. (With k = 1 this is the accuracy of a 1-nearest-neighbour classifier.)"""
-    rel = relevance(retrieved, labels, k)
-    return float(rel.any(axis=1).mean()) if len(rel) else float("nan")
+    else 0 (`top_k_hits`). (With k = 1 this is the accuracy of a 1-nearest-neighbour classifier.)"""
+    return _mean(top_k_hits(retrieved, labels, k))
 
 
 def precision_at_k(retrieved: np.ndarray, labels: np.ndarray, k: int) -> float:
-    """Precision@k: the mean over queries of (relevant results among the first k) / k."""
-    rel = relevance(retrieved, labels, k)
-    return float(rel.mean(axis=1).mean()) if len(rel) else float("nan")
+    """Precision@k: the mean over queries of `precision_per_query`."""
+    return _mean(precision_per_query(retrieved, labels, k))
 
 
 def average_precision_at_k(
@@ -74,8 +95,7 @@ def mean_average_precision(
     retrieved: np.ndarray, labels: np.ndarray, k: int, n_relevant: np.ndarray | None = None
 ) -> float:
     """mAP@k: the mean over queries of `average_precision_at_k` (same normalisation)."""
-    ap = average_precision_at_k(retrieved, labels, k, n_relevant)
-    return float(ap.mean()) if len(ap) else float("nan")
+    return _mean(average_precision_at_k(retrieved, labels, k, n_relevant))
 
 
 def relevant_counts(gallery_labels: np.ndarray, labels: np.ndarray) -> np.ndarray:

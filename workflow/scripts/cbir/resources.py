@@ -58,15 +58,21 @@ def _sizes(config: dict) -> dict[str, int]:
         "enhance_queries": TORCH_MB + 3 * pixels // MB + batch * size * size * 4 * 100 // MB,
         "embed_images": TORCH_MB + pixels // MB + n * 512 * 4 // MB + batch * size * size * 4 * 200 // MB,
         "evaluate_classifier": TORCH_MB + pixels // MB + batch * size * size * 4 * 200 // MB,
-        # The gallery's features, and per query chunk a [chunk, gallery] float32 product with its
-        # selection temporaries (about three of it).
-        "retrieve_topk": PYTHON_MB + 2 * n * 512 * 4 // MB + 3 * min(chunk, n) * n * 4 // MB,
+        # Embedding, then the search of one query set at a time: the gallery's features, per query
+        # chunk a [chunk, gallery] float32 product with its selection temporaries (about three of
+        # it), and the whole-ranking measures' sorted block (float32 ranks, int64 order).
+        "search_queries": TORCH_MB
+        + 2 * pixels // MB
+        + 2 * n * 512 * 4 // MB
+        + batch * size * size * 4 * 200 // MB
+        + 3 * min(chunk, n) * n * 4 // MB
+        + min(chunk, n) * n * 12 // MB,
     }
 
 
 # The config key that drives each estimate, for the warning.
 DRIVERS = {
-    "retrieve_topk": "retrieval.chunk_size",
+    "search_queries": "retrieval.chunk_size",
     "embed_images": "inference.batch_size",
     "enhance_queries": "inference.batch_size",
     "evaluate_classifier": "inference.batch_size",

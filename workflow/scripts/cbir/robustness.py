@@ -1,38 +1,97 @@
 """Severity sweeps (ImageNet-C style): retrieval accuracy against the strength of a degradation.
 
-A sweep degrades the test queries at severities 1..N (severity 3 is the paper's setting) and
+A sweep degrades the queries at severities 1..N (severity 3 is the paper's setting) and
 retrieves each severity's queries against the gallery with every key set (`standard`: the
 normal classifier's features, `robust`: a classifier trained on degraded images), either
-unrestored (enhancer `none`) or restored by one of the sweep's enhancers.
+unrestored (enhancer `none`) or restored by one of the sweep's enhancers. Sweeps run on the
+test split (every reported number) and on the validation split (where choices are made).
+
+Every cell is the evaluator's (`cbir.evaluation`): per-query top-k hits, their mean and its
+cluster-bootstrap interval from one `cbir.stats.Resampler` per split, over the objects behind
+the queries ((label, instance) pairs, `cbir.evaluation.object_ids`). The cells also keep their
+value under each resample, so that a summary of many cells gets its interval by being computed
+once per resample (all cells share the resamples) and taking percentiles.
 
 Error E = 100 - top-k accuracy (%, the paper's eq. 8) at one distance and k. A remedy is a key
 set without restorer, or a key set with the "best restorer" of each degradation: the enhancer
-with the lowest mean error over that degradation's severities (picked on the same test results,
-so optimistic). Baseline: standard keys, no restorer. Per remedy r:
-    mean_error      mean of E_r(d, s) over every degradation d and severity s;
-    relative_error  mean_error / the baseline's mean_error (an mCE-style ratio; below 1 is better);
-    mce             ImageNet-C's mean corruption error: the mean over d of
-                    sum_s E_r(d, s) / sum_s E_baseline(d, s).
-A ratio whose baseline error is 0 is NaN.
+with the lowest mean error over that degradation's severities on the VALIDATION split (numbers
+reported are the test split's). Baseline: this run's standard keys, no restorer. Per remedy r:
+    mean_error    mean of E_r(d, s) over every degradation d and severity s;
+    error_ratio   mean_error / the baseline's mean_error (pooled error ratio; below 1 is better);
+    mce           ImageNet-C's mean corruption error, mean over d of
+                  sum_s E_r(d, s) / sum_s E_base(d, s) (ImageNet-C normalises by AlexNet, here
+                  by the baseline, so the baseline's mCE is 1);
+    relative_mce  ImageNet-C's relative mCE, mean over d of
+                  sum_s (E_r(d, s) - E_r,clean) / sum_s (E_base(d, s) - E_base,clean), with
+                  E_clean the error of the clean test queries searched by the remedy's key set
+                  without restorer. Not defined (NaN, with the reason) where a degradation's
+                  denominator is <= 0 or its interval includes 0.
+A ratio whose denominator is 0 is NaN.
+
+Pure computation on tables and arrays: reading the sweep files is `cbir.stages.sweep`'s, the
+Markdown report `cbir.robustness_tables`'s.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from cbir.measures import top_k_accuracy
 from cbir.search import DISTANCES
-from cbir.tables import DISTANCE_NAMES, NONE, STANDARD, TableError, fmt, markdown_table, ordered
+from cbir.stats import Resampler, StatsError
+from cbir.tables import NONE, STANDARD, TableError, ordered
 
-COLUMNS = ("keys", "enhancer", "degradation", "severity", "distance", "k", "top_k_accuracy")
-SUMMARY_COLUMNS = ("keys", "remedy", "enhancers", "mean_error", "relative_error", "mce")
+COLUMNS = ("keys", "enhancer", "degradation", "severity", "distance", "k", "top_k_accuracy", "low", "high")
+SUMMARY_COLUMNS = (
+    "keys",
+    "remedy",
+    "enhancers",
+    "distance",
+    "k",
+    "mean_error",
+    "mean_error_low",
+    "mean_error_high",
+    "error_ratio",
+    "error_ratio_low",
+    "error_ratio_high",
+    "error_ratio_differs",
+    "mce",
+    "mce_low",
+    "mce_high",
+    "mce_differs",
+    "relative_mce",
+    "relative_mce_low",
+    "relative_mce_high",
+    "relative_mce_differs",
+    "relative_mce_note",
+    "clean_error",
+    "clean_error_low",
+    "clean_error_high",
+)
 BEST = "best restorer"
+MEASURE = "top_k_accuracy"
 
-# (keys, enhancer, degradation, severity, query labels [Nq], distance -> (gallery indices [Nq, K], scores))
-Run = tuple[str, str, str, int, np.ndarray, Mapping[str, tuple[np.ndarray, np.ndarray]]]
+# (keys, enhancer, degradation, severity, (distance, measure, k) -> per-query values [Nq] as
+# `cbir.evaluation.per_query_values` gives them; only top_k_accuracy is read)
+Run = tuple[str, str, str, int, Mapping[tuple[str, str, int], np.ndarray]]
+# keys -> degradation -> (chosen enhancer, candidate -> its mean validation error, %)
+Choices = dict[str, dict[str, tuple[str, dict[str, float]]]]
+
+
+@dataclass
+class Cells:
+    """Top-k accuracy (%) of every retrieval of one split: `table` (COLUMNS) and, row for row,
+    the value under each of the split's bootstrap resamples (`resampled` [rows, B]): summaries
+    of many cells take their intervals from these shared resamples."""
+
+    table: pd.DataFrame
+    resampled: np.ndarray
+    level: float
+    n_objects: int
 
 
 def _rank(values: Iterable, first: Sequence = ()) -> dict:
@@ -40,188 +99,221 @@ def _rank(values: Iterable, first: Sequence = ()) -> dict:
     return {v: i for i, v in enumerate(ordered(values, first))}
 
 
-def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows by keys (standard first), degradation (appearance), enhancer (none first), severity,
-    distance (cbir.search.DISTANCES order, then appearance) and k."""
+def _order(frame: pd.DataFrame) -> np.ndarray:
+    """Row positions by keys (standard first), degradation (appearance), enhancer (none first),
+    severity, distance (cbir.search.DISTANCES order, then appearance) and k."""
     ranks = {
         "keys": _rank(frame["keys"], [STANDARD]),
         "degradation": _rank(frame["degradation"]),
         "enhancer": _rank(frame["enhancer"], [NONE]),
         "distance": _rank(frame["distance"], DISTANCES),
     }
-    order = frame.assign(**{f"_{c}": frame[c].map(r) for c, r in ranks.items()})
-    by = ["_keys", "_degradation", "_enhancer", "severity", "_distance", "k"]
-    order = order.sort_values(by, kind="stable").drop(columns=[f"_{c}" for c in ranks])
-    return order.reset_index(drop=True)
+    keyed = pd.DataFrame({c: frame[c].map(r) for c, r in ranks.items()} | {c: frame[c] for c in ("severity", "k")})
+    keyed = keyed.reset_index(drop=True)
+    by = ["keys", "degradation", "enhancer", "severity", "distance", "k"]
+    return keyed.sort_values(by, kind="stable").index.to_numpy()
 
 
-def _check_results(where: str, labels: np.ndarray, n_gallery: int, indices, scores, top: int) -> np.ndarray:
-    indices, scores = np.asarray(indices), np.asarray(scores)
-    if indices.ndim != 2 or indices.shape[0] != len(labels):
-        raise TableError(f"{where}: gallery indices of shape {indices.shape} for {len(labels)} queries")
-    if scores.shape != indices.shape:
-        raise TableError(f"{where}: scores of shape {scores.shape} for indices of shape {indices.shape}")
-    if not np.issubdtype(indices.dtype, np.integer):
-        raise TableError(f"{where}: gallery indices must be integers, got {indices.dtype}")
-    if indices.shape[1] < top:
-        raise TableError(
-            f"{where}: {indices.shape[1]} results stored per query but k={top} is asked for; raise retrieval.topk"
-        )
-    if indices.size and (indices.min() < 0 or indices.max() >= n_gallery):
-        raise TableError(f"{where}: gallery indices outside 0..{n_gallery - 1}")
-    return indices
-
-
-def robustness_table(gallery_labels: Mapping[str, np.ndarray], runs: Iterable[Run], ks: Iterable[int]) -> pd.DataFrame:
-    """Top-k accuracy (%) of every run at every k in `ks`, one row per run x distance x k, with
-    COLUMNS, sorted (see `_sorted`). `gallery_labels` maps a key set to its gallery labels; a
-    run is (keys, enhancer, degradation, severity, query labels [Nq], distance -> (gallery
-    indices [Nq, K], scores [Nq, K])). Raises TableError on shapes that do not fit, K < max(ks),
-    indices outside the gallery, an unknown key set, no queries or a run given twice."""
-    ks = sorted({int(k) for k in ks})
-    if not ks or ks[0] < 1:
-        raise TableError(f"cut-offs k must be positive integers, got {ks}")
-    rows, seen = [], set()
-    for keys, enhancer, degradation, severity, labels, results in runs:
+def sweep_cells(runs: Iterable[Run], resampler: Resampler) -> Cells:
+    """Every run's top-k accuracy (%) at each (distance, k) of its values with its interval,
+    sorted (keys, degradation, enhancer, severity, distance, k), all from `resampler` (the
+    split's one). Raises TableError on a run given twice, one without top-k values, or values
+    that do not fit the resampler's queries."""
+    rows, draws, seen = [], [], set()
+    for keys, enhancer, degradation, severity, values in runs:
         severity = int(severity)
         where = f"{keys} keys, {degradation} severity {severity}, enhancer {enhancer}"
         if (keys, enhancer, degradation, severity) in seen:
             raise TableError(f"{where}: given twice")
         seen.add((keys, enhancer, degradation, severity))
-        if keys not in gallery_labels:
-            raise TableError(f"{where}: no gallery labels for key set {keys!r} (have {sorted(gallery_labels)})")
-        gallery = np.asarray(gallery_labels[keys])
-        labels = np.asarray(labels)
-        if labels.ndim != 1 or not len(labels):
-            raise TableError(f"{where}: query labels must be a non-empty [Nq] array, got shape {labels.shape}")
-        if not results:
-            raise TableError(f"{where}: no retrieval results")
-        for distance, (indices, scores) in results.items():
-            checked = _check_results(f"{where} [{distance}]", labels, len(gallery), indices, scores, ks[-1])
-            retrieved = gallery[checked]
-            for k in ks:
-                accuracy = 100.0 * top_k_accuracy(retrieved, labels, k)
-                rows.append((keys, enhancer, degradation, severity, distance, k, accuracy))
-    return _sorted(pd.DataFrame(rows, columns=list(COLUMNS)))
+        hits = {(distance, int(k)): v for (distance, measure, k), v in values.items() if measure == MEASURE}
+        if not hits:
+            raise TableError(f"{where}: no per-query top-k accuracy")
+        for (distance, k), v in hits.items():
+            try:
+                cell = resampler.mean(v).scaled(100.0)
+                draws.append(100.0 * resampler.resampled_means(v))
+            except StatsError as exc:
+                raise TableError(f"{where} [{distance}, k={k}]: {exc}") from exc
+            rows.append((keys, enhancer, degradation, severity, distance, k, cell.value, cell.low, cell.high))
+    if not rows:
+        raise TableError("no sweep retrievals")
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    order = _order(frame)
+    return Cells(frame.iloc[order].reset_index(drop=True), np.stack(draws)[order], resampler.level, resampler.n_groups)
 
 
-def _select(table: pd.DataFrame, distance: str, k: int) -> pd.DataFrame:
-    part = table[(table["distance"] == distance) & (table["k"] == k)]
-    if part.empty:
-        raise TableError(f"no robustness rows for distance {distance!r} and k={k}")
-    return part
+def distance_order(distances: Iterable[str]) -> list[str]:
+    """The distinct distances, cbir.search.DISTANCES first."""
+    return ordered(distances, DISTANCES)
 
 
-def _ratio(a: float, b: float) -> float:
-    return float(a / b) if b != 0 else float("nan")
-
-
-def summary(table: pd.DataFrame, *, distance: str, k: int) -> pd.DataFrame:
-    """One row per remedy with SUMMARY_COLUMNS (see the module doc), at one distance and k.
-
-    Per key set (table order): (keys, "none"), then, where those keys have restored runs,
-    (keys, "best restorer"): per degradation the enhancer with the lowest mean error over its
-    severities (ties: the first in table order); a degradation without any enhancer for those
-    keys keeps no restorer (listed as "<degradation>: none"). The baseline (standard keys,
-    enhancer none) sets each degradation's severities; every remedy needs all of them, else
-    TableError."""
-    part = _select(table, distance, k)
-    errors: dict[tuple, float] = {}
-    for keys, enhancer, degradation, severity, accuracy in part[
-        ["keys", "enhancer", "degradation", "severity", "top_k_accuracy"]
-    ].itertuples(index=False):
+def _errors(cells: Cells, distance: str, k: int, split: str) -> tuple[dict[tuple, np.ndarray], pd.DataFrame]:
+    """(keys, enhancer, degradation, severity) -> E [1 + B] (the point, then each resample), and
+    the rows at (distance, k)."""
+    mask = ((cells.table["distance"] == distance) & (cells.table["k"] == k)).to_numpy()
+    if not mask.any():
+        raise TableError(f"{split}: no robustness rows for distance {distance!r} and k={k}")
+    part = cells.table[mask]
+    values = 100.0 - np.column_stack([part["top_k_accuracy"].to_numpy(np.float64), cells.resampled[mask]])
+    errors = {}
+    names = part[["keys", "enhancer", "degradation", "severity"]].itertuples(index=False, name=None)
+    for (keys, enhancer, degradation, severity), row in zip(names, values, strict=True):
         key = (keys, enhancer, degradation, int(severity))
         if key in errors:
-            raise TableError(f"two rows for {keys} keys, {degradation} severity {severity}, enhancer {enhancer}")
-        errors[key] = 100.0 - float(accuracy)
+            raise TableError(
+                f"{split}: two rows for {keys} keys, {degradation} severity {severity}, enhancer {enhancer}"
+            )
+        errors[key] = row
+    return errors, part
+
+
+def _layout(errors: Mapping[tuple, np.ndarray], part: pd.DataFrame) -> tuple[list[str], dict[str, list[int]]]:
+    """The degradations (table order) and each one's severities, set by the baseline."""
     degradations = list(dict.fromkeys(part["degradation"]))
     severities = {d: sorted(s for (kk, e, dd, s) in errors if (kk, e, dd) == (STANDARD, NONE, d)) for d in degradations}
     if not any(severities.values()):
-        raise TableError(f"no baseline rows ({STANDARD} keys, enhancer {NONE}) at {distance} k={k}")
+        raise TableError(f"no baseline rows ({STANDARD} keys, enhancer {NONE})")
+    lacking = [d for d in degradations if not severities[d]]
+    if lacking:
+        raise TableError(f"the baseline ({STANDARD} keys, enhancer {NONE}) has no rows for {', '.join(lacking)}")
+    return degradations, severities
 
-    def curve(keys: str, enhancer: str, d: str) -> np.ndarray | None:
-        """E per baseline severity of d; None when there is no row at all."""
-        if not severities[d]:
-            raise TableError(f"the baseline ({STANDARD} keys, enhancer {NONE}) has no {d} rows")
-        values = [errors.get((keys, enhancer, d, s)) for s in severities[d]]
-        if all(v is None for v in values):
-            return None
-        missing = [s for s, v in zip(severities[d], values, strict=True) if v is None]
-        if missing:
-            raise TableError(f"{keys} keys, enhancer {enhancer}: {d} severities {missing} missing")
-        return np.array(values, dtype=np.float64)
 
-    remedies = []  # (keys, remedy, enhancers, degradation -> E per severity)
+def _curve(errors, keys: str, enhancer: str, degradation: str, severities: list[int], split: str):
+    """E [S, 1 + B] at the baseline's severities of `degradation`; None when there is no row at all."""
+    rows = [errors.get((keys, enhancer, degradation, s)) for s in severities]
+    if all(r is None for r in rows):
+        return None
+    missing = [s for s, r in zip(severities, rows, strict=True) if r is None]
+    if missing:
+        raise TableError(f"{split}: {keys} keys, enhancer {enhancer}: {degradation} severities {missing} missing")
+    return np.stack(rows)
+
+
+def choose_restorers(test: Cells, validation: Cells, *, distance: str, k: int) -> Choices:
+    """Per key set with restored test runs and per degradation, the enhancer with the lowest
+    mean error over the degradation's severities on the validation split (ties: the first in
+    table order; none where no enhancer restored that degradation), with every candidate's
+    validation mean error. Choosing on validation keeps the test numbers honest."""
+    errors, part = _errors(test, distance, k, "test")
+    degradations, severities = _layout(errors, part)
+    held_out, _ = _errors(validation, distance, k, "validation")
+    choices: Choices = {}
     for keys in _rank(part["keys"], [STANDARD]):
-        plain = {d: curve(keys, NONE, d) for d in degradations}
-        lacking = [d for d, c in plain.items() if c is None]
-        if lacking:
-            raise TableError(f"{keys} keys without restorer: no rows for {', '.join(lacking)}")
-        remedies.append((keys, NONE, NONE, plain))
         restorers = [e for e in _rank(part.loc[part["keys"] == keys, "enhancer"]) if e != NONE]
         if not restorers:
             continue
-        best, chosen = {}, []
+        choices[keys] = {}
         for d in degradations:
-            pick, pick_curve = NONE, plain[d]
-            candidates = [(e, c) for e in restorers if (c := curve(keys, e, d)) is not None]
-            for e, c in candidates:
-                if pick == NONE or c.mean() < pick_curve.mean():
-                    pick, pick_curve = e, c
-            best[d] = pick_curve
-            chosen.append(f"{d}: {pick}")
-        remedies.append((keys, BEST, ", ".join(chosen), best))
-
-    base = remedies[0][3]
-    base_mean = float(np.concatenate(list(base.values())).mean())
-    rows = []
-    for keys, remedy, enhancers, curves in remedies:
-        mean_error = float(np.concatenate(list(curves.values())).mean())
-        mce = float(np.mean([_ratio(curves[d].sum(), base[d].sum()) for d in degradations]))
-        rows.append((keys, remedy, enhancers, mean_error, _ratio(mean_error, base_mean), mce))
-    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+            scores = {}
+            for e in restorers:
+                if _curve(errors, keys, e, d, severities[d], "test") is None:
+                    continue
+                curve = _curve(held_out, keys, e, d, severities[d], "validation")
+                if curve is None:
+                    raise TableError(
+                        f"validation: no {d} rows of the {keys} keys restored by {e}, where the best restorer is chosen"
+                    )
+                scores[e] = float(curve[:, 0].mean())
+            choices[keys][d] = (min(scores, key=scores.get) if scores else NONE, scores)
+    return choices
 
 
-def robustness_markdown(
-    table: pd.DataFrame, summary_frame: pd.DataFrame, *, clean: Mapping[str, float], distance: str, k: int
-) -> str:
-    """A markdown report: the summary (mean error, relative error, mCE, chosen enhancers),
-    then per degradation the top-k accuracy (%) per severity, one row per (keys, enhancer),
-    with each key set's clean accuracy (`clean`: key set -> top-k accuracy, %) stated."""
-    part = _select(table, distance, k)
-    name = DISTANCE_NAMES.get(distance, distance)
-    header = ["Keys", "Remedy", "Mean error (%)", "Relative error", "mCE", "Enhancers"]
-    rows = [
-        [r.keys, r.remedy, fmt(r.mean_error), fmt(r.relative_error, 3), fmt(r.mce, 3), r.enhancers]
-        for r in summary_frame.itertuples(index=False)
-    ]
-    parts = [
-        "# Severity sweeps: retrieval under growing degradation\n",
-        f"Top-{k} matching accuracy (the paper's eq. 8) with the {name}, in percent, for queries degraded "
-        "at growing severity (severity 3 is the paper's setting). Error E = 100 - top-k accuracy. "
-        "*Mean error*: E averaged over every degradation and severity. *Relative error*: a remedy's mean "
-        f"error divided by that of the baseline ({STANDARD} keys, no restorer); below 1 is better. *mCE* "
-        "(ImageNet-C's mean corruption error): per degradation the remedy's error summed over severities, "
-        "divided by the baseline's, then averaged over degradations. *Best restorer* takes, per degradation, "
-        "the enhancer with the lowest mean error over that degradation's severities; it is picked on these "
-        "same test results, so it is an optimistic (oracle) figure, not a held-out choice.\n",
-        "## Summary\n",
-        markdown_table(header, rows),
-    ]
-    for degradation in dict.fromkeys(part["degradation"]):
-        sub = part[part["degradation"] == degradation]
-        severities = sorted({int(s) for s in sub["severity"]})
-        values = {(r.keys, r.enhancer, int(r.severity)): r.top_k_accuracy for r in sub.itertuples(index=False)}
-        keysets = list(_rank(sub["keys"], [STANDARD]))
-        levels = ", ".join(f"{keys} keys {fmt(clean.get(keys))} %" for keys in keysets)
-        rows = [
-            [keys, enhancer, *[fmt(values.get((keys, enhancer, s))) for s in severities]]
-            for keys in keysets
-            for enhancer in _rank(sub.loc[sub["keys"] == keys, "enhancer"], [NONE])
-        ]
-        parts += [
-            f"## {degradation}\n",
-            f"Top-{k} accuracy (%) per severity; clean queries: {levels}.\n",
-            markdown_table(["Keys", "Enhancer", *[f"Severity {s}" for s in severities]], rows),
-        ]
-    return "\n".join(parts)
+def _divide(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a / b, NaN where b is 0 (broadcast)."""
+    a, b = np.broadcast_arrays(a, b)
+    out = np.full(a.shape, np.nan)
+    np.divide(a, b, out=out, where=b != 0)
+    return out
+
+
+def _intervals(x: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(point, low, high) along the last axis of x [..., 1 + B]: x[..., 0] and the percentile
+    interval of the resamples x[..., 1:], NaN resamples left out (all NaN: NaN)."""
+    tail = 50.0 * (1.0 - level)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices give NaN, as wanted
+        low, high = np.nanpercentile(x[..., 1:], [tail, 100.0 - tail], axis=-1)
+    return x[..., 0], low, high
+
+
+def _undefined(excess: np.ndarray, degradations: Sequence[str], level: float) -> str:
+    """Why the relative mCE is not defined ("" when it is): a degradation whose baseline excess
+    error over clean, excess [D, 1 + B], is not positive or has an interval including 0."""
+    value, low, high = _intervals(excess, level)
+    reasons = []
+    for d, v, lo, hi in zip(degradations, value, low, high, strict=True):
+        if not v > 0:
+            reasons.append(f"{d}: the baseline's error does not exceed its clean error (sum of E - E_clean = {v:.4g})")
+        elif not lo > 0:
+            reasons.append(f"{d}: the baseline's excess error over clean ({v:.4g} [{lo:.4g}, {hi:.4g}]) includes 0")
+    return "; ".join(reasons)
+
+
+def summary(test: Cells, validation: Cells, clean: Cells, *, distance: str, k: int) -> pd.DataFrame:
+    """One row per remedy with SUMMARY_COLUMNS (see the module doc), at one distance and k, from
+    the test split's cells, with the best restorers chosen on `validation` (`choose_restorers`)
+    and the clean errors of `clean` (one row per key set: the clean test queries, enhancer none,
+    same resampler as `test`).
+
+    Per key set (table order): (keys, "none"), then, where those keys have restored runs,
+    (keys, "best restorer"); "enhancers" names each degradation's choice. The baseline sets each
+    degradation's severities; every remedy needs all of them, else TableError. Intervals: every
+    number computed under each resample of the cells, then percentiles; `*_differs`: the
+    interval excludes 1 (the baseline's value)."""
+    errors, part = _errors(test, distance, k, "test")
+    degradations, severities = _layout(errors, part)
+    choices = choose_restorers(test, validation, distance=distance, k=k)
+    clean_errors, _ = _errors(clean, distance, k, "clean queries")
+    clean_of = {keys: e for (keys, _enh, _deg, _sev), e in clean_errors.items()}
+
+    remedies = []  # (keys, remedy, enhancers, degradation -> E [S, 1 + B])
+    for keys in _rank(part["keys"], [STANDARD]):
+        plain = {d: _curve(errors, keys, NONE, d, severities[d], "test") for d in degradations}
+        lacking = [d for d, c in plain.items() if c is None]
+        if lacking:
+            raise TableError(f"{keys} keys without restorer: no rows for {', '.join(lacking)}")
+        if keys not in clean_of:
+            raise TableError(f"no clean-query row of the {keys} keys at {distance} k={k}")
+        remedies.append((keys, NONE, NONE, plain))
+        if keys in choices:
+            best = {
+                d: plain[d] if pick == NONE else _curve(errors, keys, pick, d, severities[d], "test")
+                for d, (pick, _) in choices[keys].items()
+            }
+            remedies.append((keys, BEST, ", ".join(f"{d}: {pick}" for d, (pick, _) in choices[keys].items()), best))
+
+    counts = np.array([len(severities[d]) for d in degradations])
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    stacked = np.stack([np.concatenate([curves[d] for d in degradations]) for *_, curves in remedies])  # [R, C, 1+B]
+    clean_e = np.stack([clean_of[keys] for keys, *_ in remedies])  # [R, 1 + B]
+    sums = np.add.reduceat(stacked, starts, axis=1)  # [R, D, 1 + B]: sum over severities
+    mean_error = stacked.mean(axis=1)
+    error_ratio = _divide(mean_error, mean_error[0])
+    mce = _divide(sums, sums[0]).mean(axis=1)
+    excess = sums - counts[None, :, None] * clean_e[:, None, :]
+    note = _undefined(excess[0], degradations, test.level)
+    relative = np.full_like(mce, np.nan) if note else _divide(excess, excess[0]).mean(axis=1)
+
+    level = test.level
+    columns = {}
+    for name, x in [("mean_error", mean_error), ("error_ratio", error_ratio), ("mce", mce), ("relative_mce", relative)]:
+        value, low, high = _intervals(x, level)
+        columns[name] = value
+        columns[f"{name}_low"], columns[f"{name}_high"] = low, high
+        if name != "mean_error":
+            columns[f"{name}_differs"] = (low > 1) | (high < 1)
+    columns["clean_error"], columns["clean_error_low"], columns["clean_error_high"] = _intervals(clean_e, level)
+    columns["relative_mce_note"] = np.array([f"not defined: {note}" if note else ""] * len(remedies), dtype=object)
+    frame = pd.DataFrame(
+        {
+            "keys": [r[0] for r in remedies],
+            "remedy": [r[1] for r in remedies],
+            "enhancers": [r[2] for r in remedies],
+            "distance": distance,
+            "k": int(k),
+            **columns,
+        }
+    )
+    return frame[list(SUMMARY_COLUMNS)]

@@ -1,4 +1,5 @@
-"""Exact top-k retrieval by Euclidean distance or cosine similarity (paper section III.B).
+"""Exact top-k retrieval by Euclidean distance or cosine similarity (paper section III.B), and
+measures over each query's ranking of the whole gallery.
 
 Pure computation on feature arrays; `cbir.stages.retrieve` reads and writes the files.
 A "distance" (config `retrieval.distances`) names how queries and gallery are compared;
@@ -36,14 +37,26 @@ Memory and speed
     the few tail columns left over by the deal) are scored and sorted. A row where this
     cannot prove the order, because a tie in computed scores straddles the cut, is
     redone with a stable sort of the whole row.
+
+    `ranking_measures` ranks the whole gallery, so it sorts every row: per chunk the same
+    product as `topk` (hence the same order), then blocks of about 2**23 elements (172
+    rows of 48,600) each get one sort, a gather of relevance (gallery label == query label)
+    and sums over the relevant positions; only the three values per query are kept, never a
+    ranking. The sort is of 64-bit keys (rank bits, index), which equals the stable argsort
+    and about 1.7 times as fast. Memory: the float32 [chunk_size, Ng] block plus about 25
+    bytes per element of a sort block (some 200 MiB). Time: the sort dominates, Ng log Ng
+    per query: about 5 ms per query against 48,600 on one core, several times `topk`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
 
 import numpy as np
+
+from cbir.measures import RANKING_MEASURES
 
 log = logging.getLogger("cbir.search")
 
@@ -51,6 +64,9 @@ DISTANCES = ("l2", "cosine")
 
 # Groups kept beyond k: the margin that lets the shortcut prove its order without a tie.
 _EXTRA_GROUPS = 2
+
+# Elements (rows x gallery) sorted at once by `ranking_measures`: about 25 bytes each.
+_SORT_ELEMENTS = 2**23
 
 
 class SearchError(ValueError):
@@ -207,6 +223,20 @@ def _select_chunk(product: np.ndarray, row_term, k: int, lanes: int, how: _Dista
     return indices, values, len(unproven)
 
 
+def _products(queries: np.ndarray, how: _Distance, chunk_size: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """(first query row, product block float32 [rows, Ng], row term) for every chunk of
+    `chunk_size` queries. The one product both `topk` and `ranking_measures` rank from: the
+    same call on the same shapes, so that their scores, and hence their orders, agree bit
+    for bit. The block is reused: consume it before the next one."""
+    n_queries = len(queries)
+    block = np.empty((min(chunk_size, max(n_queries, 1)), len(how.operand)), np.float32)
+    for start in range(0, n_queries, chunk_size):
+        q_op, row_term = how.prepare(queries[start : start + chunk_size])
+        product = block[: len(q_op)]
+        np.matmul(q_op, how.operand.T, out=product)
+        yield start, product, row_term
+
+
 def topk(
     queries: np.ndarray, gallery: np.ndarray, *, k: int, distance: str, chunk_size: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -223,13 +253,9 @@ def topk(
     lanes = _lanes(n_gallery, k)
     indices = np.empty((n_queries, k), np.int32)
     scores = np.empty((n_queries, k), np.float32)
-    block = np.empty((min(chunk_size, max(n_queries, 1)), n_gallery), np.float32)
     fallbacks = 0
-    for start in range(0, n_queries, chunk_size):
-        stop = min(start + chunk_size, n_queries)
-        q_op, row_term = how.prepare(queries[start:stop])
-        product = block[: stop - start]
-        np.matmul(q_op, how.operand.T, out=product)
+    for start, product, row_term in _products(queries, how, chunk_size):
+        stop = start + len(product)
         if lanes == 0:
             idx, val = _select_full(how.rank(how.keys(product), row_term), k)
         else:
@@ -240,3 +266,100 @@ def topk(
     if fallbacks:
         log.info("%s: %d of %d queries needed the full sort (ties at the cut)", distance, fallbacks, n_queries)
     return indices, scores
+
+
+def _stable_order(ranks: np.ndarray) -> np.ndarray:
+    """int64 [rows, Ng]: `np.argsort(ranks, axis=1, kind="stable")` for ranks without NaN,
+    computed as a plain sort of 64-bit keys (rank bits, gallery index). The keys are distinct,
+    so any sort gives the stable order, and sorting values is about 1.7 times as fast as a
+    stable argsort. Overwrites `ranks`."""
+    ranks += np.float32(0)  # -0.0 -> +0.0: the two compare equal, so the index must decide
+    # IEEE floats as unsigned integers in the same order: negatives with every bit flipped,
+    # the others with the sign bit set.
+    bits = ranks.view(np.uint32)
+    flip = bits >> 31
+    flip *= np.uint32(0x7FFFFFFF)
+    flip |= np.uint32(0x80000000)
+    bits ^= flip
+    del flip
+    keys = bits.astype(np.uint64)
+    keys <<= np.uint64(32)
+    keys |= np.arange(ranks.shape[1], dtype=np.uint64)
+    keys.sort(axis=1)
+    keys &= np.uint64(0xFFFFFFFF)
+    return keys.view(np.int64)
+
+
+def _rankings(
+    queries: np.ndarray, gallery: np.ndarray, *, distance: str, chunk_size: int
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(first query row, gallery indices int64 [rows, Ng] best first) for successive blocks
+    of queries: each row the whole ranking whose first k entries are `topk`'s with the same
+    chunk size. Rows come in blocks of at most _SORT_ELEMENTS / Ng within each chunk."""
+    queries, gallery = _check_inputs(queries, gallery, 1, distance, chunk_size)
+    how = _Distance(distance, gallery)
+    rows = max(1, _SORT_ELEMENTS // len(gallery))
+    for start, product, row_term in _products(queries, how, chunk_size):
+        ranks = how.rank(how.keys(product), row_term)
+        for first in range(0, len(ranks), rows):
+            yield start + first, _stable_order(ranks[first : first + rows])
+
+
+def measures_from_relevance(relevant: np.ndarray) -> dict[str, np.ndarray]:
+    """float64 [rows] per name in RANKING_MEASURES from whole rankings' relevance (bool [rows,
+    Ng], best first). R, a row's number of relevant items, is the gallery count of the query's
+    label because the ranking holds the whole gallery; R = 0 gives 0 for every measure.
+
+    Only the relevant positions are visited: the j-th relevant item at position p (1-based)
+    contributes P@p = j / p, the only terms of the AP sums with rel_p = 1."""
+    n_rows = len(relevant)
+    rows, positions = np.nonzero(relevant)  # row-major: positions ascend within each row
+    n_relevant = np.bincount(rows, minlength=n_rows)
+    row_start = np.cumsum(n_relevant) - n_relevant
+    precision = (np.arange(1, len(rows) + 1) - row_start[rows]) / (positions + 1)
+    within = positions < n_relevant[rows]  # among the first R
+    sums = {
+        "map_full": np.bincount(rows, weights=precision, minlength=n_rows),
+        "r_precision": np.bincount(rows, weights=within, minlength=n_rows),
+        "map_at_r": np.bincount(rows, weights=np.where(within, precision, 0.0), minlength=n_rows),
+    }
+    norm = n_relevant.astype(np.float64)
+    return {name: np.divide(sums[name], norm, out=np.zeros(n_rows), where=norm > 0) for name in RANKING_MEASURES}
+
+
+def ranking_measures(
+    queries: np.ndarray,
+    gallery: np.ndarray,
+    *,
+    query_labels: np.ndarray,
+    gallery_labels: np.ndarray,
+    distance: str,
+    chunk_size: int,
+) -> dict[str, np.ndarray]:
+    """Measures over each query's ranking of the WHOLE gallery, which the stored top k
+    cannot give: float64 [Nq] per name in RANKING_MEASURES, with R the number of gallery items
+    of the query's label, rel_i whether result i has it and P@i the precision of the first i:
+
+        map_full     (1/R) sum_{i=1}^{Ng} P@i rel_i  (average precision of the whole ranking)
+        r_precision  (relevant among the first R) / R
+        map_at_r     (1/R) sum_{i=1}^{R} P@i rel_i   (MAP@R, Musgrave et al. 2020)
+
+    R = 0 gives 0. The ranking is `topk`'s order extended to the whole gallery (the same
+    scores, ties by the lower index): with the same `chunk_size` its first k entries are
+    exactly `topk`'s. Only the per-query values are kept (see "Memory and speed")."""
+    queries, gallery = _check_inputs(queries, gallery, 1, distance, chunk_size)
+    query_labels = np.asarray(query_labels)
+    gallery_labels = np.asarray(gallery_labels)
+    if query_labels.shape != (len(queries),) or gallery_labels.shape != (len(gallery),):
+        raise SearchError(
+            f"labels must be [Nq] = [{len(queries)}] and [Ng] = [{len(gallery)}], "
+            f"got {query_labels.shape} and {gallery_labels.shape}"
+        )
+    out = {name: np.zeros(len(queries)) for name in RANKING_MEASURES}
+    for start, order in _rankings(queries, gallery, distance=distance, chunk_size=chunk_size):
+        stop = start + len(order)
+        relevant = gallery_labels[order] == query_labels[start:stop, None]
+        del order
+        for name, values in measures_from_relevance(relevant).items():
+            out[name][start:stop] = values
+    return out

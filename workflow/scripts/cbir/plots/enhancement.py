@@ -20,6 +20,7 @@ from cbir.tables import STANDARD, remedy
 
 EXAMPLES = 6  # columns: images shown
 FLOOR = -100.0  # the gap-closed axis ends here; lower bars are cut, their labels still say how low
+CEILING = 250.0  # interval lines end here (a wide interval over a small gap)
 
 
 def pick_examples(n_images: int, count: int, seed: int) -> np.ndarray:
@@ -62,7 +63,9 @@ def gap_closed_figure(table: pd.DataFrame, *, distance: str, k: int) -> plt.Figu
     default enhancer of each set first. A remedy is an enhancer with the standard keys, or with
     a `keys` column another key set alone (`<K> keys`) or with an enhancer (`<K> keys + <e>`);
     each keeps one colour in every group. 0 % is the degraded set, 100 % the clean one (both
-    searched with the standard keys)."""
+    searched with the standard keys). A black line is the bar's 95 % interval (columns
+    `gap_closed_low`, `gap_closed_high`); "n/a" marks a set whose gap is not distinguishable
+    from zero, where no share is defined."""
     rows = table[(table["distance"] == distance) & (table["k"] == k)]
     if rows.empty:
         raise ValueError(f"no enhancement rows for distance {distance!r} and k={k}")
@@ -74,7 +77,7 @@ def gap_closed_figure(table: pd.DataFrame, *, distance: str, k: int) -> plt.Figu
     legend_width = 1.5 if keyed else 0.0  # room for the longer remedy labels
     fig, ax = plt.subplots(figsize=(max(5.0, max(1.3, 0.45 * n_bars) * len(sets) + 1.5) + legend_width, 3.8))
     width = 0.8 / n_bars
-    styles, labelled = RemedyStyles(), set()
+    styles, labelled, highest = RemedyStyles(), set(), 0.0
     rows = rows.assign(keys=keys)
     for x, qset in enumerate(sets):
         part = rows[rows["query_set"] == qset]
@@ -86,11 +89,18 @@ def gap_closed_figure(table: pd.DataFrame, *, distance: str, k: int) -> plt.Figu
             shown = 0.0 if np.isnan(value) else 100 * value
             colour, hatch = styles.colour(row.enhancer), styles.hatch(row.keys)
             ax.bar(pos, shown, width, color=colour, hatch=hatch, edgecolor="white", label=label)
+            low, high = getattr(row, "gap_closed_low", np.nan), getattr(row, "gap_closed_high", np.nan)
+            if not np.isnan(value) and not np.isnan(low):
+                # the 95 % interval, cut at the axis like the bars
+                bounds = np.clip([100 * low, 100 * high], FLOOR, CEILING)
+                ax.plot([pos, pos], bounds, color="black", linewidth=0.9, solid_capstyle="butt")
+                highest = max(highest, bounds[1])
+            # n/a: no gap to close (the gap clean - degraded is not distinguishable from zero)
             text = "n/a" if np.isnan(value) else f"{shown:.0f}"
             # Bars below -100 % (a restorer that makes a tiny gap much worse) are cut at the axis.
             ax.text(pos, max(shown, FLOOR), text, ha="center", va="bottom" if shown >= 0 else "top", fontsize=7)
     lowest = min((p.get_height() for p in ax.patches), default=0.0)
-    ax.set_ylim(max(FLOOR, lowest) - 15, 115)
+    ax.set_ylim(max(FLOOR, lowest) - 15, max(115, highest + 10))
     ax.axhline(0, color="black", linewidth=0.8)
     ax.axhline(100, color="grey", linewidth=0.8, linestyle="--")
     ax.set_xticks(range(len(sets)), sets, rotation=20)

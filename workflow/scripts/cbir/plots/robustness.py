@@ -1,5 +1,6 @@
 """Severity sweeps: top-k accuracy against the severity of each degradation (ImageNet-C style
-robustness curves), one panel per degradation, one line per remedy (key set x restorer)."""
+robustness curves), one panel per degradation, one line per remedy (key set x restorer), each
+with a light band for its 95 % interval so that overlapping remedies read as indistinguishable."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from cbir.plots import RemedyStyles, plt
 from cbir.tables import DISTANCE_NAMES, NONE, STANDARD, ordered, remedy
 
 COLUMNS_MAX = 3  # panels per row
+BAND_ALPHA = 0.15  # interval bands: light enough for the lines above them to stay legible
 
 
 def remedy_label(keys: str, enhancer: str) -> str:
@@ -27,12 +29,13 @@ def clean_label(keys: str) -> str:
 
 
 def robustness_figure(table: pd.DataFrame, *, clean: Mapping[str, float], distance: str, k: int) -> plt.Figure:
-    """Top-k accuracy (%) against severity at one distance and k, from a robustness table
-    (`cbir.robustness.robustness_table`): one panel per degradation (table order, up to three
-    per row), one line with markers per (keys, enhancer): its colour the restorer's (grey: none),
-    its line style the key set's (`RemedyStyles`), the same in every panel; per key set a thin
-    black line in that style at its clean accuracy (`clean`: key set -> %, key sets missing
-    there get none). Shared y axis 0-100 %, one legend for the figure."""
+    """Top-k accuracy (%) against severity at one distance and k, from robustness.csv
+    (`cbir.robustness.COLUMNS`): one panel per degradation (table order, up to three per row),
+    one line with markers per (keys, enhancer): its colour the restorer's (grey: none), its line
+    style the key set's (`RemedyStyles`), the same in every panel, over a light band of that
+    colour from `low` to `high` (its interval; none where the table has no such columns); per
+    key set a thin black line in that style at its clean accuracy (`clean`: key set -> %, key
+    sets missing there get none). Shared y axis 0-100 %, one legend for the figure."""
     rows = table[(table["distance"] == distance) & (table["k"] == k)]
     if rows.empty:
         raise ValueError(f"no robustness rows for distance {distance!r} and k={k}")
@@ -58,14 +61,19 @@ def robustness_figure(table: pd.DataFrame, *, clean: Mapping[str, float], distan
                 continue
             label = remedy_label(keys, enhancer)
             marker = "o" if keys == STANDARD else "s"
+            severity, colour = line["severity"].to_numpy(), styles.colour(enhancer)
+            if {"low", "high"} <= set(line.columns):
+                low, high = line["low"].to_numpy(float), line["high"].to_numpy(float)
+                ax.fill_between(severity, low, high, color=colour, alpha=BAND_ALPHA, linewidth=0, zorder=1)
             (handles[label],) = ax.plot(
-                line["severity"].to_numpy(),
+                severity,
                 line["top_k_accuracy"].to_numpy(),
                 marker=marker,
                 markersize=4,
-                color=styles.colour(enhancer),
+                color=colour,
                 linestyle=styles.linestyle(keys),
                 label=label,
+                zorder=2,
             )
         for keys in keysets:
             if keys in clean and keys in set(part["keys"]):

@@ -175,3 +175,30 @@ def plot_dataset(*, raw_files: Sequence[PathLike], output: PathLike) -> None:
         splits[split] = (data.images, data.labels, data.info)
     save_figure(dataset_figure(splits, categories=CATEGORIES), output)
     log.info("wrote %s", output)
+
+
+def split_validation(
+    *, source: PathLike, train: PathLike, validation: PathLike, instances_per_class: int, share: float, seed: int
+) -> tuple[int, int]:
+    """Rule split_validation: the converted training split `source` -> the images the networks
+    train on (`train`, also the gallery) and the held-out objects (`validation`), rows in
+    their order; returns both sizes. See `cbir.validation`."""
+    from cbir.h5store import read_image_set, write_image_set
+    from cbir.validation import validation_mask
+
+    data = read_image_set(source)
+    mask = validation_mask(
+        data.labels, data.columns["instance"], instances_per_class=instances_per_class, share=share, seed=seed
+    )
+    # (class, object) pairs: object ids repeat across classes in smallNORB
+    held = sorted(set(zip(data.labels[mask].tolist(), data.columns["instance"][mask].tolist(), strict=True)))
+    for path, rows, role in ((train, ~mask, "train"), (validation, mask, "validation")):
+        part = data.subset(rows)
+        write_image_set(
+            path,
+            part.images,
+            part.columns,
+            {**data.attrs, "split": role, "validation_objects": [list(pair) for pair in held]},
+        )
+    log.info("%s: %d training and %d validation images (objects %s)", source, (~mask).sum(), mask.sum(), held)
+    return int((~mask).sum()), int(mask.sum())

@@ -29,9 +29,11 @@ def degrade_query_set(
     chunk_size: int,
     threads: int,
     extra_attrs: dict | None = None,
+    stream: str | None = None,
 ) -> None:
     """Rule degrade_queries: the query set `query`, i.e. the test split at `test` with each
-    image degraded by one of `specs` (stream = the query name) -> `output`, same columns,
+    image degraded by one of `specs` (random stream `stream`, by default the query name; the
+    validation split's query sets use "validation/<query>") -> `output`, same columns,
     provenance in the attributes.
 
     The spec drawn for image i is ``spec_choices(len(specs), seed=seed, stream=query,
@@ -40,6 +42,7 @@ def degrade_query_set(
     join the attributes (a sweep's severity).
     """
     specs = check_specs(specs)
+    stream = stream or query
     source = read_image_set(test)
     n = len(source)
     out = np.empty_like(source.images)
@@ -50,21 +53,21 @@ def degrade_query_set(
             source.images[start:stop],
             specs,
             seed=seed,
-            stream=query,
+            stream=stream,
             indices=np.arange(start, stop),
             rescale=rescale,
             threads=threads,
         )
     counts = {}
     if specs:
-        choice = spec_choices(len(specs), seed=seed, stream=query, indices=np.arange(n))
+        choice = spec_choices(len(specs), seed=seed, stream=stream, indices=np.arange(n))
         counts = {str(k): int(c) for k, c in enumerate(np.bincount(choice, minlength=len(specs)))}
         log.info("%s: %d images, spec counts %s", query, n, counts)
     attrs = {
         "query": query,
         "specs": specs,
         "seed": int(seed),
-        "stream": query,
+        "stream": stream,
         "rescale": rescale,
         "source": str(Path(test)),
         "spec_counts": counts,

@@ -19,12 +19,18 @@ from cbir.plots.enhancement import enhancement_figure
 log = logging.getLogger("cbir.stages.enhance")
 
 
-def _restore(enhancer: dict, images: np.ndarray, model, query_set, queries, runtime, batch_size, threads):
-    """(restored images, attributes describing the restorer) for a network or a classical method."""
+def _restore(enhancer: dict, images: np.ndarray, model, query_set, queries, runtime, batch_size, threads, tuned=None):
+    """(restored images, attributes describing the restorer) for a network or a classical method
+    (its `auto` parameters from the tuning file `tuned`, chosen on the validation split)."""
     if "method" in enhancer:
         from cbir.classical import restore
+        from cbir.stages.tune import read_tuned
+        from cbir.tuning import auto_params, resolve
 
-        return restore(images, **enhancer), {}
+        if auto_params(enhancer) and tuned is None:
+            raise ValueError(f"enhancer {enhancer['method']!r} has auto parameters but no tuning file was given")
+        params = resolve(enhancer, read_tuned(tuned) if auto_params(enhancer) else None)
+        return restore(images, **params), {"enhancer_params": params, "tuning": str(tuned or "")}
     from cbir.checkpoint import public_meta
     from cbir.inference import enhance
     from cbir.networks import KINDS
@@ -51,12 +57,16 @@ def enhance_query_set(
     runtime: dict,
     batch_size: int,
     threads: int,
+    tuned: str | os.PathLike | None = None,
 ) -> None:
     """Rule enhance_queries: query set `query` restored by the enhancer `name` (config
-    `enhancers.<name>`: a network whose checkpoint is `model`, or a classical method) ->
-    `output`, same columns; the attributes keep the query set's and name the enhancer."""
+    `enhancers.<name>`: a network whose checkpoint is `model`, or a classical method whose
+    `auto` parameters come from `tuned`, the tuning rule's JSON) -> `output`, same columns;
+    the attributes keep the query set's and name the enhancer and its parameters."""
     query_set = read_image_set(queries)
-    restored, extra = _restore(enhancer, query_set.images, model, query_set, queries, runtime, batch_size, threads)
+    restored, extra = _restore(
+        enhancer, query_set.images, model, query_set, queries, runtime, batch_size, threads, tuned
+    )
     attrs = {
         **query_set.attrs,
         "query_set": query,

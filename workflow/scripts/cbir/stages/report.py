@@ -2,30 +2,40 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from cbir.evaluation import (
+    SearchResult,
+    enhancement_frame,
+    object_ids,
+    per_query_values,
+    resampler_for,
+    retrieval_frame,
+)
 from cbir.fsutil import atomic_path
-from cbir.h5store import read_embeddings, read_image_set, read_retrieval
+from cbir.h5store import read_embeddings, read_image_set, read_ranking_measures, read_retrieval
 from cbir.imagemath import psnr, ssim
 from cbir.norb import CATEGORIES
 from cbir.plots import save_figure
 from cbir.plots.enhancement import gap_closed_figure
 from cbir.plots.retrieval import retrieval_figure
 from cbir.runtime_tables import runtime_markdown, runtime_summary
+from cbir.seeding import stream_key
 from cbir.tables import (
     SEPARATOR,
     STANDARD,
     TableError,
     enhancement_markdown,
-    enhancement_table,
-    evaluate,
     queries_markdown,
     table1_markdown,
+    tuning_markdown,
 )
 
 log = logging.getLogger("cbir.stages.report")
@@ -38,49 +48,115 @@ def _write_text(path: PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
+def load_searches(
+    *,
+    galleries: Sequence[PathLike],
+    plan: Sequence[Sequence],
+    embeddings: Sequence[PathLike],
+    results: Sequence[PathLike],
+    key_sets: Sequence[str],
+    replicates: int,
+    ks: list[int],
+) -> tuple[dict[tuple[str, str], SearchResult], dict[str, SearchResult], dict[str, np.ndarray]]:
+    """Per-query values of every search of one split: (key set, query set) -> SearchResult with
+    values [replicates, Nq] in replicate order; query set -> the judge's SearchResult (replicate
+    r's restored set searched by the next replicate's standard keys; empty with one replicate);
+    and each key set's gallery labels. `plan` has one entry [role, key set, query set, replicate,
+    folder, file name] per file of `embeddings` and `results`, in their order; `galleries` are
+    ordered key set by key set, replicate by replicate. Labels and objects come from the
+    embedding files, so every number can be recomputed from them alone."""
+    if STANDARD not in key_sets:
+        raise TableError(f"no {STANDARD} key set among {list(key_sets)}")
+    if not len(plan) == len(embeddings) == len(results):
+        raise TableError(f"{len(plan)} planned searches but {len(embeddings)} embeddings and {len(results)} results")
+    if len(galleries) != len(key_sets) * replicates:
+        raise TableError(f"{len(galleries)} galleries for {len(key_sets)} key sets x {replicates} replicates")
+    gallery_paths = {
+        (keys, r): galleries[i * replicates + r] for i, keys in enumerate(key_sets) for r in range(replicates)
+    }
+    labels_of = {}
+    for (keys, _rep), path in gallery_paths.items():
+        labels = read_embeddings(path).labels
+        if keys in labels_of and not np.array_equal(labels, labels_of[keys]):
+            raise TableError(f"{path}: not the gallery of the other replicates (labels differ)")
+        labels_of[keys] = labels
+    stacks: dict[tuple, dict[int, tuple]] = {}
+    for (role, keys, qset, rep, _folder, _name), emb_path, res_path in zip(plan, embeddings, results, strict=True):
+        if role not in ("search", "judge") or keys not in key_sets or not 0 <= rep < replicates:
+            raise TableError(
+                f"plan entry {role} {keys} / {qset} replicate {rep} ({res_path}): not a search or judge of the "
+                f"key sets {list(key_sets)} x {replicates} replicates"
+            )
+        gallery_keys = keys
+        gallery = gallery_paths[gallery_keys, (rep + 1) % replicates if role == "judge" else rep]
+        queries = read_embeddings(emb_path)
+        stored, _ = read_retrieval(res_path)
+        values = per_query_values(
+            labels_of[gallery_keys],
+            queries.labels,
+            stored,
+            read_ranking_measures(res_path),
+            ks,
+            where=f"{res_path} (gallery {gallery})",
+        )
+        stacks.setdefault((role, keys, qset), {})[int(rep)] = (queries, values)
+    searches, judges = {}, {}
+    for (role, keys, qset), by_rep in stacks.items():
+        if sorted(by_rep) != list(range(replicates)):
+            raise TableError(f"{role} {keys} / {qset}: replicates {sorted(by_rep)} of {replicates}")
+        first, _ = by_rep[0]
+        stacked = {key: np.stack([by_rep[r][1][key] for r in range(replicates)]) for key in by_rep[0][1]}
+        objects = object_ids(first.labels, first.columns["instance"])
+        result = SearchResult(first.labels, objects, stacked, len(labels_of[keys]))
+        (searches if role == "search" else judges)[(keys, qset) if role == "search" else qset] = result
+    return searches, judges, labels_of
+
+
+def _resampler(searches, seed: int, evaluation: Mapping, replicates: int):
+    """The table's resampler: objects (and replicates), seeded from the master seed."""
+    return resampler_for(
+        searches,
+        seed=stream_key(seed, "bootstrap"),
+        resamples=evaluation["resamples"],
+        level=evaluation["level"],
+        replicates=replicates,
+    )
+
+
 def evaluate_retrieval(
     *,
-    galleries: Mapping[str, PathLike],
-    embeddings: Mapping[str, Mapping[str, PathLike]],
-    results: Mapping[str, Mapping[str, PathLike]],
+    galleries: Sequence[PathLike],
+    plan: Sequence[Sequence],
+    embeddings: Sequence[PathLike],
+    results: Sequence[PathLike],
+    key_sets: Sequence[str],
+    replicates: int,
     ks: list[int],
     defaults: Mapping[str, str],
+    evaluation: Mapping,
+    seed: int,
     csv: PathLike,
     table1: PathLike,
     per_query: PathLike,
 ) -> pd.DataFrame:
-    """Rule evaluate_retrieval: `galleries` maps each key set to its gallery embeddings,
-    `embeddings` and `results` map it to its query sets (in table order) -> their embeddings
-    and top-k files. Each key set is evaluated against its own gallery, standard first; labels
-    come from the embedding files, so every number can be recomputed from them alone.
-    `defaults`: query set -> the enhancer Table 1 shows."""
-    if STANDARD not in galleries:
-        raise TableError(f"no {STANDARD} key set among {sorted(galleries)}")
-    if not set(galleries) == set(embeddings) == set(results):
-        raise TableError(
-            f"key sets differ: galleries {sorted(galleries)}, embeddings {sorted(embeddings)}, results {sorted(results)}"
-        )
-    frames = []
-    for keys in sorted(galleries, key=lambda name: name != STANDARD):
-        if set(embeddings[keys]) != set(results[keys]):
-            raise TableError(
-                f"query sets differ ({keys} keys): embeddings {sorted(embeddings[keys])}, results {sorted(results[keys])}"
-            )
-        gallery = galleries[keys]
-        query_sets = {}
-        for qset, path in embeddings[keys].items():
-            stored, _ = read_retrieval(results[keys][qset])
-            query_sets[qset] = (read_embeddings(path).labels, stored)
-        try:
-            frames.append(evaluate(read_embeddings(gallery).labels, query_sets, ks, keys=keys))
-        except TableError as exc:
-            raise TableError(f"{exc} ({keys} keys, gallery {gallery})") from None
-    frame = pd.concat(frames, ignore_index=True)
-    frame.attrs = dict(frames[0].attrs)  # gallery and query counts of the standard keys
+    """Rule evaluate_retrieval: every measure of every search (see `load_searches`) with its
+    interval and chance level (`cbir.evaluation`; config `evaluation`) -> the long CSV, Table 1
+    and the per-query-set table. `defaults`: query set -> the enhancer Table 1 shows."""
+    searches, _, gallery_labels = load_searches(
+        galleries=galleries,
+        plan=plan,
+        embeddings=embeddings,
+        results=results,
+        key_sets=key_sets,
+        replicates=replicates,
+        ks=ks,
+    )
+    resampler = _resampler(searches, seed, evaluation, replicates)
+    frame = retrieval_frame(searches, gallery_labels, resampler, ks)
     with atomic_path(csv) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.6f")
     _write_text(table1, table1_markdown(frame, defaults, ks))
-    qsets = list(dict.fromkeys(qset for names in embeddings.values() for qset in names))
+    qsets = list(dict.fromkeys(qset for _keys, qset in searches))
     _write_text(per_query, queries_markdown(frame, qsets))
     log.info("wrote %s, %s and %s (%d rows)", csv, table1, per_query, len(frame))
     return frame
@@ -116,40 +192,73 @@ def plot_retrieval(
 
 
 def _quality(clean, path: PathLike) -> tuple[float, float]:
-    """Mean PSNR and SSIM of the image set at `path` against the clean test images."""
+    """Mean PSNR and SSIM of the image set at `path` against the clean images, each image first
+    matched by a global affine intensity map (`cbir.imagemath.affine_match`: the min-max finish
+    of every query is not a loss of detail)."""
     images = read_image_set(path)
     if not np.array_equal(images.labels, clean.labels):
-        raise TableError(f"{path} does not hold the test images in their order (labels differ)")
-    return float(psnr(clean.images, images.images).mean()), float(ssim(clean.images, images.images).mean())
+        raise TableError(f"{path} does not hold the clean images in their order (labels differ)")
+    return (
+        float(psnr(clean.images, images.images, affine=True).mean()),
+        float(ssim(clean.images, images.images, affine=True).mean()),
+    )
 
 
 def evaluate_enhancement(
     *,
-    retrieval: PathLike,
-    test: PathLike,
+    galleries: Sequence[PathLike],
+    plan: Sequence[Sequence],
+    embeddings: Sequence[PathLike],
+    results: Sequence[PathLike],
+    key_sets: Sequence[str],
+    replicates: int,
+    ks: list[int],
+    clean_images: PathLike,
     degraded: Mapping[str, PathLike],
     restored: Mapping[str, PathLike],
     enhance: Mapping[str, list[str]],
     clean: str,
+    evaluation: Mapping,
+    seed: int,
     csv: PathLike,
     markdown: PathLike,
+    tuned: Mapping[str, PathLike] | None = None,
+    networks: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Rule evaluate_enhancement: for every key set, query set and remedy (an enhancer, another
-    key set or both) the top-k accuracies clean and degraded (the standard keys') and after
-    the remedy (from `retrieval`, the retrieval.csv), the share of the gap closed, and PSNR /
-    SSIM of the images searched against the clean test images (`test`).
-    `degraded`: query set -> its image set; `restored`: <query>__<enhancer> -> its image set."""
-    frame = pd.read_csv(retrieval)
-    clean_images = read_image_set(test)
-    quality = {name: _quality(clean_images, path) for name, path in restored.items()}
-    degraded_quality = {name: _quality(clean_images, path) for name, path in degraded.items()}
+    key set or both) the top-k accuracies clean and degraded (the standard keys') and after the
+    remedy, the paired change with its interval and McNemar p-value, the share of the gap closed
+    with its interval, the change an independent judge sees, the blind cost on clean queries
+    (`cbir.evaluation.enhancement_frame`), and PSNR / SSIM of the images searched against the
+    clean images (`clean_images`: the test or validation split). `degraded`: query set -> its
+    image set; `restored`: <query>__<enhancer> -> its image set. The searches as for
+    `evaluate_retrieval`; `tuned`: classical enhancer -> its tuning file (the parameters chosen on
+    the validation split, cited under the table); `networks`: the restoration networks (each
+    judged by keys it was not trained through)."""
+    searches, judges, _ = load_searches(
+        galleries=galleries,
+        plan=plan,
+        embeddings=embeddings,
+        results=results,
+        key_sets=key_sets,
+        replicates=replicates,
+        ks=ks,
+    )
+    resampler = _resampler(searches, seed, evaluation, replicates)
+    reference = read_image_set(clean_images)
+    quality = {name: _quality(reference, path) for name, path in {**degraded, **restored}.items()}
     missing = {f"{q}{SEPARATOR}{e}" for q, names in enhance.items() for e in names} - set(quality)
     if missing:
         raise TableError(f"no restored image set for {sorted(missing)}")
-    table = enhancement_table(frame, {**degraded_quality, **quality}, enhance, clean)
+    table = enhancement_frame(
+        searches, resampler, enhance=enhance, clean=clean, quality=quality, judges=judges, networks=networks
+    )
     with atomic_path(csv) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6f")
-    _write_text(markdown, enhancement_markdown(table, degraded_quality))
+    degraded_quality = {name: quality[name] for name in degraded}
+    choices = {name: json.loads(Path(path).read_text()) for name, path in (tuned or {}).items()}
+    text = enhancement_markdown(table, degraded_quality, n_objects=resampler.n_groups, replicates=replicates)
+    _write_text(markdown, text + tuning_markdown(choices))
     log.info("wrote %s and %s (%d rows)", csv, markdown, len(table))
     return table
 

@@ -6,10 +6,10 @@ import logging
 import os
 import time
 
-from cbir.checkpoint import public_meta
+from cbir.checkpoint import CheckpointError, public_meta
 from cbir.h5store import read_embeddings, read_image_set, write_embeddings, write_retrieval
 from cbir.inference import embed
-from cbir.search import SearchError, topk
+from cbir.search import SearchError, ranking_measures, topk
 from cbir.stages.common import load_network
 from cbir.tables import split_qset
 
@@ -34,6 +34,13 @@ def embed_images(
     net, meta = load_network(
         model, kind="classifier", images=image_set, images_path=images, runtime=runtime, threads=threads
     )
+    _embed_with(
+        net, meta, model=model, image_set=image_set, images=images, output=output, name=name, batch_size=batch_size
+    )
+
+
+def _embed_with(net, meta: dict, *, model, image_set, images, output, name: str, batch_size: int) -> None:
+    """`embed_images` with the network already loaded (a search job embeds many sets with one)."""
     features = embed(net, image_set.images, batch_size=batch_size)
     query_set, enhancer = split_qset(name)
     attrs = {
@@ -60,8 +67,10 @@ def retrieve_topk(
     threads: int,
 ) -> None:
     """Rule retrieve_topk: top-k of every query embedding against the gallery embeddings,
-    one (indices, scores) pair per distance, written with `cbir.h5store.write_retrieval`
-    (one group per distance name).
+    one (indices, scores) pair per distance, and per query the measures over its ranking of
+    the whole gallery (`cbir.search.ranking_measures`, labels from the embedding files, with
+    the same chunk size, so the ranking extends the stored top k), written with
+    `cbir.h5store.write_retrieval` (one group per distance name).
 
     BLAS threads follow OPENBLAS_NUM_THREADS, which Snakemake sets to the job's `threads`."""
     gallery_set = read_embeddings(gallery)
@@ -77,13 +86,23 @@ def retrieve_topk(
         chunk_size,
         threads,
     )
-    results = {}
+    results, measures = {}, {}
     for distance in distances:
         start = time.perf_counter()
         results[distance] = topk(
             query_set.features, gallery_set.features, k=k, distance=distance, chunk_size=chunk_size
         )
         log.info("%s search: %.2f s", distance, time.perf_counter() - start)
+        start = time.perf_counter()
+        measures[distance] = ranking_measures(
+            query_set.features,
+            gallery_set.features,
+            query_labels=query_set.labels,
+            gallery_labels=gallery_set.labels,
+            distance=distance,
+            chunk_size=chunk_size,
+        )
+        log.info("%s whole-gallery ranking measures: %.2f s", distance, time.perf_counter() - start)
     attrs = {
         "distances": list(distances),
         "k": int(k),
@@ -93,5 +112,51 @@ def retrieve_topk(
         "n_gallery": n_gallery,
         "n_queries": len(query_set.features),
     }
-    write_retrieval(output, results, attrs)
+    write_retrieval(output, results, attrs, measures)
     log.info("wrote %s", output)
+
+
+def search_query_sets(
+    *,
+    model: str | os.PathLike,
+    gallery: str | os.PathLike,
+    images: list[str | os.PathLike],
+    names: list[str],
+    embeddings: list[str | os.PathLike],
+    results: list[str | os.PathLike],
+    runtime: dict,
+    batch_size: int,
+    distances: list[str],
+    k: int,
+    chunk_size: int,
+    threads: int,
+) -> None:
+    """Rules search_queries and judge_restorers: each image set of `images` (query set `names[i]`)
+    embedded by the classifier `model` (loaded once) into `embeddings[i]` and searched against
+    the gallery embeddings `gallery` into `results[i]`, as `embed_images` and `retrieve_topk` do
+    one set at a time (same files)."""
+    counts = {len(images), len(names), len(embeddings), len(results)}
+    if len(counts) != 1:
+        raise ValueError(
+            f"{len(images)} image sets, {len(names)} names, {len(embeddings)} embedding and {len(results)} result files"
+        )
+    if not images:
+        return
+    first = read_image_set(images[0])
+    net, meta = load_network(
+        model, kind="classifier", images=first, images_path=images[0], runtime=runtime, threads=threads
+    )
+    for i, (source, name, emb, out) in enumerate(zip(images, names, embeddings, results, strict=True)):
+        image_set = first if i == 0 else read_image_set(source)
+        size, expected = tuple(image_set.images.shape[1:]), tuple(meta.get("input_size", first.images.shape[1:]))
+        if size != expected:
+            raise CheckpointError(
+                f"{model}: trained on {expected[0]}x{expected[1]} images but {source} holds {size[0]}x{size[1]}"
+            )
+        _embed_with(
+            net, meta, model=model, image_set=image_set, images=source, output=emb, name=name, batch_size=batch_size
+        )
+        retrieve_topk(
+            gallery=gallery, queries=emb, output=out, distances=distances, k=k, chunk_size=chunk_size, threads=threads
+        )
+    log.info("searched %d query sets with %s", len(images), model)

@@ -5,7 +5,8 @@ Every severity of a sweep is an ordinary query set (`cbir.stages.degrade.degrade
 stream = the sweep's name at every severity), restored, embedded and searched by the same
 stage functions as the configured query sets, so the files have the same formats; one job
 handles all severities of a sweep. Modules that import torch are imported by the stages that
-need them.
+need them. The sweep files are read here (`query_columns`, `load_cells`); what is computed from
+them is `cbir.robustness`'s and the report's text `cbir.robustness_tables`'s, which touch no file.
 """
 
 from __future__ import annotations
@@ -13,17 +14,28 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
+import h5py
+import numpy as np
 import pandas as pd
 
+from cbir.evaluation import object_ids, per_query_values
 from cbir.fsutil import atomic_path
-from cbir.h5store import read_embeddings, read_retrieval
+from cbir.h5store import read_columns, read_ranking_measures, read_retrieval
 from cbir.plots import save_figure
+from cbir.robustness import COLUMNS, Cells, distance_order, summary, sweep_cells
+from cbir.robustness_tables import robustness_markdown
+from cbir.seeding import stream_key
+from cbir.stats import Resampler
 from cbir.tables import NONE, SEPARATOR, TableError
 
 log = logging.getLogger("cbir.stages.sweep")
 
 PathLike = str | os.PathLike
+# ((keys, enhancer, degradation, severity), embeddings file, retrieval file)
+Item = tuple[tuple[str, str, str, int], PathLike, PathLike]
+PARTS = {"": "test", "validation/": "validation"}  # a sweep run's part (workflow/rules/common.smk) -> its split
 
 
 def _check_count(what: str, files: Sequence, count: int) -> None:
@@ -41,9 +53,11 @@ def degrade_sweep(
     rescale: str,
     chunk_size: int,
     threads: int,
+    stream: str | None = None,
 ) -> None:
     """Rule degrade_sweep: the query set of every severity of `sweep` (`severities`: the
-    degradation list of each, `cbir.config.severity_specs`) -> `outputs`, in order."""
+    degradation list of each, `cbir.config.severity_specs`) -> `outputs`, in order; random
+    stream `stream` (default: the sweep's name, the same at every severity)."""
     from cbir.stages.degrade import degrade_query_set
 
     _check_count(f"sweep {sweep}", outputs, len(severities))
@@ -58,6 +72,7 @@ def degrade_sweep(
             chunk_size=chunk_size,
             threads=threads,
             extra_attrs={"sweep": sweep, "severity": n},
+            stream=stream or sweep,
         )
 
 
@@ -72,9 +87,11 @@ def enhance_sweep(
     runtime: dict,
     batch_size: int,
     threads: int,
+    tuned: PathLike | None = None,
 ) -> None:
     """Rule enhance_sweep: every severity's query set of `sweep` restored by the enhancer
-    `name` (a network whose checkpoint is `model`, or a classical method)."""
+    `name` (a network whose checkpoint is `model`, or a classical method whose `auto`
+    parameters come from `tuned`)."""
     from cbir.stages.enhance import enhance_query_set
 
     _check_count(f"sweep {sweep} restored by {name}", outputs, len(queries))
@@ -89,6 +106,7 @@ def enhance_sweep(
             runtime=runtime,
             batch_size=batch_size,
             threads=threads,
+            tuned=tuned,
         )
 
 
@@ -110,35 +128,32 @@ def retrieve_sweep(
 ) -> None:
     """Rule retrieve_sweep: each severity's image set (`queries`: unrestored, or restored by
     the enhancer `variant`) embedded by one key set's classifier (`model`) -> `embeddings`,
-    and its top-k against that key set's `gallery` embeddings -> `results`."""
-    from cbir.stages.retrieve import embed_images, retrieve_topk
+    and its top-k and whole-ranking measures against that key set's `gallery` embeddings ->
+    `results` (`retrieve_topk`, so the files are those of the configured query sets)."""
+    from cbir.stages.retrieve import search_query_sets
 
     _check_count(f"sweep {sweep} ({variant})", embeddings, len(queries))
     _check_count(f"sweep {sweep} ({variant})", results, len(queries))
     name = sweep if variant == NONE else f"{sweep}{SEPARATOR}{variant}"
-    for source, embedding, result in zip(queries, embeddings, results, strict=True):
-        embed_images(
-            model=model,
-            images=source,
-            output=embedding,
-            name=name,
-            runtime=runtime,
-            batch_size=batch_size,
-            threads=threads,
-        )
-        retrieve_topk(
-            gallery=gallery,
-            queries=embedding,
-            output=result,
-            distances=distances,
-            k=k,
-            chunk_size=chunk_size,
-            threads=threads,
-        )
+    search_query_sets(
+        model=model,
+        gallery=gallery,
+        images=list(queries),
+        names=[name] * len(queries),
+        embeddings=list(embeddings),
+        results=list(results),
+        runtime=runtime,
+        batch_size=batch_size,
+        distances=distances,
+        k=k,
+        chunk_size=chunk_size,
+        threads=threads,
+    )
 
 
 def clean_levels(retrieval: PathLike, *, clean: str, distance: str, k: int) -> dict[str, float]:
-    """Key set -> top-k accuracy (%) of the clean query set `clean`, from retrieval.csv."""
+    """Key set -> top-k accuracy (%) of the clean query set `clean`, from retrieval.csv (the
+    evaluator's long table: value, low, high, chance; whole-ranking measures at k = 0)."""
     frame = pd.read_csv(retrieval)
     rows = frame[
         (frame["query_set"] == clean)
@@ -149,7 +164,52 @@ def clean_levels(retrieval: PathLike, *, clean: str, distance: str, k: int) -> d
     ]
     if rows.empty:
         raise TableError(f"{retrieval}: no top-{k} {distance} accuracy of the clean query set {clean!r}")
+    if rows["keys"].duplicated().any():
+        raise TableError(f"{retrieval}: two top-{k} {distance} rows of the clean query set {clean!r} for one key set")
     return {str(keys): float(value) for keys, value in zip(rows["keys"], rows["value"], strict=True)}
+
+
+def query_columns(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, instances) of an embedding file, without its features (hundreds of files are read)."""
+    with h5py.File(path, "r") as h5:
+        columns = read_columns(h5, Path(path))
+    return columns["label"], columns["instance"]
+
+
+def load_cells(
+    items: Sequence[Item],
+    gallery_labels: Mapping[str, np.ndarray],
+    ks: Sequence[int],
+    *,
+    seed: int,
+    resamples: int,
+    level: float,
+    extra: Sequence[Item] = (),
+) -> tuple[Cells, Cells | None]:
+    """The Cells of one split's files through the evaluator (`per_query_values`), with one
+    resampler over the objects (`object_ids`) behind the first file's queries, seeded from the
+    master `seed` like the retrieval tables; and the Cells of `extra` (the clean queries) with
+    the same resampler. Every file must hold the same queries (labels and objects), else the
+    shared resamples would mean different objects: TableError."""
+    reference = items[0][1]
+    labels0, groups0 = query_columns(reference)
+    resampler = Resampler(
+        object_ids(labels0, groups0), seed=stream_key(seed, "bootstrap"), n_resamples=resamples, level=level
+    )
+
+    def runs(chosen):
+        for (keys, enhancer, degradation, severity), embedding, result in chosen:
+            if keys not in gallery_labels:
+                raise TableError(f"{result}: no gallery for key set {keys!r} (have {sorted(gallery_labels)})")
+            labels, groups = query_columns(embedding)
+            if not (np.array_equal(labels, labels0) and np.array_equal(groups, groups0)):
+                raise TableError(f"{embedding}: not the same queries (labels or objects) as {reference}")
+            stored, _ = read_retrieval(result)
+            measures = read_ranking_measures(result)
+            values = per_query_values(gallery_labels[keys], labels, stored, measures, ks, where=str(result))
+            yield keys, enhancer, degradation, severity, values
+
+    return sweep_cells(runs(items), resampler), (sweep_cells(runs(extra), resampler) if extra else None)
 
 
 def evaluate_robustness(
@@ -159,48 +219,85 @@ def evaluate_robustness(
     runs: Sequence[Sequence],
     embeddings: Sequence[PathLike],
     results: Sequence[PathLike],
+    clean_embeddings: Mapping[str, PathLike],
+    clean_results: Mapping[str, PathLike],
     clean: str,
     ks: list[int],
-    distance: str,
     k: int,
+    evaluation: Mapping,
+    seed: int,
     csv: PathLike,
     markdown: PathLike,
 ) -> pd.DataFrame:
-    """Rule evaluate_robustness: top-k accuracy of every sweep retrieval (`runs`: (keys,
-    enhancer, sweep, severity) of each `embeddings` / `results` file; labels from the
-    embedding files, so every number can be recomputed from them) -> `csv`, and the summary
-    per remedy at (`distance`, `k`) with the clean levels from `retrieval` (retrieval.csv) -> `markdown`."""
-    from cbir.robustness import robustness_markdown, robustness_table, summary
-
+    """Rule evaluate_robustness: every sweep retrieval (`runs`: (part, keys, enhancer, sweep,
+    severity) of each `embeddings` / `results` file, part "" the test split, "validation/" the
+    validation split) through the evaluator, one resampler per split (config `evaluation`,
+    seeded from `seed`) -> `csv` (the test split's cells); the summary per remedy at each
+    distance and k, with best restorers chosen on validation and the clean errors of each key
+    set's clean test queries (`clean_embeddings` / `clean_results`, key set -> file) -> `markdown`.
+    Labels and objects come from the embedding files, so every number can be recomputed from
+    them. retrieval.csv (`retrieval`) is only compared with the clean accuracy, in the log:
+    it averages replicates, the sweeps use the first one."""
     if not len(runs) == len(embeddings) == len(results):
         raise TableError(f"{len(runs)} sweep runs, {len(embeddings)} embedding files, {len(results)} result files")
-    gallery_labels = {keys: read_embeddings(path).labels for keys, path in galleries.items()}
+    gallery_labels = {keys: query_columns(path)[0] for keys, path in galleries.items()}
+    splits: dict[str, list] = {split: [] for split in PARTS.values()}
+    for (part, keys, enhancer, sweep, severity), embedding, result in zip(runs, embeddings, results, strict=True):
+        if part not in PARTS:
+            raise TableError(f"{result}: unknown part {part!r} (expected one of {sorted(PARTS)})")
+        splits[PARTS[part]].append(((str(keys), str(enhancer), str(sweep), int(severity)), embedding, result))
+    for split, items in splits.items():
+        if not items:
+            raise TableError(f"no sweep retrievals of the {split} split (best restorers are chosen on validation)")
+    missing = [keys for keys in gallery_labels if keys not in clean_embeddings or keys not in clean_results]
+    if missing:
+        raise TableError(f"no clean test queries of the key sets {missing}")
+    clean_items = [((keys, NONE, clean, 0), clean_embeddings[keys], clean_results[keys]) for keys in gallery_labels]
+    bootstrap = {"seed": seed, "resamples": evaluation["resamples"], "level": evaluation["level"]}
+    # the clean test queries: the test split's resampler (same queries, checked), so E_clean pairs with E
+    test, clean_cells = load_cells(splits["test"], gallery_labels, ks, **bootstrap, extra=clean_items)
+    validation, _ = load_cells(splits["validation"], gallery_labels, ks, **bootstrap)
 
-    def load():
-        for (keys, enhancer, sweep, severity), embedding, result in zip(runs, embeddings, results, strict=True):
-            stored, _ = read_retrieval(result)
-            yield str(keys), str(enhancer), str(sweep), int(severity), read_embeddings(embedding).labels, stored
-
-    table = robustness_table(gallery_labels, load(), ks)
+    table = test.table[list(COLUMNS)]
     with atomic_path(csv) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6f")
-    levels = clean_levels(retrieval, clean=clean, distance=distance, k=k)
-    remedies = summary(table, distance=distance, k=k)
-    text = robustness_markdown(table, remedies, clean=levels, distance=distance, k=k)
+    distances = distance_order(table["distance"])
+    summaries = {d: summary(test, validation, clean_cells, distance=d, k=k) for d in distances}
+    text = robustness_markdown(test, validation, clean_cells, summaries, k=k)
     with atomic_path(markdown) as tmp:
         tmp.write_text(text)
     log.info("wrote %s (%d rows) and %s", csv, len(table), markdown)
-    for row in remedies.itertuples():
-        log.info(
-            "%s keys, %s: mean error %.2f %%, relative %.3f", row.keys, row.remedy, row.mean_error, row.relative_error
-        )
+    ours = clean_cells.table
+    for distance in distances:
+        listed = clean_levels(retrieval, clean=clean, distance=distance, k=k)
+        for row in ours[(ours["distance"] == distance) & (ours["k"] == k)].itertuples():
+            log.info(
+                "clean top-%d %s accuracy, %s keys: %.2f %% (the sweeps' classifiers), %s %% in retrieval.csv",
+                k,
+                distance,
+                row.keys,
+                row.top_k_accuracy,
+                f"{listed[row.keys]:.2f}" if row.keys in listed else "no row",
+            )
+        for row in summaries[distance].itertuples():
+            log.info(
+                "%s, %s keys, %s: mean error %.2f %%, pooled error ratio %.3f, mCE %.3f, relative mCE %.3f",
+                distance,
+                row.keys,
+                row.remedy,
+                row.mean_error,
+                row.error_ratio,
+                row.mce,
+                row.relative_mce,
+            )
     return table
 
 
 def plot_robustness(
     *, table: PathLike, retrieval: PathLike, clean: str, distance: str, k: int, output: PathLike
 ) -> None:
-    """Rule plot_robustness: top-k accuracy against severity, a panel per sweep, a line per remedy."""
+    """Rule plot_robustness: top-k accuracy against severity with its interval band, a panel
+    per sweep, a line per remedy."""
     from cbir.plots.robustness import robustness_figure
 
     levels = clean_levels(retrieval, clean=clean, distance=distance, k=k)

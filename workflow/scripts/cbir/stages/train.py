@@ -52,7 +52,7 @@ def read_history(path: str | os.PathLike) -> dict[str, np.ndarray]:
     return {key: np.array([float(r[key]) for r in rows]) for key in rows[0]}
 
 
-def _train(task, train_set: ImageSet, test_set: ImageSet, model_path, history_path, settings, stop_after) -> bool:
+def _train(task, train_set: ImageSet, heldout_set: ImageSet, model_path, history_path, settings, stop_after) -> bool:
     """Run `task`, then write the model and history and drop the partial checkpoint."""
     from cbir.checkpoint import save_checkpoint
     from cbir.train.loop import digest, partial_path, train
@@ -60,7 +60,10 @@ def _train(task, train_set: ImageSet, test_set: ImageSet, model_path, history_pa
     partial = partial_path(model_path)
     trained = train(
         task,
-        digests={"train": digest(train_set.images, train_set.labels), "test": digest(test_set.images, test_set.labels)},
+        digests={
+            "train": digest(train_set.images, train_set.labels),
+            "validation": digest(heldout_set.images, heldout_set.labels),
+        },
         source=train_set.attrs.get("source"),
         settings=settings,
         partial=partial,
@@ -78,7 +81,7 @@ def _train(task, train_set: ImageSet, test_set: ImageSet, model_path, history_pa
 def train_classifier(
     *,
     train: str | os.PathLike,
-    test: str | os.PathLike,
+    validation: str | os.PathLike,
     model_path: str | os.PathLike,
     history_path: str | os.PathLike,
     recipe: dict,
@@ -100,26 +103,26 @@ def train_classifier(
     from cbir.train.tasks import ClassifierTask
 
     rt = training_runtime(runtime, threads)
-    train_set, test_set = read_image_set(train), read_image_set(test)
+    train_set, heldout_set = read_image_set(train), read_image_set(validation)
     task = ClassifierTask(
         train_images=train_set.images,
         train_labels=train_set.labels,
-        test_images=test_set.images,
-        test_labels=test_set.labels,
+        heldout_images=heldout_set.images,
+        heldout_labels=heldout_set.labels,
         recipe=recipe,
         seed=int(seed),
         rt=rt,
         name=name,
         rescale=rescale,
     )
-    return _train(task, train_set, test_set, model_path, history_path, runtime, stop_after)
+    return _train(task, train_set, heldout_set, model_path, history_path, runtime, stop_after)
 
 
 def train_enhancer(
     *,
     name: str,
     train: str | os.PathLike,
-    test: str | os.PathLike,
+    validation: str | os.PathLike,
     model_path: str | os.PathLike,
     history_path: str | os.PathLike,
     recipe: dict,
@@ -148,7 +151,7 @@ def train_enhancer(
             "checkpoint, and none was given"
         )
     rt = training_runtime(runtime, threads)
-    train_set, test_set = read_image_set(train), read_image_set(test)
+    train_set, heldout_set = read_image_set(train), read_image_set(validation)
     net = None
     if feature > 0:  # on the training device, eval mode; trained on this image size
         net, _ = load_network(
@@ -158,7 +161,7 @@ def train_enhancer(
     task = EnhancerTask(
         name,
         train_images=train_set.images,
-        test_images=test_set.images,
+        heldout_images=heldout_set.images,
         recipe=recipe,
         seed=int(seed),
         rt=rt,
@@ -166,7 +169,7 @@ def train_enhancer(
         classifier=net,
         classifier_path=None if net is None else os.fspath(classifier),
     )
-    return _train(task, train_set, test_set, model_path, history_path, runtime, stop_after)
+    return _train(task, train_set, heldout_set, model_path, history_path, runtime, stop_after)
 
 
 # ---------------------------------------------------------------------------------------

@@ -143,7 +143,7 @@ def train(
 ) -> Trained | None:
     """Run (or resume) the epochs of `task`, keeping progress in `partial`.
 
-    `digests` ({"train", "test"}: `digest` of each split) join the resume fingerprint;
+    `digests` ({"train", "validation"}: `digest` of each split) join the resume fingerprint;
     `source` (where the training split came from) and `settings` (config `runtime`) are
     recorded in the meta. `stop_after` ends the job after that many epochs in total and
     returns None, leaving only the partial checkpoint (a simulated kill, for tests).

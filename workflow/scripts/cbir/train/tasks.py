@@ -27,8 +27,9 @@ mode with requires_grad off and outside the optimizer: only the restorer learns.
 feature 0 no classifier is used and the loss is exactly the plain MSE (pixel 1).
 
 Held-out metrics after every epoch: the classifier's cross-entropy and accuracy on
-`eval_images` test images; an enhancer's MSE and PSNR on `eval_images` test images
-degraded once with the stream "heldout". Both subsets are fixed by the seed.
+`eval_images` validation images (whole training objects held out of training, never the test
+split); an enhancer's MSE and PSNR on `eval_images` validation images degraded once with the
+stream "heldout". Both subsets are fixed by the seed.
 
 Tasks take arrays (uint8 images [N, H, W], int labels [N]), never files.
 """
@@ -148,8 +149,8 @@ class ClassifierTask(Task):
         *,
         train_images: np.ndarray,
         train_labels: np.ndarray,
-        test_images: np.ndarray,
-        test_labels: np.ndarray,
+        heldout_images: np.ndarray,
+        heldout_labels: np.ndarray,
         recipe: dict,
         seed: int,
         rt: Runtime,
@@ -173,9 +174,9 @@ class ClassifierTask(Task):
         self.steps = max(1, self.n_train // self.batch_size)  # incomplete last batch dropped
         self.images = torch.from_numpy(train_images).to(rt.device)
         self.labels = torch.from_numpy(np.asarray(train_labels, np.int64)).to(rt.device)
-        rows = heldout_indices(len(test_images), int(recipe["eval_images"]), seed)
-        self.eval_images = torch.from_numpy(test_images[rows]).to(rt.device)
-        self.eval_targets = torch.from_numpy(np.asarray(test_labels[rows], np.int64)).to(rt.device)
+        rows = heldout_indices(len(heldout_images), int(recipe["eval_images"]), seed)
+        self.eval_images = torch.from_numpy(heldout_images[rows]).to(rt.device)
+        self.eval_targets = torch.from_numpy(np.asarray(heldout_labels[rows], np.int64)).to(rt.device)
         torch.manual_seed(torch_seed(seed, self.name, "init"))
         self.label_smoothing = float(recipe["label_smoothing"])
         model = create("classifier", arch=recipe["arch"], num_classes=NUM_CLASSES, head=recipe["head"])
@@ -268,7 +269,7 @@ class EnhancerTask(Task):
         name: str,
         *,
         train_images: np.ndarray,
-        test_images: np.ndarray,
+        heldout_images: np.ndarray,
         recipe: dict,
         seed: int,
         rt: Runtime,
@@ -302,8 +303,8 @@ class EnhancerTask(Task):
         self.input_size = list(train_images.shape[1:])
         self.batch_size = min(int(recipe["batch_size"]), self.n_train)
         self.steps = int(recipe["steps_per_epoch"]) or max(1, self.n_train // self.batch_size)
-        rows = heldout_indices(len(test_images), int(recipe["eval_images"]), seed)
-        clean = test_images[rows]
+        rows = heldout_indices(len(heldout_images), int(recipe["eval_images"]), seed)
+        clean = heldout_images[rows]
         degraded = degrade(clean, self.specs, seed=seed, stream="heldout", indices=rows, rescale=rescale, threads=1)
         self.eval_degraded = torch.from_numpy(degraded).to(rt.device)
         self.eval_targets = normalize(torch.from_numpy(clean).to(rt.device))
