@@ -413,6 +413,7 @@ def test_evaluate_enhancement_and_gap_figure(tmp_path, robust):
         and "- noisy (cosine sim): the gap's interval includes zero (clean - degraded" in text
     )
     assert "over the 4 objects behind the queries" in text
+    assert "Chance (a random ranking of the gallery): top-1 33.3." in text  # 4 of 12 gallery images per class
     assert "- median: size = 3 (of size 3: 12.50; best)" in text  # the tuning file cited
     if robust:
         # The robust keys judge the standard denoiser: 100 on its output against 75 on the noisy

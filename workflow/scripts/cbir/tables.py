@@ -280,7 +280,11 @@ def _p(value: float) -> str:
 
 
 def enhancement_markdown(
-    table: pd.DataFrame, degraded_quality: Mapping[str, tuple[float, float]], n_objects=None, replicates: int = 1
+    table: pd.DataFrame,
+    degraded_quality: Mapping[str, tuple[float, float]],
+    n_objects=None,
+    replicates: int = 1,
+    chance: Mapping[int, float] | None = None,
 ) -> str:
     """The enhancement table at the smallest k, one row per remedy (an enhancer, another key set,
     or both), each set's default enhancer first: per distance the accuracy after the remedy, its
@@ -359,6 +363,8 @@ def enhancement_markdown(
             " `K keys` searches the unrestored queries with key set K (a classifier of its own embedding its "
             "own gallery), `K keys + enhancer` the restored ones."
         )
+    if chance and k in chance:
+        text += f" Chance (a random ranking of the gallery): top-{k} {chance[k]:.1f}."
     parts = ["# Enhancement: which remedy recovers retrieval\n", text + "\n", markdown_table(header, rows)]
     if notes:
         parts.append("No gap closed where:\n")

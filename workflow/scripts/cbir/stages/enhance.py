@@ -1,8 +1,8 @@
 """Stage of workflow/rules/enhance.smk: degraded query sets restored by their enhancer, and
 the before/after figures.
 
-Modules that import torch are imported inside `enhance_query_set`, so the figure rule
-starts without torch.
+Modules that import torch are imported inside `enhance_query_set` for a network only, and
+matplotlib inside the figure stage, so a classical restoration starts neither.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ import os
 import numpy as np
 
 from cbir.h5store import read_image_set, write_image_set
-from cbir.plots import save_figure
-from cbir.plots.enhancement import enhancement_figure
 
 log = logging.getLogger("cbir.stages.enhance")
 
@@ -90,6 +88,9 @@ def plot_enhancement(
 ) -> None:
     """Rule plot_enhancement: the same test images clean, degraded and through every enhancer
     of the query set; all sets must hold the same images in the same order (checked on the labels)."""
+    from cbir.plots import save_figure
+    from cbir.plots.enhancement import enhancement_figure
+
     clean_set, degraded_set = read_image_set(clean), read_image_set(degraded)
     restored_sets = {name: read_image_set(path) for name, path in restored.items()}
     for path, other in [(degraded, degraded_set), *zip(restored.values(), restored_sets.values(), strict=True)]:

@@ -28,6 +28,7 @@ from cbir.plots.enhancement import gap_closed_figure
 from cbir.plots.retrieval import retrieval_figure
 from cbir.runtime_tables import runtime_markdown, runtime_summary
 from cbir.seeding import stream_key
+from cbir.stats import chance_levels
 from cbir.tables import (
     SEPARATOR,
     STANDARD,
@@ -235,7 +236,7 @@ def evaluate_enhancement(
     `evaluate_retrieval`; `tuned`: classical enhancer -> its tuning file (the parameters chosen on
     the validation split, cited under the table); `networks`: the restoration networks (each
     judged by keys it was not trained through)."""
-    searches, judges, _ = load_searches(
+    searches, judges, gallery_labels = load_searches(
         galleries=galleries,
         plan=plan,
         embeddings=embeddings,
@@ -257,7 +258,15 @@ def evaluate_enhancement(
         table.to_csv(tmp, index=False, float_format="%.6f")
     degraded_quality = {name: quality[name] for name in degraded}
     choices = {name: json.loads(Path(path).read_text()) for name, path in (tuned or {}).items()}
-    text = enhancement_markdown(table, degraded_quality, n_objects=resampler.n_groups, replicates=replicates)
+    labels = next(iter(searches.values())).labels
+    chance = {
+        k: 100 * level
+        for (m, k), level in chance_levels(gallery_labels[STANDARD], labels, ks).items()
+        if m == "top_k_accuracy"
+    }
+    text = enhancement_markdown(
+        table, degraded_quality, n_objects=resampler.n_groups, replicates=replicates, chance=chance
+    )
     _write_text(markdown, text + tuning_markdown(choices))
     log.info("wrote %s and %s (%d rows)", csv, markdown, len(table))
     return table

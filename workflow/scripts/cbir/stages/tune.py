@@ -17,10 +17,8 @@ import numpy as np
 from cbir.classical import restore
 from cbir.fsutil import atomic_path
 from cbir.h5store import read_embeddings, read_image_set
-from cbir.inference import embed
 from cbir.runlog import progress
 from cbir.search import topk
-from cbir.stages.common import load_network
 from cbir.tuning import auto_params, choose, grid_points, resolve
 
 log = logging.getLogger("cbir.stages.tune")
@@ -53,6 +51,10 @@ def tune_enhancer(
     by the classifier `model`) and write the choice to `output` (JSON, atomically); returns
     what was written. `chosen` holds the tuned values only; `params` is what
     `cbir.classical.restore` gets (`cbir.tuning.resolve`)."""
+    # torch only here: an enhancement job reads its tuning file (`read_tuned`) without starting it
+    from cbir.inference import embed
+    from cbir.stages.common import load_network
+
     if "method" not in enhancer:
         raise ValueError(f"enhancer {name!r} is a network, not a classical method: nothing to tune")
     points = grid_points(enhancer, name)
