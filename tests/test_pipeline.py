@@ -143,7 +143,7 @@ def test_table_recomputed_from_embeddings(tiny_run, keys):
                     & (top.k == k)
                 ]
                 assert len(row) == 1, (qset, distance, k)
-                assert row["value"].iloc[0] == pytest.approx(expected, abs=100 / len(emb.labels) + 1e-9)
+                assert row["value"].iloc[0] == pytest.approx(expected, abs=100 / len(emb.labels) + 1e-5)
 
 
 def test_table1_layout_and_other_outputs(tiny_run):
@@ -242,13 +242,26 @@ def test_enhancement_table_recomputed_from_images_and_tables(tiny_run):
     assert (results / "tables/validation/enhancement.csv").is_file()
 
 
-def test_touching_the_test_split_plans_no_training_or_choice(tiny_run):
-    """The test split feeds the final tables only: nothing that trains, tunes or chooses reruns."""
+def test_changing_the_test_split_plans_no_training_or_choice(tiny_run):
+    """The test split feeds the final tables only: nothing that trains, tunes or chooses reruns.
+    (Snakemake compares a small input's checksum, not only its time: a bare `touch` plans nothing,
+    so the file's content changes here, then goes back byte for byte with its time.)"""
+    import os
+
+    import h5py
+
     test = tiny_run / "results" / RUN / "data" / "test.h5"
-    test.touch()
-    jobs = planned_jobs(tiny_run, "all", "robustness")
-    assert jobs and not {"train_classifier", "train_enhancer", "tune_enhancer", "split_validation"} & set(jobs)
-    run_snakemake(tiny_run, "--cores", "2", "all", "robustness")  # back to a complete run for the next tests
+    original, stat = test.read_bytes(), test.stat()
+    try:
+        with h5py.File(test, "r+") as h5:
+            h5.attrs["edited"] = 1
+        jobs = planned_jobs(tiny_run, "all", "robustness")
+        assert {"degrade_queries", "search_queries", "evaluate_retrieval", "degrade_sweep"} <= set(jobs)
+        assert not {"train_classifier", "train_enhancer", "tune_enhancer", "split_validation"} & set(jobs)
+    finally:
+        test.write_bytes(original)
+        os.utime(test, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert planned_jobs(tiny_run, "all", "robustness") == {}
 
 
 def test_retraining_the_classifier_retrains_exactly_the_feature_loss_restorers(tiny_run):
@@ -322,7 +335,7 @@ def test_robustness_table_recomputed_from_embeddings(tiny_run):
                         & (table.k == 5)
                     ]
                     expected = 100 * hits.any(axis=1).mean()
-                    assert row["top_k_accuracy"].item() == pytest.approx(expected, abs=100 / len(hits) + 1e-9)
+                    assert row["top_k_accuracy"].item() == pytest.approx(expected, abs=100 / len(hits) + 1e-5)
     # severity 2 of `gaussian` is the paper's sigma 0.1; stronger noise is farther from the clean images
     from cbir.imagemath import psnr
 

@@ -45,7 +45,10 @@ rule search_queries:
         names=SEARCHED_SHARED + SEARCHED_OWN,
         runtime=config["runtime"],
         batch_size=config["inference"]["batch_size"],
-        retrieval=config["retrieval"],
+        # not the whole section: a change of retrieval.ks reruns the tables only
+        retrieval={
+            k: config["retrieval"][k] for k in ("distances", "topk", "chunk_size")
+        },
     script:
         "../scripts/search_queries.py"
 
@@ -70,6 +73,9 @@ rule judge_restorers:
         names=SEARCHED_OWN,
         runtime=config["runtime"],
         batch_size=config["inference"]["batch_size"],
-        retrieval=config["retrieval"],
+        # not the whole section: a change of retrieval.ks reruns the tables only
+        retrieval={
+            k: config["retrieval"][k] for k in ("distances", "topk", "chunk_size")
+        },
     script:
         "../scripts/search_queries.py"

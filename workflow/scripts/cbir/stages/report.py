@@ -255,7 +255,7 @@ def evaluate_enhancement(
         searches, resampler, enhance=enhance, clean=clean, quality=quality, judges=judges, networks=networks
     )
     with atomic_path(csv) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.6f")
+        table.to_csv(tmp, index=False, float_format="%.8g")  # significant digits: p-values can be tiny
     degraded_quality = {name: quality[name] for name in degraded}
     choices = {name: json.loads(Path(path).read_text()) for name, path in (tuned or {}).items()}
     labels = next(iter(searches.values())).labels
