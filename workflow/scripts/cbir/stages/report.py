@@ -113,15 +113,26 @@ def load_searches(
     return searches, judges, labels_of
 
 
-def _resampler(searches, seed: int, evaluation: Mapping, replicates: int):
-    """The table's resampler: objects (and replicates), seeded from the master seed."""
-    return resampler_for(
+def _searched(galleries, plan, embeddings, results, key_sets, replicates, ks, seed: int, evaluation: Mapping):
+    """`load_searches` and the table's one resampler (objects and replicates, seeded from the
+    master seed): what both evaluate rules start from."""
+    searches, judges, gallery_labels = load_searches(
+        galleries=galleries,
+        plan=plan,
+        embeddings=embeddings,
+        results=results,
+        key_sets=key_sets,
+        replicates=replicates,
+        ks=ks,
+    )
+    resampler = resampler_for(
         searches,
         seed=stream_key(seed, "bootstrap"),
         resamples=evaluation["resamples"],
         level=evaluation["level"],
         replicates=replicates,
     )
+    return searches, judges, gallery_labels, resampler
 
 
 def evaluate_retrieval(
@@ -143,16 +154,9 @@ def evaluate_retrieval(
     """Rule evaluate_retrieval: every measure of every search (see `load_searches`) with its
     interval and chance level (`cbir.evaluation`; config `evaluation`) -> the long CSV, Table 1
     and the per-query-set table. `defaults`: query set -> the enhancer Table 1 shows."""
-    searches, _, gallery_labels = load_searches(
-        galleries=galleries,
-        plan=plan,
-        embeddings=embeddings,
-        results=results,
-        key_sets=key_sets,
-        replicates=replicates,
-        ks=ks,
+    searches, _, gallery_labels, resampler = _searched(
+        galleries, plan, embeddings, results, key_sets, replicates, ks, seed, evaluation
     )
-    resampler = _resampler(searches, seed, evaluation, replicates)
     frame = retrieval_frame(searches, gallery_labels, resampler, ks)
     with atomic_path(csv) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.6f")
@@ -236,16 +240,9 @@ def evaluate_enhancement(
     `evaluate_retrieval`; `tuned`: classical enhancer -> its tuning file (the parameters chosen on
     the validation split, cited under the table); `networks`: the restoration networks (each
     judged by keys it was not trained through)."""
-    searches, judges, gallery_labels = load_searches(
-        galleries=galleries,
-        plan=plan,
-        embeddings=embeddings,
-        results=results,
-        key_sets=key_sets,
-        replicates=replicates,
-        ks=ks,
+    searches, judges, gallery_labels, resampler = _searched(
+        galleries, plan, embeddings, results, key_sets, replicates, ks, seed, evaluation
     )
-    resampler = _resampler(searches, seed, evaluation, replicates)
     reference = read_image_set(clean_images)
     quality = {name: _quality(reference, path) for name, path in {**degraded, **restored}.items()}
     missing = {f"{q}{SEPARATOR}{e}" for q, names in enhance.items() for e in names} - set(quality)
