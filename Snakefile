@@ -14,6 +14,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/enhance.smk"
 include: "workflow/rules/retrieve.smk"
 include: "workflow/rules/sweep.smk"
+include: "workflow/rules/calibrate.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -270,6 +270,27 @@ def test_bad_values_are_named(edit, message):
         ),
         (lambda c: c["sweeps"]["gaussian"].update(steps=3), "'sweeps.gaussian.steps': unknown key"),
         (lambda c: c["queries"].pop("clean"), "'sweeps': the robustness curves need a clean query set"),
+        (
+            lambda c: c["calibration"].update(foggy={"drop": 5}),
+            "'calibration.foggy': no degraded query set named 'foggy'",
+        ),
+        (
+            lambda c: c["calibration"]["blurry"].update(values=[0.1, 0.3, 0.2]),
+            "'calibration.blurry.values': need at least two strictly increasing values",
+        ),
+        (
+            lambda c: c["calibration"]["blurry"].update(values=[0.5, 1.5]),
+            "'calibration.blurry.values': 1.5: 1.5 is greater than the maximum of 1",
+        ),
+        (
+            lambda c: c["calibration"]["noisy"]["vary"].update(motion_blur="sigma"),
+            "'calibration.noisy.vary': the query set has no degradation named motion_blur",
+        ),
+        (
+            lambda c: c["calibration"]["lowres"].update(values=[1, 2]),
+            "'calibration.lowres.values': a grid without 'vary'",
+        ),
+        (lambda c: c["calibration"]["blurry"].update(drop=0), "'calibration.blurry.drop': 0 is less than or equal"),
     ],
 )
 def test_bad_keys_and_sweeps_are_named(edit, message):
@@ -324,7 +345,15 @@ def test_paper_config_is_the_authors_recipe():
         "fill": "black",
     }
     assert config["queries"]["blurry"] == [{"name": "motion_blur", "sigma": 0.05, "T": 1.0, "zero_centre": True}]
-    assert config["queries"]["blurry_eq9"][0]["zero_centre"] is False
+    assert config["queries"]["blurry_eq9"][0] == {**config["queries"]["blurry"][0], "zero_centre": False}
+    assert [s.get("sigma", s.get("amount")) for s in config["queries"]["noisy"]] == [0.1, 0.1, 0.1]
+    # the robust keys and the Wiener filter's blur model follow the paper's strengths too
+    assert config["keys"]["robust"]["degradations"] == [
+        *config["queries"]["noisy"],
+        *config["queries"]["blurry"],
+        *config["queries"]["lowres"],
+    ]
+    assert config["enhancers"]["wiener"]["sigma"] == 0.05
     for name, network in (
         ("denoiser", "reference_autoencoder"),
         ("deblurrer", "reference_autoencoder"),
@@ -336,6 +365,24 @@ def test_paper_config_is_the_authors_recipe():
     assert config["enhancers"]["deblurrer"]["degradations"][0]["zero_centre"] is True
     # Table 1 shows each set's first enhancer: the paper's networks.
     assert [config["enhance"][q][0] for q in ("noisy", "blurry", "lowres")] == ["denoiser", "deblurrer", "upscaler"]
+
+
+def test_default_remedies_train_on_the_calibrated_strengths():
+    """The demo's query sets carry calibrated strengths; every restorer and the robust keys train on
+    exactly the degradations of the sets they remedy (`calibration` names what was calibrated)."""
+    config = validate_config(_shipped())
+    queries, enhancers = config["queries"], config["enhancers"]
+    assert set(config["calibration"]) == {"noisy", "blurry", "lowres"}
+    assert queries["noisy"][0] == {"name": "gaussian", "sigma": 0.34}
+    for query, names in config["enhance"].items():
+        trained = [n for n in names if "network" in enhancers[n]]
+        assert all(enhancers[n]["degradations"] == queries[query] for n in trained), query
+    assert config["keys"]["robust"]["degradations"] == [*queries["noisy"], *queries["blurry"], *queries["lowres"]]
+    blur = queries["blurry"][0]
+    assert {k: enhancers["wiener"][k] for k in ("sigma", "T", "zero_centre")} == {
+        k: blur[k] for k in ("sigma", "T", "zero_centre")
+    }
+    assert queries["blurry_eq9"][0] == {**blur, "zero_centre": False}
 
 
 def test_an_overlay_drops_key_sets_and_sweeps_with_null():

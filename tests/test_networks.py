@@ -301,11 +301,22 @@ def test_unet_layout_and_count():
         return 9 * a * b + 2 * b + 9 * b * b + 2 * b
 
     down = double(1, c[0]) + double(c[0], c[1]) + double(c[1], c[2])
-    up = sum(4 * c[i + 1] * c[i] + c[i] for i in range(2))  # 2x2 transposed convs
+    up = sum(9 * c[i + 1] * c[i] + c[i] for i in range(2))  # 3x3 convs after the bilinear upsampling
     merge = double(2 * c[0], c[0]) + double(2 * c[1], c[1])
     assert count(model) == down + up + merge + (c[0] + 1)
     assert [b[0].out_channels for b in model.down] == c
     assert model.out.kernel_size == (1, 1) and model.out.weight.abs().sum() == 0 and model.out.bias.item() == 0
+
+
+def test_unet_upsampling_leaves_no_checkerboard():
+    """A spatially constant feature map stays constant through every `up` block away from the
+    border; a 2x2 stride-2 transposed conv would give it a 2-px period (the grid artefacts)."""
+    torch.manual_seed(0)
+    model = UNet(width=4, scales=3).eval()
+    for block in model.up:
+        c_in = block[1].in_channels
+        out = block(torch.full((1, c_in, 8, 8), 0.7))[..., 2:-2, 2:-2]
+        assert torch.allclose(out, out[..., :1, :1].expand_as(out), atol=1e-6)
 
 
 @pytest.mark.parametrize(("kind", "args"), [RESTORERS[0], RESTORERS[2]])

@@ -7,6 +7,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 import psutil
 from snakemake.logging import logger
 
+from cbir.calibration import grids as calibration_grids
 from cbir.config import severity_specs, validate_config
 from cbir.norb import KINDS, official_name
 from cbir.resources import estimates, memory_warnings

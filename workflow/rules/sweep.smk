@@ -24,6 +24,7 @@ rule degrade_sweep:
     resources:
         mem_mb=MEM_MB["degrade_queries"],
     params:
+        name=lambda wc: wc.sweep,
         severities=lambda wc: severity_specs(SWEEPS[wc.sweep]),
         stream=lambda wc: f"{wc.part}{wc.sweep}",
         seed=config["seed"],

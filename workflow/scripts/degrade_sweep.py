@@ -1,4 +1,5 @@
-"""Rule degrade_sweep: the query sets of every severity of one sweep."""
+"""Rules degrade_sweep and degrade_calibration: the query sets of every severity of one sweep
+(or every grid strength of one calibrated query set)."""
 
 from cbir.runlog import setup_logging
 from cbir.stages.sweep import degrade_sweep
@@ -9,7 +10,7 @@ if __name__ == "__main__":
         test=snakemake.input[0],
         outputs=list(snakemake.output),
         severities=snakemake.params.severities,
-        sweep=snakemake.wildcards.sweep,
+        sweep=snakemake.params.name,
         stream=snakemake.params.stream,
         seed=snakemake.params.seed,
         rescale=snakemake.params.rescale,

@@ -33,7 +33,7 @@ RENAMED = {
 
 # Sections whose entries an overlay config (--configfile, merged over the default) can drop by
 # setting them to null: merging can add and change names, never remove one.
-DROPPABLE = ("keys", "sweeps", "enhancers", "enhance")
+DROPPABLE = ("keys", "sweeps", "enhancers", "enhance", "calibration")
 
 
 class ConfigError(ValueError):
@@ -227,6 +227,37 @@ def _check_sweeps(config: dict, validator: jsonschema.protocols.Validator) -> No
                 )
 
 
+def _check_calibration(config: dict, validator: jsonschema.protocols.Validator) -> None:
+    """Each calibrated set is a degraded query set (with a clean set to drop from); a set that
+    varies names its degradations and an increasing grid of valid values, one that does not has
+    no grid."""
+    from cbir.calibration import CalibrationError, grid_specs
+
+    degradation = validator.evolve(schema={"$ref": "#/$defs/degradation", "$defs": validator.schema["$defs"]})
+    for name, spec in config["calibration"].items():
+        key = f"calibration.{name}"
+        if not config["queries"].get(name):
+            raise ConfigError(f"config key '{key}': no degraded query set named {name!r} in 'queries'")
+        if not any(not specs for specs in config["queries"].values()):
+            raise ConfigError(f"config key '{key}': a drop needs a clean query set (an empty list in 'queries')")
+        values = spec["values"]
+        if not spec["vary"]:
+            if values:
+                raise ConfigError(f"config key '{key}.values': a grid without 'vary' (which parameters it sets)")
+            continue
+        if len(values) < 2 or any(b <= a for a, b in zip(values, values[1:], strict=False)):
+            raise ConfigError(f"config key '{key}.values': need at least two strictly increasing values, got {values}")
+        for value in values:
+            try:
+                specs = grid_specs(config["queries"][name], spec["vary"], value, where=key)
+            except CalibrationError as error:
+                raise ConfigError(str(error)) from None
+            for degradation_spec in specs:
+                error = jsonschema.exceptions.best_match(degradation.iter_errors(degradation_spec))
+                if error is not None:
+                    raise ConfigError(f"config key '{key}.values': {value!r}: {error.message}")
+
+
 AUTOENCODERS = ("autoencoder", "reference_autoencoder")
 
 
@@ -250,6 +281,7 @@ def _semantic_checks(config: dict, validator: jsonschema.protocols.Validator) ->
             "the gap a restorer closes"
         )
     _check_sweeps(config, validator)
+    _check_calibration(config, validator)
     check_tuning(config)
     held = config["validation"]["instances_per_class"]
     if config["dataset"]["source"] in ("synthetic", "smallnorb") and held >= NORB_TRAINING_OBJECTS:

@@ -236,8 +236,10 @@ class Residual(nn.Module):
 
 class UNet(nn.Module):
     """U-Net with a residual output. `down[i]` (level i, width * 2^i channels) and `merge[i]` are
-    two conv-BN-ReLU each; `up[i]` a 2x2 stride-2 transposed conv from level i+1 to level i;
-    `out` the zero 1x1 conv. out = x + out(decoder features at full resolution)."""
+    two conv-BN-ReLU each; `up[i]` a bilinear 2x upsampling then a 3x3 conv from level i+1 to
+    level i (a 2x2 stride-2 transposed conv leaves a 2-px checkerboard in the restored image:
+    each output pixel's weights depend on its position in the 2x2 cell); `out` the zero 1x1
+    conv. out = x + out(decoder features at full resolution)."""
 
     kind = "unet"
     config_keys = ("width", "scales")
@@ -254,7 +256,13 @@ class UNet(nn.Module):
             nn.Sequential(*_conv_bn_relu(c[i - 1] if i else 1, c[i]), *_conv_bn_relu(c[i], c[i])) for i in range(scales)
         )
         self.pool = nn.MaxPool2d(2)
-        self.up = nn.ModuleList(nn.ConvTranspose2d(c[i + 1], c[i], 2, stride=2) for i in range(scales - 1))
+        self.up = nn.ModuleList(
+            nn.Sequential(
+                nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+                nn.Conv2d(c[i + 1], c[i], 3, padding=1),
+            )
+            for i in range(scales - 1)
+        )
         self.merge = nn.ModuleList(
             nn.Sequential(*_conv_bn_relu(2 * c[i], c[i]), *_conv_bn_relu(c[i], c[i])) for i in range(scales - 1)
         )
