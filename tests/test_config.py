@@ -385,6 +385,27 @@ def test_default_remedies_train_on_the_calibrated_strengths():
     assert queries["blurry_eq9"][0] == {**blur, "zero_centre": False}
 
 
+def test_paper_restorers_overlay_trains_the_papers_networks_on_the_demos_sets():
+    """config/paper_restorers.yaml: the networks of config/paper.yaml (pixel loss only), on exactly the
+    degradations of the demo's sets, listed after each set's own restorer (Table 1 keeps it)."""
+    from snakemake.utils import update_config
+
+    config = _shipped()
+    update_config(config, yaml.safe_load((REPO / "config/paper_restorers.yaml").read_text()))
+    validate_config(config)
+    paper = yaml.safe_load((REPO / "config/paper.yaml").read_text())["enhancers"]
+    for query, own, theirs in [
+        ("noisy", "denoiser", "denoiser"),
+        ("blurry", "deblurrer", "deblurrer"),
+        ("lowres", "upscaler", "upscaler"),
+    ]:
+        enhancer = config["enhancers"][f"paper_{theirs}"]
+        assert enhancer["network"] == paper[theirs]["network"]
+        assert enhancer["loss"] == {"pixel": 1.0, "feature": 0.0}
+        assert enhancer["degradations"] == config["queries"][query]
+        assert config["enhance"][query][:2] == [own, f"paper_{theirs}"]
+
+
 def test_an_overlay_drops_key_sets_and_sweeps_with_null():
     from snakemake.utils import update_config
 

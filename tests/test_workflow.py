@@ -16,39 +16,53 @@ def test_dry_run_default_config(workdir):
     jobs = planned_jobs(workdir)
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     n_queries = len(config["queries"])
-    n_enhanced = sum(len(names) for names in config["enhance"].values())
     used = {name for names in config["enhance"].values() for name in names}
     trained = {name for name in used if "network" in config["enhancers"][name]}
     tuned = {name for name in used if config["enhancers"][name].get("grid")}
-    n_keys = 1 + len(config["keys"])  # standard and the robust keys
-    assert n_keys == 2 and config["replicates"] == 1 and len(tuned) == 3
+    # restored sets per split: each (set, enhancer) pair and each enhancer on the clean set
+    restored = {name: 1 + sum(name in names for names in config["enhance"].values()) for name in used}
+    n_keys, reps = 1 + len(config["keys"]), config["replicates"]  # standard and the robust keys
+    assert n_keys == 2 and reps == 3 and len(tuned) == 3 and len(trained) == 3
     assert jobs["synthesize_smallnorb"] == 1 and "download_smallnorb" not in jobs
     assert jobs["convert_norb_to_hdf5"] == 2 and jobs["split_validation"] == 1
-    # every query set on the test and the validation split
+    # every query set on the test and the validation split, once (replicates share them)
     assert jobs["degrade_queries"] == 2 * n_queries
-    assert jobs["train_classifier"] == n_keys and jobs["train_enhancer"] == len(trained) == 3
-    assert jobs["tune_enhancer"] == len(tuned)
-    # the restored sets and the blind cost (every restorer on the clean queries), on both splits
-    assert jobs["enhance_queries"] == 2 * (n_enhanced + len(used))
-    # one search job per key set and split: every query set embedded by one classifier
-    assert jobs["embed_gallery"] == n_keys and jobs["search_queries"] == 2 * n_keys
-    assert "judge_restorers" not in jobs  # one replicate: the other key set judges
+    assert jobs["train_classifier"] == n_keys * reps and jobs["train_enhancer"] == len(trained) * reps
+    assert jobs["tune_enhancer"] == len(tuned)  # tuned once, with replicate 0's keys
+    # classical restorations are shared; every replicate's networks restore their own
+    shared = sum(n for name, n in restored.items() if name not in trained)
+    own = sum(n for name, n in restored.items() if name in trained)
+    assert jobs["enhance_queries"] == 2 * (shared + reps * own) == 2 * (8 + 3 * 6)
+    # one search job per key set, replicate and split: every query set embedded by one classifier
+    assert jobs["embed_gallery"] == n_keys * reps and jobs["search_queries"] == 2 * n_keys * reps
+    assert jobs["judge_restorers"] == 2 * reps  # each replicate's restorers judged by the next one's keys
     assert jobs["evaluate_enhancement"] == jobs["evaluate_retrieval"] == 2 and jobs["plot_gap_closed"] == 1
     assert jobs["plot_enhancement"] == len(config["enhance"])
     assert jobs["plot_learning_curve"] == n_keys + len(trained)
-    # the severity sweeps are the named target `robustness`, not part of `all`
+    # the severity sweeps and the calibration are named targets, not part of `all`
     assert not {"degrade_sweep", "enhance_sweep", "retrieve_sweep", "evaluate_robustness"} & set(jobs)
+    assert not {"degrade_calibration", "search_calibration", "evaluate_calibration"} & set(jobs)
 
 
-def test_dry_run_with_replicates(workdir):
-    """Every network three times; the query sets once; each replicate's restorers judged by the next."""
-    jobs = planned_jobs(workdir, "--config", "replicates=3")
-    assert jobs["train_classifier"] == 2 * 3 and jobs["train_enhancer"] == 3 * 3
-    assert jobs["degrade_queries"] == 2 * 5 and jobs["tune_enhancer"] == 3  # tuned once, with replicate 0's keys
-    assert jobs["embed_gallery"] == 2 * 3 and jobs["search_queries"] == 2 * 3 * 2
-    assert jobs["judge_restorers"] == 3 * 2  # per replicate and split
-    # classical restorations (4 query sets, 4 blind) are shared; each replicate restores 3 + 3 with its networks
-    assert jobs["enhance_queries"] == 2 * (4 + 4 + 3 * (3 + 3))
+def test_dry_run_with_one_replicate(workdir):
+    """One replicate: every network once, no judge job (the other key set judges)."""
+    jobs = planned_jobs(workdir, "--config", "replicates=1")
+    assert jobs["train_classifier"] == 2 and jobs["train_enhancer"] == 3
+    assert jobs["embed_gallery"] == 2 and jobs["search_queries"] == 2 * 2
+    assert "judge_restorers" not in jobs
+    assert jobs["enhance_queries"] == 2 * (8 + 6)
+
+
+def test_dry_run_calibrate_target(workdir):
+    """Calibration needs the classifiers only: one degrade job for every grid strength, one search
+    per replicate, no restorer trained; of the query sets, only the validation split's clean and
+    calibrated ones (the configured strengths)."""
+    jobs = planned_jobs(workdir, "calibrate")
+    assert jobs["degrade_calibration"] == 1 and jobs["search_calibration"] == 3
+    assert jobs["evaluate_calibration"] == jobs["plot_calibration"] == 1
+    assert jobs["train_classifier"] == 3  # the standard keys of each replicate
+    assert jobs["degrade_queries"] == 4
+    assert not {"train_enhancer", "enhance_queries", "search_queries", "tune_enhancer"} & set(jobs)
 
 
 def test_nothing_that_trains_or_chooses_reads_the_test_split(workdir):

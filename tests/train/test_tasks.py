@@ -146,6 +146,21 @@ def test_enhancer_batches_are_degraded_afresh_and_seeded():
     assert task.loss(out + 0.2, out).item() == pytest.approx(0.04)
 
 
+@pytest.mark.parametrize(("share", "expected"), [(0.0, 0), (0.2, 2), (0.5, 4)])
+def test_enhancer_batches_keep_the_clean_share_clean(share, expected):
+    """round(share x 8) pairs of every batch are clean -> clean (the identity); the rest are degraded
+    exactly as without a clean share."""
+    task = enhancer_task("denoiser", {**DENOISER, "clean_share": share})
+    base = enhancer_task("denoiser", DENOISER)
+    index = torch.randperm(32, generator=cpu_generator(3))[:8]
+    degraded, clean = task.batch(index, 1, 2, None)
+    reference, _ = base.batch(index, 1, 2, None)
+    same = [torch.equal(d, c) for d, c in zip(degraded, clean, strict=True)]
+    assert same == [True] * expected + [False] * (8 - expected)
+    assert torch.equal(degraded[expected:], reference[expected:])
+    assert task.extra_meta["clean_share"] == share
+
+
 def test_enhancer_heldout_is_degraded_once():
     task = enhancer_task("denoiser", DENOISER)
     rows = heldout_indices(40, 10, 0)

@@ -303,6 +303,10 @@ class EnhancerTask(Task):
         self.input_size = list(train_images.shape[1:])
         self.batch_size = min(int(recipe["batch_size"]), self.n_train)
         self.steps = int(recipe["steps_per_epoch"]) or max(1, self.n_train // self.batch_size)
+        # the first round(clean_share x batch) pairs of every batch (a random subset: the batch's rows
+        # are a random draw) stay clean, with the identity as target: a restorer that sees only
+        # degraded inputs alters clean queries too (its blind cost)
+        self.n_clean = round(float(recipe.get("clean_share", 0.0)) * self.batch_size)
         rows = heldout_indices(len(heldout_images), int(recipe["eval_images"]), seed)
         clean = heldout_images[rows]
         degraded = degrade(clean, self.specs, seed=seed, stream="heldout", indices=rows, rescale=rescale, threads=1)
@@ -312,6 +316,7 @@ class EnhancerTask(Task):
         log.info("%s: held-out PSNR of the degraded input itself: %.2f dB", name, baseline)
         loss = {"pixel": self.pixel_weight, "feature": self.feature_weight}
         self.extra_meta = {"degradations": self.specs, "rescale": rescale, "heldout_input_psnr": baseline, "loss": loss}
+        self.extra_meta["clean_share"] = float(recipe.get("clean_share", 0.0))
         self.data = {"n_train": self.n_train, "n_heldout": len(rows)}
         self.classifier = None
         if self.feature_weight > 0:
@@ -326,6 +331,7 @@ class EnhancerTask(Task):
         clean = self.train_images[index.numpy()]
         stream = f"{self.name}/epoch{epoch}/step{step}"
         degraded = degrade(clean, self.specs, seed=self.seed, stream=stream, rescale=self.rescale, threads=1)
+        degraded[: self.n_clean] = clean[: self.n_clean]
         pair = torch.from_numpy(np.stack([degraded, clean]))
         if self.rt.cuda:
             pair = pair.pin_memory()
