@@ -34,7 +34,7 @@ dag: install
 	$(BIN)/snakemake all --dag | dot -Tsvg > dag.svg
 
 rulegraph: install
-	$(BIN)/snakemake all --rulegraph mermaid-js
+	$(BIN)/snakemake all robustness calibrate --rulegraph mermaid-js
 
 report: install
 	$(BIN)/snakemake --report report.zip

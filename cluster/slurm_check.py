@@ -62,6 +62,8 @@ def tiny_config(device: str) -> dict:
     config["dataset"]["subset"] = {"cameras": [0], "lightings": [0], "azimuth_step": 6, "elevation_step": 4}
     config["queries"] = {"clean": [], "noisy": [{"name": "gaussian", "sigma": 0.1}]}
     config["enhance"] = {"noisy": ["denoiser", "median"]}  # a network (with the feature term) and a classical method
+    config["calibration"] = {}  # it names the demo's query sets
+    config["replicates"] = 1
     config["runtime"]["device"] = device
     config["classifier"].update(epochs=1, eval_images=100)
     for recipe in config["enhancers"].values():

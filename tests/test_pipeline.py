@@ -50,6 +50,13 @@ SWEEPS = {
 }
 
 
+# The named target `calibrate` on the tiny run: blur on a three-value grid, lowres measured only.
+CALIBRATION = {
+    "blurry": {"drop": 5.0, "vary": {"motion_blur": "sigma"}, "values": [0.02, 0.05, 0.1]},
+    "lowres": {"drop": 5.0},
+}
+
+
 def _tiny_config(workdir):
     short = {"epochs": 1, "batch_size": 16, "steps_per_epoch": 2}
     enhancers = {
@@ -67,6 +74,7 @@ def _tiny_config(workdir):
     write_config(
         workdir,
         run=RUN,
+        replicates=1,
         dataset={
             "source": "smallnorb",
             "image_size": 32,
@@ -83,6 +91,7 @@ def _tiny_config(workdir):
     path = workdir / "config" / "config.yaml"
     config = yaml.safe_load(path.read_text())
     config["sweeps"] = SWEEPS
+    config["calibration"] = CALIBRATION
     path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
@@ -100,7 +109,7 @@ def tiny_run(tmp_path_factory):
         azimuths=[0, 6, 12],
         lightings=[0, 3],
     )
-    run_snakemake(workdir, "--cores", "2", "all", "robustness")
+    run_snakemake(workdir, "--cores", "2", "all", "robustness", "calibrate")
     return workdir
 
 
@@ -183,6 +192,33 @@ def _mcnemar_by_hand(after, before):
     n = n01 + n10
     tail = sum(math.comb(n, i) for i in range(min(n01, n10) + 1))
     return min(1.0, 2 * tail / 2**n) if n else 1.0
+
+
+def test_calibration_agrees_with_the_validation_tables(tiny_run):
+    """The target `calibrate`: the grid value equal to the configured blur is the validation query
+    set byte for byte, so its drop is the configured set's; both equal clean - degraded of the
+    validation tables (same classifier, same images); the strength read off lies in the grid."""
+    table = pd.read_csv(tiny_run / f"results/{RUN}/tables/calibration.csv")
+    retrieval = pd.read_csv(tiny_run / f"results/{RUN}/tables/validation/retrieval.csv")
+    top1 = retrieval[
+        (retrieval["keys"] == "standard")
+        & (retrieval["enhancer"] == "none")
+        & (retrieval["distance"] == "l2")
+        & (retrieval["measure"] == "top_k_accuracy")
+        & (retrieval["k"] == 1)
+    ].set_index("query_set")["value"]
+    configured = table[table["configured"]].set_index("query_set")
+    for qset in ("blurry", "lowres"):
+        assert configured.loc[qset, "drop"] == pytest.approx(top1["clean"] - top1[qset], abs=1e-3)
+    grid = table[(table["query_set"] == "blurry") & ~table["configured"]].set_index("value")
+    assert list(grid.index) == [0.02, 0.05, 0.1]
+    assert grid.loc[0.05, "drop"] == pytest.approx(configured.loc["blurry", "drop"], abs=1e-9)
+    grid_file = tiny_run / f"results/{RUN}/calibration/queries/blurry/v1.h5"
+    query_file = tiny_run / f"results/{RUN}/queries/validation/blurry.h5"
+    assert np.array_equal(read_image_set(grid_file).images, read_image_set(query_file).images)
+    text = (tiny_run / f"results/{RUN}/tables/calibration.md").read_text()
+    assert "| blurry | motion_blur.sigma | 5.0 |" in text and "| lowres | – | 5.0 | – (not varied) |" in text
+    assert (tiny_run / f"results/{RUN}/figures/calibration.png").stat().st_size > 10_000
 
 
 def test_enhancement_table_recomputed_from_images_and_tables(tiny_run):

@@ -231,6 +231,7 @@ def test_networks_only_the_sweeps_use_train_for_the_robustness_target(workdir):
     path = workdir / "config" / "config.yaml"
     config = yaml.safe_load(path.read_text())
     config["enhance"] = {"noisy": ["denoiser"]}  # the deblurrer and the upscaler serve the sweeps only
+    config["replicates"] = 1
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     assert planned_jobs(workdir)["train_enhancer"] == 1
     jobs = planned_jobs(workdir, "robustness")

@@ -370,3 +370,72 @@ def write_runtime_table():
             csv=f"{RESULTS}/tables/runtime.csv",
             markdown=f"{RESULTS}/tables/runtime.md",
         )
+
+
+# Calibration (calibrate.smk): the grid of each calibrated query set and what its searches read.
+CALIBRATION = config["calibration"]
+GRIDS = calibration_grids(
+    config["queries"], CALIBRATION
+)  # query set -> specs per value
+GRID = [[q, i] for q in GRIDS for i in range(len(GRIDS[q]))]
+
+
+def calibration_file(kind, qset, i, folder=""):
+    """Grid value i's file of a calibrated query set: kind queries, embeddings or retrieval."""
+    return f"{RESULTS}/calibration/{kind}/{folder}{qset}/v{i}.h5"
+
+
+def calibration_runs():
+    """(query set, grid index or -1 for the configured strength, replicate) of every search read."""
+    return [
+        [qset, i, replicate(tag)]
+        for qset in CALIBRATION
+        for i in [*range(len(GRIDS.get(qset, []))), -1]
+        for tag in TAGS
+    ]
+
+
+# What one replicate's calibration search covers: the grid, each calibrated set at its configured
+# strength and the clean set (the validation query sets themselves, searched here again so that
+# `calibrate` needs no restorer).
+SEARCHED = [[q, f"v{i}"] for q, i in GRID] + [[q, "configured"] for q in CALIBRATION]
+SEARCHED += [[CLEAN, "configured"]]
+
+
+def calibration_images():
+    return [
+        (
+            f"{RESULTS}/queries/validation/{q}.h5"
+            if n == "configured"
+            else f"{RESULTS}/calibration/queries/{q}/{n}.h5"
+        )
+        for q, n in SEARCHED
+    ]
+
+
+def calibration_searches(kind, tag="{rep}"):
+    """One replicate's embeddings or retrieval file of every SEARCHED set."""
+    return [
+        f"{RESULTS}/calibration/{kind}/standard{tag}/{q}/{n}.h5" for q, n in SEARCHED
+    ]
+
+
+def calibration_reads(kind):
+    """The embeddings or retrieval file of each `calibration_runs` entry."""
+    return [
+        f"{RESULTS}/calibration/{kind}/standard{TAGS[r]}/{q}/{'configured' if i < 0 else f'v{i}'}.h5"
+        for q, i, r in calibration_runs()
+    ]
+
+
+def calibration_outputs():
+    if not CALIBRATION:
+        raise ValueError(
+            "config key 'calibration' is empty: the target `calibrate` has nothing to calibrate"
+        )
+    names = [
+        "tables/calibration.csv",
+        "tables/calibration.md",
+        "figures/calibration.png",
+    ]
+    return [f"{RESULTS}/{name}" for name in names]
