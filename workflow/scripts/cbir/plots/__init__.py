@@ -28,7 +28,10 @@ class RemedyStyles:
     NO_RESTORER = "0.4"
     HATCHES = ("", "//", "..", "xx")
     LINESTYLES = ("-", "--", ":", "-.")
-    _PALETTE = ("C0", "C1", "C2", "C3", "C4", "C5", "C6", "C8", "C9")  # C7 is grey: no restorer
+    # tab10 without its grey (C7: no restorer), then tab20's light shades: 17 enhancers before a
+    # colour repeats (the demo with the paper's restorers draws 10)
+    _PALETTE = ("C0", "C1", "C2", "C3", "C4", "C5", "C6", "C8", "C9")
+    _PALETTE += ("#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#dbdb8d", "#9edae5")
 
     def __init__(self) -> None:
         self._colours: dict[str, str] = {}
