@@ -13,7 +13,7 @@ from cbir.plots.degradations import FIGURE_IMAGES, degradations_figure, figure_s
 
 # The configured query sets, every parameter filled in by the schema (as the rules get them).
 QUERIES = validate_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))["queries"]
-BLUR = {"name": "motion_blur", "sigma": 0.05, "T": 1.0}
+BLUR = {"name": "motion_blur", "sigma": 0.19, "T": 1.0}  # the demo's calibrated blur
 
 
 def panel_pixels(fig, ax) -> np.ndarray:
@@ -30,11 +30,11 @@ def test_columns_are_the_distinct_specs_of_the_configured_query_sets():
     # config.yaml: the noisy, blurry, blurry_eq9 and lowres sets hold every spec; the
     # single-spec sets repeat them. The two blurs differ by zero_centre only, and say so.
     assert [spec_title(s) for s in specs] == [
-        "gaussian sigma=0.1",
+        "gaussian sigma=0.34",  # the demo's calibrated strengths
         "salt_pepper amount=0.1",
-        "speckle amount=0.1",
-        "motion_blur sigma=0.05 T=1 zero_centre",
-        "motion_blur sigma=0.05 T=1",
+        "speckle amount=0.34",
+        "motion_blur sigma=0.19 T=1 zero_centre",
+        "motion_blur sigma=0.19 T=1",
         "lowres level=1",
         "lowres level=2",
     ]
@@ -54,8 +54,8 @@ def test_figure_has_one_column_per_spec_and_no_blank_panel():
     n_cols = 1 + len(figure_specs(QUERIES))
     axes = np.array(fig.get_axes()).reshape(FIGURE_IMAGES, n_cols)
     titles = [ax.get_title() for ax in axes[0]]
-    assert titles[0] == "original" and titles[1] == "gaussian\nsigma=0.1" and titles[-1] == "lowres\nlevel=2"
-    assert titles[4:6] == ["motion_blur\nsigma=0.05 T=1\nzero_centre", "motion_blur\nsigma=0.05 T=1"]
+    assert titles[0] == "original" and titles[1] == "gaussian\nsigma=0.34" and titles[-1] == "lowres\nlevel=2"
+    assert titles[4:6] == ["motion_blur\nsigma=0.19 T=1\nzero_centre", "motion_blur\nsigma=0.19 T=1"]
     assert all(ax.get_title() == "" for ax in axes[1:].ravel())
     for ax in axes.ravel():
         assert panel_pixels(fig, ax).std() > 10  # an image, not an empty panel
