@@ -187,6 +187,11 @@ def _degradation_lists(config: dict):
             yield f"sweeps.{name}.severities.{i}", specs
 
 
+def _degradation_validator(validator: jsonschema.protocols.Validator) -> jsonschema.protocols.Validator:
+    """The schema's validator of one degradation spec (a grid or severity value checked in place)."""
+    return validator.evolve(schema={"$ref": "#/$defs/degradation", "$defs": validator.schema["$defs"]})
+
+
 def _check_sweeps(config: dict, validator: jsonschema.protocols.Validator) -> None:
     """Each sweep varies a numeric parameter of its degradation to valid values, names known
     enhancers, and all sweeps have as many severities."""
@@ -197,7 +202,7 @@ def _check_sweeps(config: dict, validator: jsonschema.protocols.Validator) -> No
         raise ConfigError(
             "config key 'sweeps': the robustness curves need a clean query set (an empty list in 'queries')"
         )
-    degradation = validator.evolve(schema={"$ref": "#/$defs/degradation", "$defs": validator.schema["$defs"]})
+    degradation = _degradation_validator(validator)
     first = next(iter(sweeps))
     for name, sweep in sweeps.items():
         key = f"sweeps.{name}"
@@ -233,12 +238,13 @@ def _check_calibration(config: dict, validator: jsonschema.protocols.Validator) 
     no grid."""
     from cbir.calibration import CalibrationError, grid_specs
 
-    degradation = validator.evolve(schema={"$ref": "#/$defs/degradation", "$defs": validator.schema["$defs"]})
+    degradation = _degradation_validator(validator)
+    has_clean = any(not specs for specs in config["queries"].values())
     for name, spec in config["calibration"].items():
         key = f"calibration.{name}"
         if not config["queries"].get(name):
             raise ConfigError(f"config key '{key}': no degraded query set named {name!r} in 'queries'")
-        if not any(not specs for specs in config["queries"].values()):
+        if not has_clean:
             raise ConfigError(f"config key '{key}': a drop needs a clean query set (an empty list in 'queries')")
         values = spec["values"]
         if not spec["vary"]:
