@@ -39,7 +39,11 @@ def test_classify_is_the_argmax_of_the_logits(nets):
     assert predictions.dtype == np.int64 and predictions.shape == (23,)
     with torch.no_grad():
         logits = classifier(normalize(torch.from_numpy(images)))
-    assert np.array_equal(predictions, logits.argmax(1).numpy())
+    # batches of 10 and one of 23 may round differently: only clear winners must agree
+    top2 = torch.topk(logits, 2, dim=1).values
+    clear = (top2[:, 0] - top2[:, 1] > 1e-4).numpy()
+    assert clear.mean() > 0.8
+    assert np.array_equal(predictions[clear], logits.argmax(1).numpy()[clear])
     assert classify(classifier, images[:0], batch_size=10).shape == (0,)
 
 
