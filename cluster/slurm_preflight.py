@@ -8,7 +8,9 @@ the cluster has from `sinfo` (CPUs, memory and GPUs of each partition's nodes, i
 names every job that could never start: Slurm rejects some of them at submission and leaves others
 PENDING forever without a word. Then checks the executor's job status query: `sacct` fails without an
 accounting database, and the `squeue` alternative needs finished jobs to stay visible (MinJobAge).
-Exit status 0: everything fits; 1: a job can never start or the status query cannot work.
+Only nodes that can take jobs count (see USABLE_STATES): down, drained or failing nodes do not.
+Exit status 0: everything fits; 1: a job can never start or the status query cannot work;
+2: no `sinfo`, or it failed, listed nothing or printed a line this script cannot read (named on stderr).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +31,20 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 # One line per (partition, node): name (default marked *), node, CPUs, memory MB, gres, time limit, state.
 SINFO_FORMAT = "%P|%n|%c|%m|%G|%l|%t"
+SINFO_FIELDS = ("partition", "node", "CPUs", "memory", "gres", "time limit", "state")
+# Node states (sinfo %t, or %T's long names) in which Slurm starts new jobs on a node: idle, mixed, allocated
+# (busy, but jobs queue for it), completing, planned (held by backfill for a while). Not usable: down, drain
+# (drained), drng (draining), fail, failg (failing), maint, resv (reserved), boot (rebooting), inval, unk
+# (unknown), futr (future), npc, block, and the bare power-save states (pow_dn, powered_down ...: we cannot
+# tell whether they are drained too): jobs sent there wait for an admin or never start.
+USABLE_STATES = {"idle", "mix", "mixed", "alloc", "allocated", "comp", "completing", "plnd", "planned"}
+# A state's suffix flags: * not responding, $ in a maintenance reservation, ^ reboot under way make a node
+# unusable. ~ powered off, # powering up, ! and % powering down are power saving: Slurm powers the node up
+# for a job, so idle~ counts (else every job on a power-saving cluster would look stuck). @ reboot pending
+# (jobs still start until then; `reboot ASAP` drains it, shown as drain@), - planned by backfill and
+# + (alloc+) jobs completing count too.
+STATE_FLAGS = "*~#!%$@^-+"
+UNUSABLE_FLAGS = set("*$^")
 PLUGIN_DEFAULT_INIT_SECONDS = 40  # the plugin's --slurm-init-seconds-before-status-checks default
 PLUGIN_MAX_POLL_SECONDS = 180  # the plugin never waits longer between two status queries
 DRY_RUN_CORES = 1_000_000  # a dry run caps threads at --cores; a cluster run does not
@@ -86,7 +102,14 @@ class Node:
     cpus: int
     mem_mb: int
     gpus: int
-    state: str
+    state: str  # as sinfo printed it
+
+    @property
+    def usable(self) -> bool:
+        """Can Slurm start a new job here (see USABLE_STATES)?"""
+        state = self.state.lower()
+        base = state.rstrip(STATE_FLAGS)
+        return base in USABLE_STATES and not UNUSABLE_FLAGS & set(state[len(base) :])
 
 
 @dataclass
@@ -142,27 +165,67 @@ def parse_gres_gpus(gres: str) -> int:
 
 
 def parse_slurm_minutes(text: str) -> int | None:
-    """A Slurm time ('infinite', '45', '30:00', '2:00:00', '1-12:00:00') in whole minutes, rounded up; None: no limit."""
+    """A Slurm time in whole minutes, rounded up; None: no limit. Slurm's forms: 'infinite', minutes '45',
+    minutes:seconds '30:00', hours:minutes:seconds '2:00:00', and after 'days-': hours[:minutes[:seconds]]
+    ('1-12', '1-12:30', '1-12:00:00'). ValueError naming the text for anything else."""
     text = text.strip()
     if text.lower() in {"infinite", "unlimited", "n/a", ""}:
         return None
-    days, _, clock = text.rpartition("-")
-    parts = [int(p) for p in clock.split(":")]
-    seconds = {1: lambda p: p[0] * 60, 2: lambda p: p[0] * 60 + p[1], 3: lambda p: p[0] * 3600 + p[1] * 60 + p[2]}
-    total = (int(days) if days else 0) * 86400 + seconds[len(parts)](parts)
+    match = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", text)
+    if not match:
+        raise ValueError(f"time limit {text!r} is not a Slurm time ([days-]hours:minutes:seconds)")
+    days, *clock = match.groups()
+    parts = [int(p) for p in clock if p is not None]
+    if days is not None:
+        hours, minutes, seconds = parts + [0] * (3 - len(parts))
+    else:
+        hours, minutes, seconds = [0, parts[0], 0] if len(parts) == 1 else [0] * (3 - len(parts)) + parts
+    total = int(days or 0) * 86400 + hours * 3600 + minutes * 60 + seconds
     return -(-total // 60)
 
 
+class SinfoError(ValueError):
+    """sinfo printed something the preflight cannot read; the message (one line) says what and where."""
+
+
+def _count(text: str, what: str) -> int:
+    """A CPU or memory count as sinfo prints it ('16', or '16+' where nodes differ)."""
+    if not re.fullmatch(r"\d+\+?", text):
+        raise ValueError(f"{what} {text!r} is not a whole number")
+    return int(text.rstrip("+"))
+
+
+def parse_sinfo_line(line: str) -> tuple[str, bool, int | None, Node]:
+    """(partition, default?, time limit in minutes, node) of one SINFO_FORMAT line; ValueError: what is wrong."""
+    fields = [f.strip() for f in line.split("|")]
+    if len(fields) != len(SINFO_FIELDS):
+        count = f"{len(fields)} field{'s' * (len(fields) != 1)}"
+        raise ValueError(f"{count} where {SINFO_FORMAT} gives {len(SINFO_FIELDS)}")
+    for what, value in zip(SINFO_FIELDS, fields, strict=True):
+        if not value.rstrip("*"):
+            raise ValueError(f"empty {what}")
+    name, node, cpus, mem, gres, limit, state = fields
+    if not re.fullmatch(rf"[A-Za-z_]+[{re.escape(STATE_FLAGS)}]*", state):
+        raise ValueError(f"state {state!r} is not a Slurm node state")
+    node = Node(node, _count(cpus, "CPUs"), _count(mem, "memory"), parse_gres_gpus(gres), state)
+    return name.rstrip("*"), name.endswith("*"), parse_slurm_minutes(limit), node
+
+
 def parse_sinfo(text: str) -> dict[str, Partition]:
-    """Partitions from `sinfo --noheader -N -o SINFO_FORMAT`."""
+    """Partitions from `sinfo --noheader -N -o SINFO_FORMAT`. SinfoError (one line, naming the line and
+    what is wrong with it) for output in another shape, or for none at all."""
     partitions: dict[str, Partition] = {}
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
-        name, node, cpus, mem, gres, limit, state = (f.strip() for f in line.split("|"))
-        part = partitions.setdefault(name.rstrip("*"), Partition(name.rstrip("*"), name.endswith("*")))
-        part.time_limit = parse_slurm_minutes(limit)
-        part.nodes.append(Node(node, int(cpus.rstrip("+")), int(mem.rstrip("+")), parse_gres_gpus(gres), state))
+        try:
+            name, default, limit, node = parse_sinfo_line(line)
+        except ValueError as err:
+            raise SinfoError(f"unexpected sinfo line {number} {line.strip()!r}: {err}") from None
+        partitions.setdefault(name, Partition(name, default, limit)).nodes.append(node)
+    if not partitions:
+        # Not a partitions.yaml problem: Slurm shows this user no partition (controller down? all hidden?).
+        raise SinfoError("sinfo listed nothing: no partition or node is visible here (check `sinfo -N`)")
     return partitions
 
 
@@ -194,27 +257,42 @@ def job_problems(job: PlannedJob, partition: str | None, cluster: dict[str, Part
     if partition is None:
         return ["no partition: the profile names none and the cluster has no default partition"]
     if partition not in cluster:
-        return [f"partition '{partition}' does not exist (sinfo lists: {', '.join(sorted(cluster))})"]
+        return [f"partition '{partition}' does not exist (sinfo lists: {', '.join(sorted(cluster)) or 'nothing'})"]
     part = cluster[partition]
     problems = []
     if part.time_limit is not None and job.runtime is not None and job.runtime > part.time_limit:
         problems.append(f"runtime {job.runtime} min exceeds the partition's time limit of {part.time_limit} min")
+    nodes = [node for node in part.nodes if node.usable]
+    if not nodes:
+        states = Counter(node.state for node in part.nodes)
+        listed = ", ".join(f"{count} {state}" for state, count in states.items())
+        return [*problems, f"no node in '{partition}' can take jobs: sinfo lists its nodes as {listed}"]
+    return problems + _fit_problems(job, partition, nodes)
+
+
+def _fit_problems(job: PlannedJob, partition: str, nodes: list[Node]) -> list[str]:
+    """Why no node of `nodes` (the usable ones of `partition`) holds `job`'s CPUs, memory and GPUs."""
     needs = {"CPUs": job.cpus, "MB memory": job.mem_mb or 0, "GPUs": job.gpus}
     has = {"CPUs": lambda n: n.cpus, "MB memory": lambda n: n.mem_mb, "GPUs": lambda n: n.gpus}
-    if not any(all(has[k](node) >= v for k, v in needs.items()) for node in part.nodes):
-        for what, need in needs.items():
-            most = max((has[what](node) for node in part.nodes), default=0)
-            if need > most:
-                problems.append(f"asks for {need} {what}; the largest node in '{partition}' has {most}")
-        if not problems:
-            problems.append(f"no single node in '{partition}' has {job.cpus} CPUs, {job.mem_mb} MB and {job.gpus} GPUs")
-    return problems
+    if any(all(has[k](node) >= v for k, v in needs.items()) for node in nodes):
+        return []
+    problems = []
+    for what, need in needs.items():
+        most = max(has[what](node) for node in nodes)
+        if need > most:
+            problems.append(f"asks for {need} {what}; the largest usable node in '{partition}' has {most}")
+    return problems or [
+        f"no single usable node in '{partition}' has {job.cpus} CPUs, {job.mem_mb} MB and {job.gpus} GPUs"
+    ]
 
 
 def advice(problem: str, job: PlannedJob, cluster: dict[str, Partition], partition: str | None) -> str:
     """What to change for one problem."""
+    if "can take jobs" in problem:
+        return "wait until its nodes are back (ask the cluster's admins) or send these jobs to another partition"
     if "CPUs" in problem:
-        most = max((n.cpus for n in cluster.get(partition or "", Partition("")).nodes), default=1)
+        nodes = cluster.get(partition or "", Partition("")).nodes
+        most = max((n.cpus for n in nodes if n.usable), default=1)
         return f"cap threads with `max-threads: {most}` in the profile (rule threads: {job.threads})"
     if "GPUs" in problem and job.gpus:
         return "send GPU jobs to a GPU partition in partitions.yaml, or on a CPU-only cluster set runtime.device: cpu"
@@ -222,7 +300,7 @@ def advice(problem: str, job: PlannedJob, cluster: dict[str, Partition], partiti
         return "lower mem_mb (default-resources for rules that declare none) or use a partition with larger nodes"
     if "time limit" in problem:
         return "lower runtime in the profile or use a partition with a longer time limit"
-    if "no single node" in problem:
+    if "no single" in problem:
         return "lower one of the requests so that one node holds them all"
     return "fix the partition names in partitions.yaml (or slurm_partition resources)"
 
@@ -337,15 +415,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     sinfo = _run(["sinfo", "--noheader", "-N", "-o", SINFO_FORMAT])
     if sinfo.returncode != 0:
-        print(f"slurm preflight: sinfo failed: {sinfo.stderr.strip()}", file=sys.stderr)
+        print(f"slurm preflight: sinfo failed: {' / '.join(sinfo.stderr.strip().splitlines())}", file=sys.stderr)
         return 2
-    cluster = parse_sinfo(sinfo.stdout)
+    try:
+        cluster = parse_sinfo(sinfo.stdout)
+    except SinfoError as err:
+        print(f"slurm preflight: {err}", file=sys.stderr)
+        return 2
     jobs = planned_jobs(args.snakefile, args.directory, args.profile, extra)
     part_file = partition_file(args.profile, extra)
     print(f"Slurm preflight: {len(jobs)} jobs through {args.profile} against sinfo")
     for part in cluster.values():
         limit = "no time limit" if part.time_limit is None else f"time limit {part.time_limit} min"
-        nodes = ", ".join(f"{n.name} {n.cpus} CPUs {n.mem_mb} MB {n.gpus} GPUs {n.state}" for n in part.nodes)
+        nodes = ", ".join(
+            f"{n.name} {n.cpus} CPUs {n.mem_mb} MB {n.gpus} GPUs {n.state}{'' if n.usable else ' (unusable)'}"
+            for n in part.nodes
+        )
         print(f"  partition {part.name}{' (default)' if part.default else ''}, {limit}: {nodes}")
     never, lines = report(jobs, cluster, part_file)
     print("Jobs (rule x count -> partition: request):")

@@ -36,12 +36,13 @@ local_slurm = _load("local_slurm")
 check = _load("slurm_check")
 
 # `sinfo --noheader -N -o '%P|%n|%c|%m|%G|%l|%t'` of a made-up cluster: two CPU nodes; two GPU nodes,
-# one with the most GPUs and memory, the other with the most CPUs.
+# one with the most GPUs and memory, the other with the most CPUs; a bigger GPU node, drained (not counted).
 SINFO = """\
 cpu*|n1|16|64000|(null)|1-00:00:00|idle
 cpu*|n2|32|128000|(null)|1-00:00:00|mix
 gpu|g1|32|256000|gpu:a100:4(S:0-1)|2:00:00|idle
-gpu|g2|64|32000|gpu:1,shard:8|2:00:00|drain
+gpu|g2|64|32000|gpu:1,shard:8|2:00:00|mix
+gpu|g3|128|1024000|gpu:8|2:00:00|drain
 """
 
 
@@ -60,17 +61,24 @@ def test_parse_sinfo(cluster):
     assert (cluster["cpu"].time_limit, cluster["gpu"].time_limit) == (1440, 120)
     assert [(n.name, n.cpus, n.mem_mb, n.gpus, n.state) for n in cluster["gpu"].nodes] == [
         ("g1", 32, 256000, 4, "idle"),
-        ("g2", 64, 32000, 1, "drain"),
+        ("g2", 64, 32000, 1, "mix"),
+        ("g3", 128, 1024000, 8, "drain"),
     ]
 
 
 @pytest.mark.parametrize(
     "text, minutes",
     [("infinite", None), ("UNLIMITED", None), ("45", 45), ("30:00", 30), ("30:01", 31), ("2:00:00", 120)]
-    + [("1-12:00:00", 2160), ("12:00:00", 720)],
+    + [("1-12:00:00", 2160), ("12:00:00", 720), ("1-12", 2160), ("1-12:30", 2190), ("0-00:00:01", 1)],
 )
 def test_parse_slurm_minutes(text, minutes):
     assert pf.parse_slurm_minutes(text) == minutes
+
+
+@pytest.mark.parametrize("text", ["1-02:03:04:05", "1:02:03:04", "abc", "-5", "1-", "2:xx:00", "1.5"])
+def test_parse_slurm_minutes_names_what_is_not_a_slurm_time(text):
+    with pytest.raises(ValueError, match=f"time limit '{text}' is not a Slurm time"):
+        pf.parse_slurm_minutes(text)
 
 
 @pytest.mark.parametrize(
@@ -78,6 +86,99 @@ def test_parse_slurm_minutes(text, minutes):
 )
 def test_parse_gres_gpus(gres, gpus):
     assert pf.parse_gres_gpus(gres) == gpus
+
+
+GOOD = "cpu*|n1|16|64000|(null)|1-00:00:00|idle"
+NOT_A_TIME = "is not a Slurm time ([days-]hours:minutes:seconds)"
+
+
+@pytest.mark.parametrize(
+    "line, what",
+    [
+        (GOOD + "|extra", "8 fields where %P|%n|%c|%m|%G|%l|%t gives 7"),
+        ("cpu*|n1|16|64000|(null)|idle", "6 fields where %P|%n|%c|%m|%G|%l|%t gives 7"),
+        ("cpu*|n1|N/A|64000|(null)|1-00:00:00|idle", "CPUs 'N/A' is not a whole number"),
+        ("cpu*|n1|16|N/A|(null)|1-00:00:00|idle", "memory 'N/A' is not a whole number"),
+        ("cpu*|n1|16|64000|(null)|1-02:03:04:05|idle", f"time limit '1-02:03:04:05' {NOT_A_TIME}"),
+        (
+            "sinfo: error: slurm_load_partitions: Unable to contact slurm controller",
+            "1 field where %P|%n|%c|%m|%G|%l|%t gives 7",
+        ),
+        ("cpu*|n1|16|64000|(null)|1-00:00:00|", "empty state"),
+        ("cpu*||16|64000|(null)|1-00:00:00|idle", "empty node"),
+        ("cpu*|n1|16|64000|(null)|1-00:00:00|12 nodes", "state '12 nodes' is not a Slurm node state"),
+    ],
+)
+def test_an_unexpected_sinfo_line_is_named_with_what_is_wrong(line, what):
+    with pytest.raises(ValueError) as raised:
+        pf.parse_sinfo(f"{GOOD}\n{line}\n")
+    message = str(raised.value)
+    assert message == f"unexpected sinfo line 2 {line!r}: {what}"
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("text", ["", "\n  \n"])
+def test_an_empty_listing_says_sinfo_listed_nothing(text):
+    with pytest.raises(ValueError, match="sinfo listed nothing") as raised:
+        pf.parse_sinfo(text)
+    assert "partitions.yaml" not in str(raised.value)
+
+
+UNUSABLE = ["down", "down*", "drain", "drain*", "drng", "fail", "failg", "maint", "idle*", "mix*", "inval", "unk"]
+UNUSABLE += ["futr", "boot", "boot^", "idle^", "idle$", "resv", "npc", "pow_dn", "powered_down", "drain~", "down~"]
+USABLE = ["idle", "IDLE", "mix", "alloc", "alloc+", "comp", "plnd", "idle~", "idle#", "idle!", "idle%", "mix@", "mix-"]
+
+
+@pytest.mark.parametrize("state", UNUSABLE)
+def test_nodes_that_cannot_take_jobs_are_not_counted(state):
+    cluster = pf.parse_sinfo(f"p|small|4|8000|(null)|infinite|idle\np|big|64|512000|gpu:4|infinite|{state}\n")
+    assert pf.job_problems(job(threads=64), "p", cluster) == ["asks for 64 CPUs; the largest usable node in 'p' has 4"]
+    alone = pf.parse_sinfo(f"p|big|64|512000|gpu:4|infinite|{state}\np|big2|64|512000|gpu:4|infinite|{state}\n")
+    problems = pf.job_problems(job(), "p", alone)
+    assert problems == [f"no node in 'p' can take jobs: sinfo lists its nodes as 2 {state}"]
+    assert "ask the cluster's admins" in pf.advice(problems[0], job(), alone, "p")
+
+
+@pytest.mark.parametrize("state", USABLE)
+def test_nodes_that_take_jobs_are_counted(state):
+    cluster = pf.parse_sinfo(f"p|small|4|8000|(null)|infinite|idle\np|big|64|512000|gpu:4|infinite|{state}\n")
+    assert pf.job_problems(job(threads=64, gpu=4), "p", cluster) == []
+
+
+def _fake_sinfo(tmp_path: Path, monkeypatch, text: str) -> None:
+    """A `sinfo` first on PATH that prints `text` whatever it is asked."""
+    (tmp_path / "sinfo.txt").write_text(text)
+    sinfo = tmp_path / "bin" / "sinfo"
+    sinfo.parent.mkdir()
+    sinfo.write_text(f"#!/bin/sh\ncat '{tmp_path / 'sinfo.txt'}'\n")
+    sinfo.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{sinfo.parent}{os.pathsep}{os.environ['PATH']}")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("cpu*|n1|N/A|64000|(null)|1-00:00:00|idle\n", "sinfo line 1 'cpu*|n1|N/A|64000|(null)|1-00:00:00|idle'"),
+        ("", "sinfo listed nothing"),
+    ],
+)
+def test_the_preflight_stops_with_one_line_on_sinfo_it_cannot_read(tmp_path, monkeypatch, capsys, text, message):
+    _fake_sinfo(tmp_path, monkeypatch, text)
+    assert pf.main(["--directory", str(tmp_path)]) == 2
+    out, err = capsys.readouterr()
+    assert message in err and err.count("\n") == 1 and not out
+    assert "partitions.yaml" not in err
+
+
+def test_the_preflight_script_prints_no_traceback_on_a_garbage_sinfo_line(tmp_path, monkeypatch):
+    _fake_sinfo(tmp_path, monkeypatch, f"{GOOD}\ngpu|g1|32|256000|gpu:4|1-02:03:04:05|idle|extra\n")
+    script = REPO / "cluster" / "slurm_preflight.py"
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr == (
+        "slurm preflight: unexpected sinfo line 2 'gpu|g1|32|256000|gpu:4|1-02:03:04:05|idle|extra': "
+        "8 fields where %P|%n|%c|%m|%G|%l|%t gives 7\n"
+    )
 
 
 def test_cpus_follow_threads_unless_the_profile_overrides_them():
@@ -88,16 +189,20 @@ def test_cpus_follow_threads_unless_the_profile_overrides_them():
     assert job(mem_mb_per_cpu=500, threads=4).mem_mb == 2000
 
 
+BIG = [("128 CPUs", 64), ("8 GPUs", 4)]  # only the drained g3 is that large
+
+
 @pytest.mark.parametrize(
     "planned, partition, expected",
     [
         (job(threads=32, mem_mb=128000), "cpu", []),
         (job(threads=64, gpu=1), "gpu", []),
-        (job(threads=33), "cpu", ["asks for 33 CPUs; the largest node in 'cpu' has 32"]),
-        (job(mem_mb=200000), "cpu", ["asks for 200000 MB memory; the largest node in 'cpu' has 128000"]),
-        (job(gpu=1), "cpu", ["asks for 1 GPUs; the largest node in 'cpu' has 0"]),
+        (job(threads=33), "cpu", ["asks for 33 CPUs; the largest usable node in 'cpu' has 32"]),
+        (job(mem_mb=200000), "cpu", ["asks for 200000 MB memory; the largest usable node in 'cpu' has 128000"]),
+        (job(gpu=1), "cpu", ["asks for 1 GPUs; the largest usable node in 'cpu' has 0"]),
+        (job(threads=128, gpu=8), "gpu", [f"asks for {n}; the largest usable node in 'gpu' has {m}" for n, m in BIG]),
         (job(gpu=1, runtime=180), "gpu", ["runtime 180 min exceeds the partition's time limit of 120 min"]),
-        (job(threads=64, gpu=2), "gpu", ["no single node in 'gpu' has 64 CPUs, 1000 MB and 2 GPUs"]),
+        (job(threads=64, gpu=2), "gpu", ["no single usable node in 'gpu' has 64 CPUs, 1000 MB and 2 GPUs"]),
         (job(), "bigmem", ["partition 'bigmem' does not exist (sinfo lists: cpu, gpu)"]),
     ],
 )
