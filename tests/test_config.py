@@ -414,3 +414,182 @@ def test_an_overlay_drops_key_sets_and_sweeps_with_null():
     config = validate_config(config)
     assert config["keys"] == {}
     assert set(config["sweeps"]) == {"gaussian", "salt_pepper", "motion_blur"}
+
+
+# Bounds with reasons (the schema's descriptions): values that pass a plain "positive" check but
+# overflow float32 or diverge.
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda c: c["queries"]["blurry"][0].update(T=1e39),
+            "config key 'queries.blurry.0.T': 1e+39 is greater than the maximum of 100",
+        ),
+        (
+            lambda c: c["keys"]["robust"]["degradations"][3].update(T=1e39),
+            "config key 'keys.robust.degradations.3.T': 1e+39 is greater than the maximum of 100",
+        ),
+        (
+            lambda c: c["enhancers"]["deblurrer"]["degradations"][0].update(T=1e39),
+            "config key 'enhancers.deblurrer.degradations.0.T': 1e+39 is greater than the maximum of 100",
+        ),
+        (
+            lambda c: c["sweeps"]["motion_blur"].update(vary="T", severities=[0.5, 1.0, 2.0, 4.0, 1e39]),
+            "config key 'sweeps.motion_blur.severities.4': T = 1e+39: 1e+39 is greater than the maximum of 100",
+        ),
+        (
+            lambda c: c["calibration"]["blurry"].update(vary={"motion_blur": "T"}, values=[1.0, 1e39]),
+            "config key 'calibration.blurry.values': 1e+39: 1e+39 is greater than the maximum of 100",
+        ),
+        (
+            lambda c: c["enhancers"]["wiener"].update(T=1e200),
+            "config key 'enhancers.wiener.T': 1e+200 is greater than the maximum of 100",
+        ),
+        (
+            lambda c: c["enhancers"]["wiener"].update(T="auto", grid={"nsr": [0.1], "T": [1.0, 1e200]}),
+            "config key 'enhancers.wiener.grid.T.1': 1e+200 is greater than the maximum of 100",
+        ),
+        (
+            lambda c: c["classifier"].update(lr=1e6),
+            "config key 'classifier.lr': 1000000.0 is greater than the maximum of 1",
+        ),
+        (
+            lambda c: c["enhancers"]["denoiser"].update(lr=1e6),
+            "config key 'enhancers.denoiser.lr': 1000000.0 is greater than the maximum of 1",
+        ),
+    ],
+)
+def test_exposure_and_learning_rates_are_bounded(edit, message):
+    config = _shipped()
+    edit(config)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate_config(config)
+
+
+def test_bounds_state_their_reasons():
+    schema = load_schema()
+    blur = next(b["then"] for b in schema["$defs"]["degradation"]["allOf"] if "motion_blur" in str(b["if"]))
+    assert blur["properties"]["T"]["maximum"] == 100 and "float32" in blur["properties"]["T"]["description"]
+    lr = schema["$defs"]["recipe"]["properties"]["lr"]
+    assert lr["maximum"] == 1 and "converge" in lr["description"]
+
+
+@pytest.mark.parametrize(
+    ("robust", "batch_size", "message"),
+    [
+        (
+            {"share": 0, "consistency": 0.5},
+            64,
+            "config key 'keys.robust.share': 0 degrades no image of a batch, but consistency 0.5 compares "
+            "degraded images with their clean twins",
+        ),
+        (
+            {"share": 0, "consistency": 0},
+            64,
+            "config key 'keys.robust.share': 0 degrades no image of a batch, so these keys would be the standard "
+            "keys trained again under another name",
+        ),
+        (
+            {"share": 0.001},
+            64,
+            "config key 'keys.robust.share': round(0.001 x classifier.batch_size 64) = 0: no image of a batch "
+            "would be degraded",
+        ),
+        # Python's round (the trainer's) rounds half to even: 0.5 images is none
+        ({"share": 0.125}, 4, "config key 'keys.robust.share': round(0.125 x classifier.batch_size 4) = 0"),
+    ],
+)
+def test_robust_keys_must_degrade_an_image_of_every_batch(robust, batch_size, message):
+    config = _shipped()
+    config["keys"]["robust"].update(robust)
+    config["classifier"]["batch_size"] = batch_size
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate_config(config)
+
+
+def test_robust_keys_with_one_degraded_image_per_batch_are_valid():
+    config = _shipped()
+    config["keys"]["robust"].update(share=0.01, consistency=1.0)
+    config["classifier"]["batch_size"] = 64  # round(0.64) = 1
+    validate_config(config)
+
+
+@pytest.mark.parametrize(
+    ("sweep", "severities", "shown"),
+    [
+        ("gaussian", [0.04, 0.1, 0.07, 0.14, 0.2], "[0.04, 0.1, 0.07, 0.14, 0.2]"),  # shuffled
+        ("gaussian", [0.2, 0.14, 0.1, 0.07, 0.04], "[0.2, 0.14, 0.1, 0.07, 0.04]"),  # decreasing
+        ("speckle", [0.04, 0.06, 0.06, 0.16, 0.25], "[0.04, 0.06, 0.06, 0.16, 0.25]"),  # equal
+        ("lowres", [1, [1, 2], [1, 1, 2], 2, [2, 3]], "[1, [1, 2], [1, 1, 2], 2, [2, 3]]"),  # means 1.5 > 1.33
+        ("lowres", [1, [1, 2], [2, 1], 2, [2, 3]], "[1, [1, 2], [2, 1], 2, [2, 3]]"),  # one mixture twice
+    ],
+)
+def test_sweep_severities_must_increase(sweep, severities, shown):
+    config = _shipped()
+    config["sweeps"][sweep]["severities"] = severities
+    message = f"config key 'sweeps.{sweep}.severities': must be strictly increasing (weakest first"
+    with pytest.raises(ConfigError, match=re.escape(message)) as error:
+        validate_config(config)
+    assert shown in str(error.value)
+
+
+def test_an_overlay_drops_query_sets_with_null():
+    from snakemake.utils import update_config
+
+    config = copy.deepcopy(MINIMAL)
+    config["queries"]["clean"] = None
+    assert set(validate_config(config)["queries"]) == {"noisy"}
+    config = _shipped()
+    overlay = {"queries": {"lowres": None}, "enhance": {"lowres": None}, "calibration": {"lowres": None}}
+    update_config(config, overlay)
+    assert "lowres" not in validate_config(config)["queries"]
+
+
+@pytest.mark.parametrize(
+    ("overlay", "message"),
+    [
+        (
+            {"queries": {"noisy": None}},
+            "config key 'enhance.noisy': no query set named 'noisy' in 'queries' (queries.noisy is null: dropped)",
+        ),
+        (
+            {"queries": {"lowres": None}, "enhance": {"lowres": None}},
+            "config key 'calibration.lowres': no degraded query set named 'lowres' in 'queries' "
+            "(queries.lowres is null: dropped)",
+        ),
+        (
+            {"queries": {"clean": None}},
+            "config key 'queries': restoring query sets needs a clean query set (an empty list) to measure the gap "
+            "a restorer closes (queries.clean is null: dropped)",
+        ),
+        (
+            {"queries": {"clean": None}, "enhance": None, "calibration": None},
+            "config key 'sweeps': the robustness curves need a clean query set (an empty list in 'queries') "
+            "(queries.clean is null: dropped)",
+        ),
+        (
+            {"queries": {"clean": None}, "enhance": None, "sweeps": None},
+            "config key 'calibration.noisy': a drop needs a clean query set (an empty list in 'queries') "
+            "(queries.clean is null: dropped)",
+        ),
+        (
+            {"enhancers": {"median": None}},
+            "config key 'enhance.noisy': no enhancer named 'median' in 'enhancers' (enhancers.median is null: dropped)",
+        ),
+    ],
+)
+def test_what_referred_to_a_dropped_query_set_is_named(overlay, message):
+    config = _shipped()
+    for section, value in overlay.items():
+        if value is None:
+            config[section] = {}
+        else:
+            config[section].update(value)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate_config(config)
+
+
+def test_dropping_every_query_set_is_named():
+    message = "config key 'queries': no query set is left (queries.clean is null: dropped); at least one is needed"
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate_config({"queries": {"clean": None}})

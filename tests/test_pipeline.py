@@ -113,16 +113,33 @@ def tiny_run(tmp_path_factory):
     return workdir
 
 
-def _brute_force_topk(queries, gallery, distance, k):
-    """Independent reference: full distance table, stable sort (ties -> lower index)."""
+# The pipeline ranks in float32, this reference in float64: two gallery items whose float64
+# scores lie within this band of each other may come in either order on another machine's
+# kernels (relative to the squared norms for L2, absolute for cosine similarity of unit vectors).
+_FLOAT32_BAND = 1e-4
+
+
+def _reference_scores(queries, gallery, distance):
+    """float64 [Nq, Ng] scores, smaller is nearer, and per query the width of its near-tie band."""
     q, g = queries.astype(np.float64), gallery.astype(np.float64)
     if distance == "l2":
-        score = np.sqrt(((q[:, None, :] - g[None, :, :]) ** 2).sum(-1))
+        score = ((q[:, None, :] - g[None, :, :]) ** 2).sum(-1)
+        band = _FLOAT32_BAND * ((q * q).sum(1) + (g * g).sum(1).max())
     else:
         qn = q / np.linalg.norm(q, axis=1, keepdims=True)
         gn = g / np.linalg.norm(g, axis=1, keepdims=True)
-        score = -(qn @ gn.T)
-    return np.argsort(score, axis=1, kind="stable")[:, :k]
+        score, band = -(qn @ gn.T), np.full(len(q), _FLOAT32_BAND)
+    return score, band[:, None]
+
+
+def _hit_bounds(score, band, relevant, k):
+    """Per query: whether a relevant item is among the k nearest under every / some order that
+    float32 rounding can produce: items clearly before the k-th score are in every top k,
+    items within the band of it in some."""
+    kth = np.sort(score, axis=1)[:, k - 1 : k]
+    surely_in = score < kth - 2 * band
+    possibly_in = score <= kth + 2 * band
+    return (surely_in & relevant).any(1), (possibly_in & relevant).any(1)
 
 
 @pytest.mark.parametrize("keys", KEYS)
@@ -138,13 +155,16 @@ def test_table_recomputed_from_embeddings(tiny_run, keys):
         stored, _ = read_retrieval(results / f"retrieval/{keys}/{qset}.h5")
         base, _, enhancer = qset.partition("__")
         assert (emb.attrs["query_set"], emb.attrs["enhancer"]) == (base, enhancer or "none")
+        relevant = gallery.labels[None, :] == emb.labels[:, None]
         for distance in ("l2", "cosine"):
-            ranks = _brute_force_topk(emb.features, gallery.features, distance, 10)
-            # float32 rounding may swap near-equal neighbours; the label sets must agree
-            assert (stored[distance][0][:, :1] == ranks[:, :1]).mean() > 0.97
-            hits = gallery.labels[ranks] == emb.labels[:, None]
+            score, band = _reference_scores(emb.features, gallery.features, distance)
+            # the stored neighbours are the k nearest: their scores are the k smallest, rank
+            # by rank, up to the near-tie band
+            found = np.take_along_axis(score, stored[distance][0][:, :10].astype(np.int64), axis=1)
+            assert (np.abs(found - np.sort(score, axis=1)[:, :10]) <= 2 * band).all(), (qset, distance)
             for k in (1, 5, 10):
-                expected = 100 * hits[:, :k].any(axis=1).mean()
+                low, high = _hit_bounds(score, band, relevant, k)
+                assert (low != high).mean() < 0.05, "near-ties must stay rare, or this test checks nothing"
                 row = top[
                     (top.query_set == base)
                     & (top.enhancer == (enhancer or "none"))
@@ -152,7 +172,8 @@ def test_table_recomputed_from_embeddings(tiny_run, keys):
                     & (top.k == k)
                 ]
                 assert len(row) == 1, (qset, distance, k)
-                assert row["value"].iloc[0] == pytest.approx(expected, abs=100 / len(emb.labels) + 1e-5)
+                value = row["value"].iloc[0]
+                assert 100 * low.mean() - 1e-6 <= value <= 100 * high.mean() + 1e-6, (qset, distance, k)
 
 
 def test_table1_layout_and_other_outputs(tiny_run):
@@ -342,6 +363,8 @@ def test_robustness_table_recomputed_from_embeddings(tiny_run):
         "enhancer",
         "degradation",
         "severity",
+        "parameter",
+        "value",
         "distance",
         "k",
         "top_k_accuracy",
@@ -352,6 +375,10 @@ def test_robustness_table_recomputed_from_embeddings(tiny_run):
     # the test split's rows only: keys x sweeps x variants x severities x distances x ks
     assert len(table) == len(KEYS) * 2 * 2 * 3 * 2 * 3
     assert ((table["low"] <= table["top_k_accuracy"]) & (table["top_k_accuracy"] <= table["high"])).all()
+    # every severity row names its value, not only its index
+    shown = table.groupby(["degradation", "severity"])[["parameter", "value"]].first()
+    assert shown.loc["gaussian"]["value"].astype(float).tolist() == SWEEPS["gaussian"]["severities"]
+    assert set(shown.loc["gaussian"]["parameter"]) == {"sigma"} and set(shown.loc["lowres"]["parameter"]) == {"level"}
     for keys in KEYS:
         gallery = read_embeddings(results / f"embeddings/{keys}/gallery.h5")
         for sweep, names in variants.items():
@@ -360,8 +387,9 @@ def test_robustness_table_recomputed_from_embeddings(tiny_run):
                     # the validation split's sweep (where the best restorer is chosen) ran too
                     assert (results / f"sweeps/validation/{sweep}/embeddings/{keys}/{variant}/s{n}.h5").is_file()
                     emb = read_embeddings(results / f"sweeps/{sweep}/embeddings/{keys}/{variant}/s{n}.h5")
-                    ranks = _brute_force_topk(emb.features, gallery.features, "cosine", 5)
-                    hits = gallery.labels[ranks] == emb.labels[:, None]
+                    score, band = _reference_scores(emb.features, gallery.features, "cosine")
+                    relevant = gallery.labels[None, :] == emb.labels[:, None]
+                    low, high = _hit_bounds(score, band, relevant, 5)
                     row = table[
                         (table["keys"] == keys)
                         & (table.enhancer == variant)
@@ -370,8 +398,9 @@ def test_robustness_table_recomputed_from_embeddings(tiny_run):
                         & (table.distance == "cosine")
                         & (table.k == 5)
                     ]
-                    expected = 100 * hits.any(axis=1).mean()
-                    assert row["top_k_accuracy"].item() == pytest.approx(expected, abs=100 / len(hits) + 1e-5)
+                    value = row["top_k_accuracy"].item()
+                    assert 100 * low.mean() - 1e-6 <= value <= 100 * high.mean() + 1e-6, (keys, sweep, variant, n)
+                    assert (low != high).mean() < 0.05, "near-ties must stay rare, or this test checks nothing"
     # severity 2 of `gaussian` is the paper's sigma 0.1; stronger noise is farther from the clean images
     from cbir.imagemath import psnr
 

@@ -7,11 +7,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cbir.config import severity_specs
 from cbir.robustness import (
     COLUMNS,
+    CSV_COLUMNS,
     SUMMARY_COLUMNS,
     Cells,
     choose_restorers,
+    labelled,
+    severity_labels,
     summary,
     sweep_cells,
 )
@@ -305,3 +309,49 @@ def test_markdown_report():
     frame = summary(cells(flat), cells(flat), clean, distance="l2", k=1)
     text = robustness_markdown(cells(flat), cells(flat), clean, {"l2": frame}, k=1)
     assert "Relative mCE not defined: lowres: the baseline's error does not exceed its clean error" in text
+
+
+def test_severity_labels_name_the_varied_parameter_and_its_values():
+    def labels(sweep):
+        return severity_labels(dict(enumerate(severity_specs(sweep), 1)))
+
+    lowres = {"degradation": {"name": "lowres"}, "vary": "level", "severities": [1, [1, 1, 2], [1, 2], 2, [2, 3]]}
+    assert labels(lowres) == {
+        1: ("level", "1"),
+        2: ("level", "[1, 1, 2]"),  # a mixture as the config writes it, draws and all
+        3: ("level", "[1, 2]"),
+        4: ("level", "2"),
+        5: ("level", "[2, 3]"),
+    }
+    # the sweep's fixed parameters (T, zero_centre; sigma when T varies) are not what a severity stands for
+    blur = {"name": "motion_blur", "sigma": 0.05, "T": 1.0, "zero_centre": True}
+    assert labels({"degradation": blur, "vary": "sigma", "severities": [0.02, 0.035, [0.05, 0.07]]}) == {
+        1: ("sigma", "0.02"),
+        2: ("sigma", "0.035"),
+        3: ("sigma", "[0.05, 0.07]"),
+    }
+    assert labels({"degradation": blur, "vary": "T", "severities": [0.5, 2.0]}) == {1: ("T", "0.5"), 2: ("T", "2")}
+    # a severity whose degradations are unknown: no labels for the sweep, rather than wrong ones
+    assert severity_labels({1: [{"name": "gaussian", "sigma": 0.1}], 2: None}) == {1: ("", ""), 2: ("", "")}
+
+
+def test_labelled_table_keeps_the_severity_index():
+    table = cells(TEST).table
+    labels = {("gaussian", 1): ("sigma", "0.04"), ("gaussian", 2): ("sigma", "0.07")}
+    out = labelled(table, labels)
+    assert tuple(out.columns) == CSV_COLUMNS and CSV_COLUMNS[:4] == COLUMNS[:4]
+    pd.testing.assert_frame_equal(out[list(COLUMNS)], table)
+    gaussian = out[out["degradation"] == "gaussian"]
+    assert dict(zip(gaussian["severity"], gaussian["value"], strict=True)) == {1: "0.04", 2: "0.07"}
+    assert set(out.loc[out["degradation"] == "lowres", "value"]) == {""}  # not labelled: empty
+
+
+def test_markdown_severity_columns_show_their_values():
+    test, validation, clean = cells(TEST), cells(VALIDATION), clean_cells()
+    frame = summary(test, validation, clean, distance="l2", k=1)
+    labels = {("gaussian", 1): ("sigma", "0.04"), ("gaussian", 2): ("sigma", "0.07")}
+    text = robustness_markdown(test, validation, clean, {"l2": frame}, k=1, labels=labels)
+    gaussian = text.split("### gaussian\n")[1].split("### lowres\n")[0]
+    assert "| Keys | Enhancer | Severity 1 (sigma=0.04) | Severity 2 (sigma=0.07) |" in gaussian
+    lowres = text.split("### lowres\n")[1]
+    assert "| Keys | Enhancer | Severity 1 | Severity 2 |" in lowres  # no labels: the index alone

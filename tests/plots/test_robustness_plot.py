@@ -170,3 +170,37 @@ def test_band_pixels_between_low_and_high():
     fig = robustness_figure(plain, clean={}, distance="l2", k=1)
     assert not fig.get_axes()[0].collections
     plt.close(fig)
+
+
+def test_severity_ticks_show_the_parameter_values():
+    """x ticks: each severity's value from robustness.csv's `value` column (numbers read back as
+    floats, mixtures as text), the parameter as the axis title; without values the severities."""
+    curves = {key: value for key, value in CURVES.items() if key[2] in ("gaussian", "lowres")}
+    labelled = table(curves)
+    values = {"gaussian": ("sigma", ["0.04", "0.07", "0.1"]), "lowres": ("level", ["1", "[1, 1, 2]", "[1, 2]"])}
+    labelled["parameter"] = [values[d][0] for d in labelled["degradation"]]
+    labelled["value"] = [
+        values[d][1][s - 1] for d, s in zip(labelled["degradation"], labelled["severity"], strict=True)
+    ]
+    fig = robustness_figure(labelled, clean=CLEAN, distance="l2", k=1)
+    gaussian, lowres = fig.get_axes()
+    assert [t.get_text() for t in gaussian.get_xticklabels()] == ["0.04", "0.07", "0.1"]
+    assert gaussian.get_xlabel() == "sigma" and lowres.get_xlabel() == "level"
+    assert [t.get_text() for t in lowres.get_xticklabels()] == ["1", "[1, 1, 2]", "[1, 2]"]
+    assert lowres.get_xticklabels()[1].get_rotation() == 0
+    np.testing.assert_array_equal(gaussian.lines[0].get_xdata(), [1, 2, 3])  # evenly spaced
+    plt.close(fig)
+    mixtures = labelled.assign(value=lambda f: f["value"].where(f["severity"] != 3, "[0.05, 0.07, 0.1]"))
+    fig = robustness_figure(mixtures, clean=CLEAN, distance="l2", k=1)
+    assert fig.get_axes()[0].get_xticklabels()[2].get_rotation() == 30  # long labels slant
+    plt.close(fig)
+    # a CSV of numbers alone reads back as floats
+    only = labelled[labelled["degradation"] == "gaussian"].assign(value=lambda f: f["value"].astype(float))
+    fig = robustness_figure(only, clean=CLEAN, distance="l2", k=1)
+    assert [t.get_text() for t in fig.get_axes()[0].get_xticklabels()] == ["0.04", "0.07", "0.1"]
+    plt.close(fig)
+    # no values (an older table, or files that do not say): the severities themselves
+    fig = robustness_figure(table(curves), clean=CLEAN, distance="l2", k=1)
+    assert [t.get_text() for t in fig.get_axes()[0].get_xticklabels()] == ["1", "2", "3"]
+    assert fig.get_axes()[0].get_xlabel() == "severity"
+    plt.close(fig)

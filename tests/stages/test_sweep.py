@@ -203,12 +203,22 @@ def test_sweep_stages_write_query_sets_like_degrade_queries_and_the_table_recomp
                 assert row["top_k_accuracy"].item() == pytest.approx(want, abs=1e-6)
                 assert row["low"].item() <= row["top_k_accuracy"].item() <= row["high"].item()
     assert len(table) == len(stored)
+    # each severity with the value it stands for, read from the embedded query sets' provenance
+    # (restored sets keep their query set's specs)
+    assert set(stored["parameter"]) == {"sigma"}
+    by_severity = stored.groupby("severity")["value"].agg(set).to_dict()
+    assert by_severity == {1: {0.05}, 2: {0.1}, 3: {0.3}}
     text = (folder / "robustness.md").read_text()
     assert "best restorer" in text and "chosen on the validation split" in text
     assert "## L2 metric, top-1" in text and "## cosine sim, top-1" in text
+    header = "| Keys | Enhancer | Severity 1 (sigma=0.05) | Severity 2 (sigma=0.1) | Severity 3 (sigma=0.3) |"
+    assert header in text
 
 
-CSV_COLUMNS = ("keys", "enhancer", "degradation", "severity", "distance", "k", "top_k_accuracy", "low", "high")
+CSV_COLUMNS = (
+    *("keys", "enhancer", "degradation", "severity", "parameter", "value"),
+    *("distance", "k", "top_k_accuracy", "low", "high"),
+)
 
 
 def retrieval_csv(path, clean: dict[str, float]) -> None:
@@ -331,6 +341,9 @@ def test_evaluate_robustness_end_to_end_by_brute_force(synthetic):
     table = evaluate_robustness(**synthetic)
     stored = pd.read_csv(synthetic["csv"])
     assert list(stored.columns) == list(CSV_COLUMNS) and len(stored) == len(table)
+    # embeddings that do not say how their queries were degraded: severities without values
+    assert stored["parameter"].isna().all() and stored["value"].isna().all()
+    assert "| Keys | Enhancer | Severity 1 | Severity 2 | Severity 3 |" in synthetic["markdown"].read_text()
     assert len(stored) == 2 * 3 * 3 * 2 * 2  # test split only: keys x enhancers x severities x distances x ks
     # every test cell by brute force: value, and interval from the resampler the stage must use
     queries = read_embeddings(synthetic["embeddings"][0])

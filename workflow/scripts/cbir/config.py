@@ -33,7 +33,8 @@ RENAMED = {
 
 # Sections whose entries an overlay config (--configfile, merged over the default) can drop by
 # setting them to null: merging can add and change names, never remove one.
-DROPPABLE = ("keys", "sweeps", "enhancers", "enhance", "calibration")
+DROPPABLE = ("queries", "keys", "sweeps", "enhancers", "enhance", "calibration")
+Dropped = dict[str, list[str]]  # section -> the names an overlay set to null
 
 
 class ConfigError(ValueError):
@@ -187,20 +188,42 @@ def _degradation_lists(config: dict):
             yield f"sweeps.{name}.severities.{i}", specs
 
 
+def _dropped(dropped: Dropped | None, section: str, names=None) -> str:
+    """The note ' (queries.clean is null: dropped)' when an overlay dropped `names` (default: every
+    dropped name) of `section`, so that an error about a missing name says where it went; else ''."""
+    gone = [n for n in (dropped or {}).get(section, []) if names is None or n in names]
+    if not gone:
+        return ""
+    listed = ", ".join(f"{section}.{name}" for name in gone)
+    return f" ({listed} {'is' if len(gone) == 1 else 'are'} null: dropped)"
+
+
+def _no_enhancer(config: dict, name: str, dropped: Dropped | None) -> str:
+    """Why `name` is not an enhancer: dropped by an overlay, or not among those configured."""
+    known = ", ".join(sorted(config["enhancers"])) or "none configured"
+    return f"no enhancer named {name!r} in 'enhancers'" + (_dropped(dropped, "enhancers", [name]) or f" ({known})")
+
+
+def _mean(value) -> float:
+    """A severity's position in the order: its value, or a mixture's mean value."""
+    return sum(value) / len(value) if isinstance(value, list) else value
+
+
 def _degradation_validator(validator: jsonschema.protocols.Validator) -> jsonschema.protocols.Validator:
     """The schema's validator of one degradation spec (a grid or severity value checked in place)."""
     return validator.evolve(schema={"$ref": "#/$defs/degradation", "$defs": validator.schema["$defs"]})
 
 
-def _check_sweeps(config: dict, validator: jsonschema.protocols.Validator) -> None:
-    """Each sweep varies a numeric parameter of its degradation to valid values, names known
-    enhancers, and all sweeps have as many severities."""
+def _check_sweeps(config: dict, validator: jsonschema.protocols.Validator, dropped: Dropped | None = None) -> None:
+    """Each sweep varies a numeric parameter of its degradation to valid, strictly increasing
+    values, names known enhancers, and all sweeps have as many severities."""
     sweeps = config["sweeps"]
     if not sweeps:
         return
     if not any(not specs for specs in config["queries"].values()):
         raise ConfigError(
             "config key 'sweeps': the robustness curves need a clean query set (an empty list in 'queries')"
+            + _dropped(dropped, "queries")
         )
     degradation = _degradation_validator(validator)
     first = next(iter(sweeps))
@@ -224,15 +247,20 @@ def _check_sweeps(config: dict, validator: jsonschema.protocols.Validator) -> No
                     raise ConfigError(
                         f"config key '{key}.severities.{i}': {sweep['vary']} = {spec[sweep['vary']]!r}: {error.message}"
                     )
+        # Every numeric parameter degrades more as it grows; a mixture sits at its mean value (the
+        # default lowres sweep [1, [1, 1, 2], [1, 2], 2, [2, 3]] is 1, 1.33, 1.5, 2, 2.5).
+        means = [_mean(value) for value in sweep["severities"]]
+        if any(b <= a for a, b in zip(means, means[1:], strict=False)):
+            raise ConfigError(
+                f"config key '{key}.severities': must be strictly increasing (weakest first; a list by its mean "
+                f"value), got {sweep['severities']}"
+            )
         for enhancer in sweep["enhancers"]:
             if enhancer not in config["enhancers"]:
-                known = ", ".join(sorted(config["enhancers"])) or "none configured"
-                raise ConfigError(
-                    f"config key '{key}.enhancers': no enhancer named {enhancer!r} in 'enhancers' ({known})"
-                )
+                raise ConfigError(f"config key '{key}.enhancers': {_no_enhancer(config, enhancer, dropped)}")
 
 
-def _check_calibration(config: dict, validator: jsonschema.protocols.Validator) -> None:
+def _check_calibration(config: dict, validator: jsonschema.protocols.Validator, dropped: Dropped | None = None) -> None:
     """Each calibrated set is a degraded query set (with a clean set to drop from); a set that
     varies names its degradations and an increasing grid of valid values, one that does not has
     no grid."""
@@ -243,9 +271,15 @@ def _check_calibration(config: dict, validator: jsonschema.protocols.Validator) 
     for name, spec in config["calibration"].items():
         key = f"calibration.{name}"
         if not config["queries"].get(name):
-            raise ConfigError(f"config key '{key}': no degraded query set named {name!r} in 'queries'")
+            raise ConfigError(
+                f"config key '{key}': no degraded query set named {name!r} in 'queries'"
+                + _dropped(dropped, "queries", [name])
+            )
         if not has_clean:
-            raise ConfigError(f"config key '{key}': a drop needs a clean query set (an empty list in 'queries')")
+            raise ConfigError(
+                f"config key '{key}': a drop needs a clean query set (an empty list in 'queries')"
+                + _dropped(dropped, "queries")
+            )
         values = spec["values"]
         if not spec["vary"]:
             if values:
@@ -267,27 +301,57 @@ def _check_calibration(config: dict, validator: jsonschema.protocols.Validator) 
 AUTOENCODERS = ("autoencoder", "reference_autoencoder")
 
 
-def _semantic_checks(config: dict, validator: jsonschema.protocols.Validator) -> None:
-    """What a schema cannot state: relations between keys."""
+def _check_keys(config: dict) -> None:
+    """Each robust key set degrades at least one image of every training batch: its classifier
+    trains with the recipe of `classifier`, batch size included (round as the trainer rounds)."""
+    batch = config["classifier"]["batch_size"]
+    for name, keys in config["keys"].items():
+        key = f"keys.{name}.share"
+        share, consistency = keys["share"], keys["consistency"]
+        if share == 0 and consistency > 0:
+            raise ConfigError(
+                f"config key '{key}': 0 degrades no image of a batch, but consistency {consistency} compares "
+                "degraded images with their clean twins; set a share above 0 (or drop the key set with "
+                f"keys: {{{name}: null}})"
+            )
+        if share == 0:
+            raise ConfigError(
+                f"config key '{key}': 0 degrades no image of a batch, so these keys would be the standard keys "
+                f"trained again under another name; set a share above 0 (or drop the key set with keys: {{{name}: null}})"
+            )
+        if round(share * batch) == 0:
+            raise ConfigError(
+                f"config key '{key}': round({share} x classifier.batch_size {batch}) = 0: no image of a batch "
+                f"would be degraded, so these keys would be the standard keys under another name; a share above "
+                f"0.5 / {batch} = {0.5 / batch:.4g} degrades at least one"
+            )
+
+
+def _semantic_checks(config: dict, validator: jsonschema.protocols.Validator, dropped: Dropped | None = None) -> None:
+    """What a schema cannot state: relations between keys. `dropped`: the names an overlay set to
+    null, named in the errors about what still refers to them."""
     ks, topk = config["retrieval"]["ks"], config["retrieval"]["topk"]
     if max(ks) > topk:
         raise ConfigError(f"config key 'retrieval.ks': k = {max(ks)} exceeds retrieval.topk = {topk}")
     for query, names in config["enhance"].items():
         if query not in config["queries"]:
-            raise ConfigError(f"config key 'enhance.{query}': no query set named {query!r} in 'queries'")
+            raise ConfigError(
+                f"config key 'enhance.{query}': no query set named {query!r} in 'queries'"
+                + _dropped(dropped, "queries", [query])
+            )
         if not config["queries"][query]:
             raise ConfigError(f"config key 'enhance.{query}': the query set is clean; there is nothing to enhance")
         for name in names:
             if name not in config["enhancers"]:
-                known = ", ".join(sorted(config["enhancers"])) or "none configured"
-                raise ConfigError(f"config key 'enhance.{query}': no enhancer named {name!r} in 'enhancers' ({known})")
+                raise ConfigError(f"config key 'enhance.{query}': {_no_enhancer(config, name, dropped)}")
     if config["enhance"] and not any(not specs for specs in config["queries"].values()):
         raise ConfigError(
             "config key 'queries': restoring query sets needs a clean query set (an empty list) to measure "
-            "the gap a restorer closes"
+            "the gap a restorer closes" + _dropped(dropped, "queries")
         )
-    _check_sweeps(config, validator)
-    _check_calibration(config, validator)
+    _check_keys(config)
+    _check_sweeps(config, validator, dropped)
+    _check_calibration(config, validator, dropped)
     check_tuning(config)
     held = config["validation"]["instances_per_class"]
     if config["dataset"]["source"] in ("synthetic", "smallnorb") and held >= NORB_TRAINING_OBJECTS:
@@ -333,14 +397,20 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     ]
     if renamed:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(renamed))
+    dropped: Dropped = {}
     for section in DROPPABLE:  # `keys: {robust: null}` in an overlay config drops the robust keys
         if isinstance(config.get(section), dict):
+            dropped[section] = [name for name, value in config[section].items() if value is None]
             config[section] = {name: value for name, value in config[section].items() if value is not None}
+    if config.get("queries") == {} and dropped.get("queries"):
+        raise ConfigError(
+            f"config key 'queries': no query set is left{_dropped(dropped, 'queries')}; at least one is needed"
+        )
     validator = Validator(schema)
     _check(config, validator)
     _Defaults(schema).fill(config, schema)
     _check(config, validator)  # the filled defaults must satisfy the schema too
-    _semantic_checks(config, validator)
+    _semantic_checks(config, validator, dropped)
     return config
 
 

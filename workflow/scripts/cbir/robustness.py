@@ -28,6 +28,11 @@ reported are the test split's). Baseline: this run's standard keys, no restorer.
                   denominator is <= 0 or its interval includes 0.
 A ratio whose denominator is 0 is NaN.
 
+Severity n stands for a value of the sweep's parameter (config `sweeps.<name>.severities`):
+`severity_labels` recovers each severity's (parameter, value) from the degradation lists the
+queries were degraded with, and `labelled` adds them to the table (robustness.csv's `parameter`
+and `value` columns), so that tables and curves show the values, not only 1..N.
+
 Pure computation on tables and arrays: reading the sweep files is `cbir.stages.sweep`'s, the
 Markdown report `cbir.robustness_tables`'s.
 """
@@ -46,6 +51,10 @@ from cbir.stats import Resampler, StatsError
 from cbir.tables import NONE, STANDARD, TableError, ordered
 
 COLUMNS = ("keys", "enhancer", "degradation", "severity", "distance", "k", "top_k_accuracy", "low", "high")
+# What severity n stands for: the varied parameter and its value as text ("0.07"; a mixture, one
+# value drawn per image, as the config writes it: "[1, 1, 2]"); empty where the files do not say.
+LABEL_COLUMNS = ("parameter", "value")
+CSV_COLUMNS = (*COLUMNS[:4], *LABEL_COLUMNS, *COLUMNS[4:])  # robustness.csv
 SUMMARY_COLUMNS = (
     "keys",
     "remedy",
@@ -80,6 +89,49 @@ MEASURE = "top_k_accuracy"
 Run = tuple[str, str, str, int, Mapping[tuple[str, str, int], np.ndarray]]
 # keys -> degradation -> (chosen enhancer, candidate -> its mean validation error, %)
 Choices = dict[str, dict[str, tuple[str, dict[str, float]]]]
+# (degradation, severity) -> (parameter, value text): what each severity stands for
+Labels = Mapping[tuple[str, int], tuple[str, str]]
+
+
+def format_value(value) -> str:
+    """A parameter value as the tables show it: 0.07 -> "0.07", a mixture [1, 1, 2] -> "[1, 1, 2]"."""
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(format_value(v) for v in value) + "]"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    return f"{value:g}"
+
+
+def severity_labels(specs: Mapping[int, Sequence[Mapping] | None]) -> dict[int, tuple[str, str]]:
+    """severity -> (parameter, value text) of one sweep, from the degradation list each severity's
+    queries were degraded with (`cbir.config.severity_specs`: one spec, or one per value of a
+    mixture). The parameter is the one whose value differs between severities (the sweep's
+    `vary`; the others are the sweep's fixed ones); several such are joined with ", ". Empty
+    labels ("", "") when a severity's list is unknown (None) or nothing differs."""
+    if not specs or any(not s for s in specs.values()):
+        return {severity: ("", "") for severity in specs}
+
+    def value(severity: int, param: str):
+        values = [spec.get(param) for spec in specs[severity]]
+        return values[0] if all(v == values[0] for v in values) else values  # a mixture keeps its draws
+
+    params = dict.fromkeys(p for listed in specs.values() for spec in listed for p in spec if p != "name")
+    first = next(iter(specs))
+    varied = [p for p in params if any(value(s, p) != value(first, p) for s in specs)]
+    return {
+        severity: (", ".join(varied), "; ".join(format_value(value(severity, p)) for p in varied)) for severity in specs
+    }
+
+
+def labelled(table: pd.DataFrame, labels: Labels) -> pd.DataFrame:
+    """`table` (COLUMNS) with the LABEL_COLUMNS after `severity` (CSV_COLUMNS): each row's
+    (parameter, value) from `labels`, empty where it has none."""
+    keys = zip(table["degradation"], table["severity"].astype(int), strict=True)
+    pairs = [labels.get(key, ("", "")) for key in keys]
+    out = table.copy()
+    out["parameter"] = [p for p, _ in pairs]
+    out["value"] = [v for _, v in pairs]
+    return out[list(CSV_COLUMNS)]
 
 
 @dataclass

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from cbir.robustness import BEST, Cells, choose_restorers
+from cbir.robustness import BEST, Cells, Labels, choose_restorers
 from cbir.tables import DISTANCE_NAMES, MISSING, NONE, STANDARD, Cell, fmt, fmt_cell, markdown_table, ordered
 
 
@@ -26,13 +26,27 @@ def _percent(value: float, low: float, high: float) -> str:
     return fmt_cell(Cell(value, low, high))
 
 
+def severity_title(severity: int, label: tuple[str, str] | None) -> str:
+    """A severity's column title with its parameter value: "Severity 2 (sigma=0.07)"."""
+    parameter, value = label or ("", "")
+    return f"Severity {severity}" + (f" ({parameter}={value})" if value else "")
+
+
 def robustness_markdown(
-    test: Cells, validation: Cells, clean: Cells, summaries: Mapping[str, pd.DataFrame], *, k: int
+    test: Cells,
+    validation: Cells,
+    clean: Cells,
+    summaries: Mapping[str, pd.DataFrame],
+    *,
+    k: int,
+    labels: Labels | None = None,
 ) -> str:
     """A markdown report: per distance (`summaries`: distance -> `summary` at k), the summary per
     remedy, the restorers chosen on validation with every candidate's validation error, and per
     degradation the test split's top-k accuracy per severity with intervals, one row per (keys,
-    enhancer), with each key set's clean accuracy."""
+    enhancer), with each key set's clean accuracy; each severity's column names its parameter
+    value (`labels`: (degradation, severity) -> (parameter, value), `cbir.robustness.severity_labels`)."""
+    labels = labels or {}
     resamples = test.resampled.shape[1]
     parts = [
         "# Severity sweeps: retrieval under growing degradation\n",
@@ -113,6 +127,8 @@ def robustness_markdown(
             parts += [
                 f"### {degradation}\n",
                 f"Top-{k} accuracy (%) per severity, test split; clean test queries: {stated}.\n",
-                markdown_table(["Keys", "Enhancer", *[f"Severity {s}" for s in severities]], rows),
+                markdown_table(
+                    ["Keys", "Enhancer", *[severity_title(s, labels.get((degradation, s))) for s in severities]], rows
+                ),
             ]
     return "\n".join(parts)

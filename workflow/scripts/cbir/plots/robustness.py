@@ -1,6 +1,7 @@
 """Severity sweeps: top-k accuracy against the severity of each degradation (ImageNet-C style
 robustness curves), one panel per degradation, one line per remedy (key set x restorer), each
-with a light band for its 95 % interval so that overlapping remedies read as indistinguishable."""
+with a light band for its 95 % interval so that overlapping remedies read as indistinguishable.
+Severities are evenly spaced and labelled with the parameter value each stands for."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from collections.abc import Mapping
 import pandas as pd
 
 from cbir.plots import RemedyStyles, plt
+from cbir.robustness import format_value
 from cbir.tables import DISTANCE_NAMES, NONE, STANDARD, ordered, remedy
 
 COLUMNS_MAX = 3  # panels per row
 BAND_ALPHA = 0.15  # interval bands: light enough for the lines above them to stay legible
+TICK_CHARS = 12  # tick labels longer than this (long mixtures such as "[0.05, 0.07, 0.1]") are drawn slanted
 
 
 def remedy_label(keys: str, enhancer: str) -> str:
@@ -28,14 +31,31 @@ def clean_label(keys: str) -> str:
     return f"{keys} keys, clean queries"
 
 
+def severity_ticks(part: pd.DataFrame, severities: list[int]) -> tuple[list[str], str]:
+    """The x tick labels of one panel's severities and the axis title: the parameter values and
+    the parameter's name from robustness.csv's `value` and `parameter` columns
+    (`cbir.robustness.LABEL_COLUMNS`), or the severities 1..N and "severity" where a severity
+    has no value (a table without those columns)."""
+    if {"parameter", "value"} <= set(part.columns):
+        named = part.dropna(subset=["value"])
+        named = named[named["value"].astype(str) != ""]
+        values = dict(zip(named["severity"].astype(int), named["value"], strict=True))
+        if all(s in values for s in severities):
+            parameters = [str(p) for p in dict.fromkeys(named["parameter"].dropna()) if str(p)]
+            # a CSV column of numbers only reads back as floats: 1.0 is shown as "1"
+            return [format_value(values[s]) for s in severities], ", ".join(parameters) or "value"
+    return [str(s) for s in severities], "severity"
+
+
 def robustness_figure(table: pd.DataFrame, *, clean: Mapping[str, float], distance: str, k: int) -> plt.Figure:
     """Top-k accuracy (%) against severity at one distance and k, from robustness.csv
-    (`cbir.robustness.COLUMNS`): one panel per degradation (table order, up to three per row),
+    (`cbir.robustness.CSV_COLUMNS`; `parameter` and `value` may be absent): one panel per degradation (table order, up to three per row),
     one line with markers per (keys, enhancer): its colour the restorer's (grey: none), its line
     style the key set's (`RemedyStyles`), the same in every panel, over a light band of that
     colour from `low` to `high` (its interval; none where the table has no such columns); per
     key set a thin black line in that style at its clean accuracy (`clean`: key set -> %, key
-    sets missing there get none). Shared y axis 0-100 %, one legend for the figure."""
+    sets missing there get none). Severities evenly spaced, each labelled with its parameter value
+    (`severity_ticks`). Shared y axis 0-100 %, one legend for the figure."""
     rows = table[(table["distance"] == distance) & (table["k"] == k)]
     if rows.empty:
         raise ValueError(f"no robustness rows for distance {distance!r} and k={k}")
@@ -81,11 +101,13 @@ def robustness_figure(table: pd.DataFrame, *, clean: Mapping[str, float], distan
                 style = styles.linestyle(keys)
                 handles[label] = ax.axhline(clean[keys], color="black", linestyle=style, linewidth=0.8, label=label)
         severities = sorted({int(s) for s in part["severity"]})
-        ax.set_xticks(severities)
+        ticks, parameter = severity_ticks(part, severities)
+        slanted = max(len(t) for t in ticks) > TICK_CHARS
+        ax.set_xticks(severities, ticks, fontsize=8, rotation=30 if slanted else 0, ha="right" if slanted else "center")
         ax.set_xlim(min(severities) - 0.3, max(severities) + 0.3)
         ax.set_ylim(0, 100)
         ax.set_title(degradation, fontsize=10)
-        ax.set_xlabel("severity")
+        ax.set_xlabel(parameter)
         ax.grid(alpha=0.3)
     for row in axes:
         row[0].set_ylabel(f"top-{k} accuracy (%)")

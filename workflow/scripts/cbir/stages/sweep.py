@@ -11,6 +11,7 @@ them is `cbir.robustness`'s and the report's text `cbir.robustness_tables`'s, wh
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -24,7 +25,7 @@ from cbir.evaluation import object_ids, per_query_values
 from cbir.fsutil import atomic_path
 from cbir.h5store import read_columns, read_ranking_measures, read_retrieval
 from cbir.plots import save_figure
-from cbir.robustness import COLUMNS, Cells, distance_order, summary, sweep_cells
+from cbir.robustness import COLUMNS, Cells, distance_order, labelled, severity_labels, summary, sweep_cells
 from cbir.robustness_tables import robustness_markdown
 from cbir.seeding import stream_key
 from cbir.stats import Resampler
@@ -176,6 +177,34 @@ def query_columns(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
     return columns["label"], columns["instance"]
 
 
+def source_specs(path: PathLike) -> list[dict] | None:
+    """The degradation list the queries of an embedding file were degraded with: the `specs`
+    attribute of the image set it embedded (a restored set keeps its query set's), or None where
+    the file does not say."""
+    with h5py.File(path, "r") as h5:
+        meta = h5.attrs.get("meta")
+    try:
+        source = json.loads(meta).get("source_attrs") if meta is not None else None
+    except ValueError as exc:
+        raise TableError(f"{path}: unreadable attributes ({exc})") from exc
+    specs = source.get("specs") if isinstance(source, dict) else None
+    return specs if isinstance(specs, list) else None
+
+
+def sweep_labels(items: Sequence[Item]) -> dict[tuple[str, int], tuple[str, str]]:
+    """(sweep, severity) -> (parameter, value) of every sweep of `items`
+    (`cbir.robustness.severity_labels`), from the first embedding file of each severity."""
+    specs: dict[str, dict[int, list[dict] | None]] = {}
+    for (_keys, _enhancer, sweep, severity), embedding, _result in items:
+        if severity not in specs.setdefault(sweep, {}):
+            specs[sweep][severity] = source_specs(embedding)
+    return {
+        (sweep, severity): label
+        for sweep, per in specs.items()
+        for severity, label in severity_labels(dict(sorted(per.items()))).items()
+    }
+
+
 def load_cells(
     items: Sequence[Item],
     gallery_labels: Mapping[str, np.ndarray],
@@ -232,7 +261,8 @@ def evaluate_robustness(
     """Rule evaluate_robustness: every sweep retrieval (`runs`: (part, keys, enhancer, sweep,
     severity) of each `embeddings` / `results` file, part "" the test split, "validation/" the
     validation split) through the evaluator, one resampler per split (config `evaluation`,
-    seeded from `seed`) -> `csv` (the test split's cells); the summary per remedy at each
+    seeded from `seed`) -> `csv` (the test split's cells, each severity with the parameter value it
+    stands for, read from the embedding files' provenance: `sweep_labels`); the summary per remedy at each
     distance and k, with best restorers chosen on validation and the clean errors of each key
     set's clean test queries (`clean_embeddings` / `clean_results`, key set -> file) -> `markdown`.
     Labels and objects come from the embedding files, so every number can be recomputed from
@@ -258,12 +288,13 @@ def evaluate_robustness(
     test, clean_cells = load_cells(splits["test"], gallery_labels, ks, **bootstrap, extra=clean_items)
     validation, _ = load_cells(splits["validation"], gallery_labels, ks, **bootstrap)
 
-    table = test.table[list(COLUMNS)]
+    labels = sweep_labels(splits["test"])
+    table = labelled(test.table[list(COLUMNS)], labels)
     with atomic_path(csv) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6f")
     distances = distance_order(table["distance"])
     summaries = {d: summary(test, validation, clean_cells, distance=d, k=k) for d in distances}
-    text = robustness_markdown(test, validation, clean_cells, summaries, k=k)
+    text = robustness_markdown(test, validation, clean_cells, summaries, k=k, labels=labels)
     with atomic_path(markdown) as tmp:
         tmp.write_text(text)
     log.info("wrote %s (%d rows) and %s", csv, len(table), markdown)
