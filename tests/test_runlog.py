@@ -36,3 +36,18 @@ def test_uncaught_exception_goes_to_the_log_with_its_traceback(tmp_path):
     assert "CRITICAL cbir: job failed: RuntimeError: the input is broken" in text
     assert "Traceback (most recent call last)" in text and "in inner" in text
     assert "RuntimeError: the input is broken" in proc.stderr
+
+
+def test_warnings_inside_a_job_reach_its_log(tmp_path):
+    """numpy's overflow warning (the trial's motion blur T 1e39) must be read where the job is read."""
+    log = tmp_path / "job.log"
+    script = (
+        "import numpy as np\n"
+        "from cbir.runlog import setup_logging\n"
+        f"setup_logging({str(log)!r})\n"
+        "np.float32(3e38) * np.float32(10)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO / "workflow" / "scripts", capture_output=True)
+    assert proc.returncode == 0
+    text = log.read_text()
+    assert "WARNING py.warnings" in text and "RuntimeWarning: overflow encountered" in text

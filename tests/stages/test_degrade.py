@@ -9,7 +9,7 @@ from matplotlib.image import imread
 
 from cbir.degrade import DegradationError, degrade, spec_choices
 from cbir.h5store import COLUMNS, read_image_set, write_image_set
-from cbir.stages.degrade import degrade_query_set, plot_degradations
+from cbir.stages.degrade import BlankedImagesError, degrade_query_set, plot_degradations
 
 NOISY = [
     {"name": "gaussian", "sigma": 0.1},
@@ -79,6 +79,20 @@ def test_bad_specs_write_nothing(test_split, tmp_path):
         run(path, tmp_path / "q.h5", [{"name": "lowres", "level": 5}])
     with pytest.raises(DegradationError, match="'sigma'"):
         run(path, tmp_path / "q.h5", [{"name": "gaussian"}])
+    assert not (tmp_path / "q.h5").exists()
+
+
+@pytest.mark.parametrize("T", [1e39, 1e200])
+def test_overflowing_blur_is_refused_not_written_black(test_split, tmp_path, T):
+    """The trial's blackout: float32 overflow turned every image into one grey level with exit 0."""
+    path, _, _ = test_split
+    blur = {"name": "motion_blur", "sigma": 0.05, "T": T, "zero_centre": True}
+    specs = [{"name": "gaussian", "sigma": 0.1}, blur]
+    with pytest.raises(
+        BlankedImagesError, match=r"q.h5: \d+ of 50 images of query set 'noisy' come out constant"
+    ) as err:
+        run(path, tmp_path / "q.h5", specs)
+    assert f'"T": {T}' in str(err.value) and "gaussian" not in str(err.value)  # the culprit only
     assert not (tmp_path / "q.h5").exists()
 
 

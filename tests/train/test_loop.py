@@ -12,7 +12,7 @@ from train.toydata import CLASSIFIER, CPU, DENOISE, DENOISER, FEATURE_DENOISER, 
 from cbir.checkpoint import read_checkpoint
 from cbir.device import runtime
 from cbir.networks import Classifier
-from cbir.train.loop import Trained, digest, history_fields, partial_path, train
+from cbir.train.loop import Trained, TrainingDiverged, digest, history_fields, partial_path, train
 from cbir.train.tasks import ClassifierTask, EnhancerTask
 
 SPLITS = toy_splits()
@@ -197,3 +197,23 @@ def test_another_feature_classifier_starts_over(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="cbir"):  # same weights, another object: resumes
         run(enhancer_task("denoiser", FEATURE_DENOISER, classifier=toy_classifier(1)), partial)
     assert "resuming after epoch 2" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "make_task",
+    [
+        lambda: classifier_task({**CLASSIFIER, "lr": 1e6}),
+        lambda: enhancer_task("denoiser", {**DENOISER, "lr": 1e6}),
+    ],
+    ids=["classifier", "denoiser"],
+)
+def test_diverged_training_stops_without_a_model(tmp_path, make_task):
+    """The trial's `lr: 1e6`: a NaN or infinite loss ends the job naming the network and its
+    lr; the partial file never holds the diverged epoch, and nothing is returned as finished."""
+    task = make_task()
+    partial = tmp_path / "net.pt.partial"
+    with pytest.raises(TrainingDiverged, match=rf"{task.name}: training diverged in epoch \d .*at lr 1000000\.0"):
+        run(task, partial)
+    if partial.exists():  # the epochs before the divergence, all finite
+        history = read_checkpoint(partial)["meta"]["history"]
+        assert all(torch.isfinite(torch.tensor(r["train_loss"])) for r in history)

@@ -75,6 +75,15 @@ def psnr(reference: np.ndarray, images: np.ndarray, renormalize: bool = False, a
     return psnr_from_mse(((ref - img) ** 2).reshape(len(ref), -1).mean(1))
 
 
+def blanked(source: np.ndarray, result: np.ndarray) -> np.ndarray:
+    """bool [N]: images that are constant in `result` but not in `source` (same shape): a
+    degradation or restoration that wiped them out (an overflow, a level that keeps no detail)."""
+    flat_source = source.reshape(len(source), -1)
+    flat_result = result.reshape(len(result), -1)
+    constant = (flat_result == flat_result[:, :1]).all(axis=1)
+    return constant & ~(flat_source == flat_source[:, :1]).all(axis=1)
+
+
 def batch_slices(n: int, batch_size: int) -> list[slice]:
     """Consecutive slices of at most `batch_size` covering range(n)."""
     if batch_size < 1:

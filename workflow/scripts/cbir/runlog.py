@@ -1,7 +1,7 @@
 """Logging and progress bars for rule scripts.
 
-A script calls `setup_logging(snakemake.log[0])` first: log records go to the
-job's log file and to stderr, and so does the traceback of an exception that ends the
+A script calls `setup_logging(snakemake.log[0])` first: log records and Python warnings go
+to the job's log file and to stderr, and so does the traceback of an exception that ends the
 script, so `snakemake --show-failed-logs` shows why a job failed. `progress()` shows a tqdm bar on a terminal and
 otherwise writes throttled progress lines into the log instead of carriage-return
 noise.
@@ -31,6 +31,9 @@ def setup_logging(log_file: str | Path | None = None, level: int = logging.INFO)
         handlers=handlers,
         force=True,
     )
+    # numpy's overflow and torch's user warnings would otherwise reach only Snakemake's
+    # stderr, never the job log that explains the job's outputs
+    logging.captureWarnings(True)
     sys.excepthook = _log_uncaught
 
 

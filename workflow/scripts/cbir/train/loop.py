@@ -41,6 +41,10 @@ log = logging.getLogger("cbir.train")
 NORMALIZATION = "per-image min-max to [0, 1], then 2 x - 1 to [-1, 1]"
 
 
+class TrainingDiverged(RuntimeError):
+    """A training loss or held-out score became NaN or infinite: the weights are useless."""
+
+
 @dataclass
 class Trained:
     """A finished training job: CPU weights, the checkpoint meta and the history rows."""
@@ -132,6 +136,26 @@ def _train_epoch(task: Task, model: nn.Module, optimizer, scaler, epoch: int, ep
     }
 
 
+# No loss here comes near this while learning (cross-entropy of a few classes starts near ln C,
+# the pixel MSE of [-1, 1] images is at most 4): above it the optimiser has blown up, even
+# where the numbers are still finite (the trial's lr 1e6 gave held-out losses of 1e22).
+DIVERGED_LOSS = 1e6
+
+
+def _check_diverged(task: Task, row: dict, model: nn.Module) -> None:
+    """Stop before a diverged epoch is saved: nothing after it could be trusted, and the
+    partial checkpoint keeps the last sound epoch."""
+    losses = {k: v for k, v in row.items() if k.endswith(("_loss", "_mse"))}
+    bad = {k: v for k, v in losses.items() if not abs(v) <= DIVERGED_LOSS}  # NaN fails <=
+    if not bad and all(torch.isfinite(p).all() for p in model.parameters()):
+        return
+    found = ", ".join(f"{k} {v:.3g}" for k, v in bad.items()) or "non-finite weights"
+    raise TrainingDiverged(
+        f"{task.name}: training diverged in epoch {row['epoch']} ({found}) at lr {task.recipe['lr']}; "
+        f"no model written: lower the learning rate of {task.name!r} and rerun"
+    )
+
+
 def train(
     task: Task,
     *,
@@ -200,6 +224,7 @@ def train(
             log.warning("%s: stopping after epoch %d on request; %s holds the progress", task.name, epoch, partial)
             return None
         row = _train_epoch(task, model, optimizer, scaler, epoch, epochs)
+        _check_diverged(task, row, model)
         scheduler.step()
         history.append(row)
         log.info(
