@@ -11,7 +11,9 @@ LIBRARY = REPO / "workflow" / "scripts" / "cbir"
 MAX_LINES = 400
 # Layer of each top-level module or package; stages sit on top and nothing imports them.
 LAYERS = {
-    **dict.fromkeys(["seeding", "imagemath", "fsutil", "runlog", "config", "tuning", "calibration"], 0),  # base
+    **dict.fromkeys(
+        ["seeding", "imagemath", "fsutil", "runlog", "config", "config_checks", "tuning", "calibration"], 0
+    ),  # base
     **dict.fromkeys(["norb", "h5store", "download"], 1),  # file formats
     "stages": 3,
 }

@@ -78,7 +78,7 @@ def test_stage_writes_disjoint_objects_in_row_order(tmp_path):
 
 def test_constants_kept_equal_across_layers():
     """The base and format layers import no computation: their copies of shared names must agree."""
-    from cbir import config, h5store, measures, norb
+    from cbir import config_checks, h5store, measures, norb
 
-    assert config.NORB_TRAINING_OBJECTS == len(norb.TRAIN_INSTANCES)
+    assert config_checks.NORB_TRAINING_OBJECTS == len(norb.TRAIN_INSTANCES)
     assert h5store.RANKING_MEASURES == measures.RANKING_MEASURES
