@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -12,13 +16,17 @@ from cbir.checkpoint import (
     FORMAT,
     CheckpointError,
     cpu_state_dict,
+    identity,
+    keys_of,
     load_model,
     public_meta,
     read_checkpoint,
     save_checkpoint,
+    weights_sha256,
 )
 from cbir.device import runtime
-from cbir.networks import SRCNN, architecture
+from cbir.fsutil import DiskFullError
+from cbir.networks import SRCNN, Classifier, architecture
 from cbir.train.loop import partial_path, train
 from cbir.train.tasks import EnhancerTask
 
@@ -114,3 +122,126 @@ def test_unfinished_training_checkpoint_is_refused(tmp_path):
     shutil.copyfile(partial_path(model_path), model_path)  # all epochs done, but the final file was never written
     with pytest.raises(CheckpointError, match=f"{model_path}: an unfinished training checkpoint \\(3 of 3 epochs"):
         load_model(model_path)
+
+
+def test_weights_digest_is_of_the_weights_alone(tmp_path):
+    """sha256 over the tensors in key order: the same for a copy on another memory format or in
+    another key order, different for one changed value; recorded at save time."""
+    torch.manual_seed(0)
+    model = SRCNN()
+    state = cpu_state_dict(model)
+    digest = weights_sha256(state)
+    assert len(digest) == 64
+    assert weights_sha256(dict(reversed(list(state.items())))) == digest
+    assert weights_sha256(cpu_state_dict(SRCNN().to(memory_format=torch.channels_last).requires_grad_(False))) != digest
+    assert weights_sha256(cpu_state_dict(model.to(memory_format=torch.channels_last))) == digest
+    edited = {k: v.clone() for k, v in state.items()}
+    edited["layers.0.weight"][0, 0, 0, 0] += 1e-6
+    assert weights_sha256(edited) != digest
+    path = tmp_path / "upscaler.pt"
+    save_checkpoint(path, state, {"name": "upscaler", **architecture(model)})
+    meta = read_checkpoint(path)["meta"]
+    assert meta["weights_sha256"] == digest and meta["role"] == "enhancer" and "keys" not in meta
+
+
+def test_identity_of_classifiers_and_enhancers(tmp_path):
+    assert [keys_of(n) for n in ("classifier", "classifier_robust", "robust")] == ["standard", "robust", "robust"]
+    model = Classifier("resnet18")
+    assert identity({"name": "classifier_robust", **architecture(model)}) == {
+        "role": "classifier",
+        "name": "robust",
+        "arch": "resnet18",
+    }
+    assert identity({"name": "x", "keys": "blur", **architecture(model)})["name"] == "blur"  # the saver's word
+    assert identity({"name": "upscaler", **architecture(SRCNN())}) == {
+        "role": "enhancer",
+        "name": "upscaler",
+        "arch": "srcnn",
+    }
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, model.state_dict(), {"name": "classifier_robust", **architecture(model)})
+    meta = read_checkpoint(path)["meta"]
+    assert (meta["role"], meta["keys"]) == ("classifier", "robust")
+    with pytest.raises(ValueError, match="unknown expectations \\['keys'\\]"):
+        load_model(path, expect={"keys": "robust"})
+    with pytest.raises(CheckpointError) as error:
+        load_model(path, expect={"role": "enhancer"})
+    assert str(error.value) == f"{path}: holds the classifier of key set 'robust' (resnet18), expected the enhancer"
+    with pytest.raises(CheckpointError, match="records no training recipe"):
+        load_model(path, expect={"role": "classifier", "name": "robust", "recipe": {"arch": "resnet18"}})
+    assert load_model(path, expect={"role": "classifier", "name": "robust", "arch": "resnet18"})[1]["keys"] == "robust"
+
+
+def _failing_save(error, written=b"PK\x03\x04half a zip"):
+    """torch.save that writes part of the file, then fails as a full disk makes it fail."""
+
+    def save(obj, f, *args, **kwargs):
+        with open(f, "wb") as fh:
+            fh.write(written)
+        raise error
+
+    return save
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OSError(errno.ENOSPC, "No space left on device"),
+        RuntimeError("[enforce fail at inline_container.cc:595] . unexpected pos 94656 vs 94552"),
+    ],
+    ids=["ENOSPC", "inline_container"],
+)
+def test_a_full_disk_names_the_checkpoint_and_leaves_nothing(tmp_path, monkeypatch, error):
+    model = SRCNN()
+    path = tmp_path / "models" / "upscaler.pt"
+    monkeypatch.setattr(torch, "save", _failing_save(error))
+    with pytest.raises(DiskFullError) as raised:
+        save_checkpoint(path, model.state_dict(), {"name": "upscaler", **architecture(model)})
+    message = str(raised.value)
+    assert message.startswith(f"{path}: the disk is full") and "MiB free there now" in message
+    assert "Nothing was written" in message and raised.value.errno == errno.ENOSPC
+    assert list(path.parent.iterdir()) == []  # no half-written checkpoint, no temporary file
+    monkeypatch.undo()
+    save_checkpoint(path, model.state_dict(), {"name": "upscaler", **architecture(model), "epochs_done": 1})
+    before = path.read_bytes()
+    monkeypatch.setattr(torch, "save", _failing_save(error))
+    with pytest.raises(DiskFullError, match="the disk is full"):
+        save_checkpoint(path, model.state_dict(), {"name": "upscaler", **architecture(model), "epochs_done": 2})
+    assert path.read_bytes() == before and list(path.parent.iterdir()) == [path]  # the previous file untouched
+    monkeypatch.undo()
+    assert load_model(path)[1]["epochs_done"] == 1
+
+
+def test_other_save_errors_are_not_called_a_full_disk(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch, "save", _failing_save(RuntimeError("cannot pickle 'generator' object")))
+    with pytest.raises(RuntimeError, match="cannot pickle") as raised:
+        save_checkpoint(tmp_path / "x.pt", {}, {"name": "upscaler", "kind": "srcnn", "arch_args": {}})
+    assert not isinstance(raised.value, DiskFullError) and list(tmp_path.iterdir()) == []
+
+
+def test_a_really_full_file_system(tmp_path):
+    """A 256 KiB tmpfs (mounted in a private user and mount namespace, gone with the process) and
+    a checkpoint of 800 KB: torch's own error becomes the full-disk error naming the file."""
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare")
+    full = tmp_path / "full"
+    full.mkdir()
+    code = (
+        "import os, torch\n"
+        "from cbir.checkpoint import save_checkpoint\n"
+        "from cbir.fsutil import DiskFullError\n"
+        "try:\n"
+        f"    save_checkpoint({str(full / 'm.pt')!r}, {{'w': torch.zeros(200_000)}},"
+        " {'name': 'upscaler', 'kind': 'srcnn', 'arch_args': {}})\n"
+        "except DiskFullError as exc:\n"
+        "    print('ERROR', exc)\n"
+        f"print('LEFT', os.listdir({str(full)!r}))\n"
+    )
+    script = f'mount -t tmpfs -o size=256k tmpfs {full} || exit 77; exec {sys.executable} -c "$0"'
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run(["unshare", "-Urm", "sh", "-c", script, code], capture_output=True, text=True, env=env)
+    if proc.returncode == 77 or "unshare failed" in proc.stderr or "Operation not permitted" in proc.stderr:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()[:200]}")
+    assert proc.returncode == 0, proc.stderr
+    assert f"ERROR {full / 'm.pt'}: the disk is full" in proc.stdout
+    assert "LEFT []" in proc.stdout  # no half-written checkpoint, no temporary file

@@ -1,12 +1,13 @@
 """cbir.fsutil: atomic writes, and the temporary files a killed writer leaves behind."""
 
+import errno
 import os
 import subprocess
 import sys
 
 import pytest
 
-from cbir.fsutil import _umask, atomic_path
+from cbir.fsutil import DiskFullError, _umask, atomic_path, is_disk_full
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
@@ -64,3 +65,28 @@ def test_killed_writer_leaves_its_temporary_file_for_the_next_run(tmp_path):
     with atomic_path(target) as tmp:
         tmp.write_bytes(b"whole")
     assert list(tmp_path.iterdir()) == [target] and target.read_bytes() == b"whole"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OSError(errno.ENOSPC, "No space left on device"),
+        OSError(errno.EDQUOT, "Disk quota exceeded"),
+        # as h5py raises it (HDF5's text carries the errno)
+        OSError("Can't write data (file write failed: filename = 'x', errno = 28, error message = 'No space left')"),
+    ],
+    ids=["ENOSPC", "EDQUOT", "hdf5"],
+)
+def test_a_full_disk_names_the_file_and_leaves_nothing(tmp_path, error):
+    target = tmp_path / "out.h5"
+    with pytest.raises(DiskFullError) as raised, atomic_path(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise error
+    message = str(raised.value)
+    assert message.startswith(f"{target}: the disk is full: writing this file failed") and "MiB free" in message
+    assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(target)
+    assert raised.value.__cause__ is error and list(tmp_path.iterdir()) == []
+    assert is_disk_full(raised.value) and not is_disk_full(OSError(errno.EACCES, "Permission denied"))
+    with pytest.raises(OSError) as other, atomic_path(target):
+        raise OSError(errno.EACCES, "Permission denied")
+    assert not isinstance(other.value, DiskFullError)

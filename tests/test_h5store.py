@@ -7,6 +7,8 @@ import pytest
 from cbir.h5store import (
     COLUMNS,
     StoreError,
+    check_same_model,
+    embeddings_model,
     read_embeddings,
     read_image_set,
     read_ranking_measures,
@@ -160,3 +162,27 @@ def test_damaged_files_raise_store_errors_naming_the_file(tmp_path, kind):
         except Exception as exc:
             pytest.fail(f"{what}: {type(exc).__name__} instead of a StoreError: {exc}")
     assert errors >= 10
+
+
+def test_embeddings_are_compared_by_the_model_that_made_them(tmp_path):
+    """Key set and weights digest, read back from the files; the error names the query file first."""
+    standard = {"keys": "standard", "weights_sha256": "a" * 64, "model": "models/classifier.pt"}
+    robust = {"keys": "robust", "weights_sha256": "b" * 64, "model": "models/classifier_robust.pt"}
+    paths = {}
+    for name, attrs in (("gallery", standard), ("standard", standard), ("robust", robust), ("bare", {})):
+        paths[name] = tmp_path / f"{name}.h5"
+        write_embeddings(paths[name], np.zeros((2, 2)), _columns(2), attrs)
+    attrs = {name: read_embeddings(path).attrs for name, path in paths.items()}
+    assert embeddings_model(paths["robust"], attrs["robust"]) == ("robust", "b" * 64)
+    check_same_model(paths["standard"], attrs["standard"], paths["gallery"], attrs["gallery"])
+    with pytest.raises(StoreError) as error:
+        check_same_model(paths["robust"], attrs["robust"], paths["gallery"], attrs["gallery"])
+    assert str(error.value).startswith(
+        f"{paths['robust']}: query embeddings of key set 'robust' (weights sha256 bbbbbbbbbbbb..., model "
+        f"models/classifier_robust.pt), but the gallery {paths['gallery']} was made by key set 'standard' (weights sha256 aaaa"
+    )
+    other = {**standard, "weights_sha256": "c" * 64}  # same key set, other weights (another replicate)
+    with pytest.raises(StoreError, match="query embeddings of key set 'standard' \\(weights sha256 cccc"):
+        check_same_model(paths["standard"], other, paths["gallery"], attrs["gallery"])
+    with pytest.raises(StoreError, match=f"{paths['bare']}: the embeddings do not record the model .*no keys or"):
+        check_same_model(paths["bare"], attrs["bare"], paths["gallery"], attrs["gallery"])

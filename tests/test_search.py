@@ -140,8 +140,11 @@ def test_errors_name_the_problem():
         topk(q, g, k=2, distance="manhattan", chunk_size=8)
     with pytest.raises(SearchError, match="feature sizes differ"):
         topk(np.zeros((2, 3), np.float32), g, k=2, distance="l2", chunk_size=8)
-    with pytest.raises(SearchError, match="NaN"):
+    with pytest.raises(SearchError, match="queries contain NaN or infinite values in 2 of 2 rows \\(first: row 0\\)"):
         topk(np.full((2, 4), np.nan, np.float32), g, k=2, distance="l2", chunk_size=8)
+    g[3, 1] = np.inf
+    with pytest.raises(SearchError, match="gallery contain NaN or infinite values in 1 of 5 rows \\(first: row 3\\)"):
+        topk(q, g, k=2, distance="l2", chunk_size=8)
     with pytest.raises(SearchError, match="chunk_size"):
         topk(q, g, k=2, distance="l2", chunk_size=0)
 

@@ -9,7 +9,8 @@ from matplotlib.image import imread
 
 from cbir.degrade import DegradationError, degrade, spec_choices
 from cbir.h5store import COLUMNS, read_image_set, write_image_set
-from cbir.stages.degrade import BlankedImagesError, degrade_query_set, plot_degradations
+from cbir.imagemath import BlankedImagesError
+from cbir.stages.degrade import degrade_query_set, plot_degradations
 
 NOISY = [
     {"name": "gaussian", "sigma": 0.1},

@@ -15,6 +15,7 @@ from cbir.networks import SRCNN, Classifier, architecture
 from cbir.stages.enhance import enhance_query_set, plot_enhancement
 
 RUNTIME = CPU_RUNTIME
+UPSCALER = {"network": "srcnn", "degradations": [{"name": "lowres", "level": 1}]}
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def files(tmp_path):
     save_checkpoint(
         tmp_path / "upscaler.pt",
         upscaler.state_dict(),
-        {"name": "upscaler", **architecture(upscaler), "input_size": [32, 32]},
+        {"name": "upscaler", **architecture(upscaler), "input_size": [32, 32], "recipe": UPSCALER},
     )
     classifier = Classifier("resnet18")
     save_checkpoint(
@@ -36,9 +37,6 @@ def files(tmp_path):
         {"name": "classifier", **architecture(classifier), "input_size": [32, 32]},
     )
     return tmp_path, images, upscaler.eval()
-
-
-UPSCALER = {"network": "srcnn", "degradations": [{"name": "lowres", "level": 1}]}
 
 
 def run_enhance(folder, model, queries, output, enhancer=UPSCALER, name="upscaler"):
@@ -67,6 +65,7 @@ def test_enhance_query_set(files):
     assert out.attrs["enhancer"] == "upscaler" and out.attrs["enhancer_model"].endswith("upscaler.pt")
     assert out.attrs["enhanced_from"].endswith("noisy.h5")
     assert out.attrs["enhancer_meta"]["kind"] == "srcnn"
+    assert out.attrs["enhancer_weights_sha256"] == out.attrs["enhancer_meta"]["weights_sha256"]
     with torch.no_grad():
         direct = to_uint8(upscaler(normalize(torch.from_numpy(images))))
     assert np.array_equal(out.images, direct)
@@ -87,7 +86,7 @@ def test_classical_enhancer_needs_no_checkpoint(files):
 
 def test_enhance_rejects_wrong_kind_or_size(files, tmp_path):
     folder, _, _ = files
-    with pytest.raises(CheckpointError, match="holds a classifier"):
+    with pytest.raises(CheckpointError, match="holds the classifier of key set 'standard' .*expected the enhancer"):
         run_enhance(folder, "classifier.pt", folder / "noisy.h5", folder / "x.h5")
     write_image_set(tmp_path / "big.h5", np.zeros((2, 64, 64), np.uint8), columns(2))
     with pytest.raises(CheckpointError, match="trained on 32x32"):
@@ -117,3 +116,19 @@ def test_plot_enhancement(files, tmp_path):
         plot_enhancement(
             **paths, restored={"d": tmp_path / "other.h5"}, output=tmp_path / "x.png", query="noisy", seed=0
         )
+
+
+def test_a_restorer_that_wipes_images_out_is_refused(files):
+    """A diverged or broken network whose output is one grey level must not become a query set."""
+    from cbir.imagemath import BlankedImagesError
+
+    folder, _, _ = files
+    dead = SRCNN()
+    with torch.no_grad():
+        for p in dead.parameters():
+            p.zero_()
+    meta = {"name": "upscaler", **architecture(dead), "input_size": [32, 32], "recipe": UPSCALER}
+    save_checkpoint(folder / "dead.pt", dead.state_dict(), meta)
+    with pytest.raises(BlankedImagesError, match=r"x.h5: 23 of 23 images of 'noisy' restored by 'upscaler' come out"):
+        run_enhance(folder, "dead.pt", folder / "noisy.h5", folder / "x.h5")
+    assert not (folder / "x.h5").exists()

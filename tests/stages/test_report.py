@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -40,6 +42,11 @@ def cols(labels, instances=None) -> dict:
     return {**out, "label": labels, "instance": instances}
 
 
+def made_by(keys: str, rep: int = 0) -> dict:
+    """Embedding attributes naming the model that made them (one digest per key set and replicate)."""
+    return {"keys": keys, "weights_sha256": hashlib.sha256(f"{keys}@{rep}".encode()).hexdigest()}
+
+
 class Searches:
     """Embedding and retrieval files under `root` with the plan that lists them, as the rule
     passes them: entries [role, key set, query set, replicate, folder, file name]."""
@@ -55,7 +62,7 @@ class Searches:
                 path = root / "embeddings" / f"{keys}@{rep}" / "gallery.h5"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 labels = GALLERY_LABELS[::-1] if keys in self.flipped else GALLERY_LABELS
-                write_embeddings(path, rng.standard_normal((12, 4)), cols(labels, np.zeros(12)))
+                write_embeddings(path, rng.standard_normal((12, 4)), cols(labels, np.zeros(12)), made_by(keys, rep))
                 self.galleries.append(path)
 
     def add(self, qset: str, indices: np.ndarray, keys: str = "standard", rep: int = 0, role: str = "search"):
@@ -66,7 +73,8 @@ class Searches:
         res = self.root / "retrieval" / folder / f"{qset}.h5"
         emb.parent.mkdir(parents=True, exist_ok=True)
         res.parent.mkdir(parents=True, exist_ok=True)
-        write_embeddings(emb, np.random.default_rng(1).standard_normal((4, 4)), cols(QUERY_LABELS))
+        model = made_by("standard", (rep + 1) % self.replicates) if role == "judge" else made_by(keys, rep)
+        write_embeddings(emb, np.random.default_rng(1).standard_normal((4, 4)), cols(QUERY_LABELS), model)
         rankings = {"l2": indices, "cosine": cosine_of(indices)}
         flip = keys in self.flipped
         stored = {d: (11 - i if flip else i, np.zeros(i.shape)) for d, i in rankings.items()}
@@ -164,8 +172,8 @@ def test_retrieval_from_real_features(tmp_path):
     # objects. (label, instance): (0, 0) (1, 0) (2, 0) (0, 0) (1, 1) (2, 1) (0, 1) (1, 1) (2, 1) (0, 1).
     instances = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1])
     (tmp_path / "g").mkdir()
-    write_embeddings(tmp_path / "g" / "gallery.h5", gallery, cols(g_labels, np.zeros(30)))
-    write_embeddings(tmp_path / "g" / "clean.h5", queries, cols(q_labels, instances))
+    write_embeddings(tmp_path / "g" / "gallery.h5", gallery, cols(g_labels, np.zeros(30)), made_by("standard"))
+    write_embeddings(tmp_path / "g" / "clean.h5", queries, cols(q_labels, instances), made_by("standard"))
     stored, measures = {}, {}
     for distance in ("l2", "cosine"):
         stored[distance] = topk(queries, gallery, k=5, distance=distance, chunk_size=4)
@@ -227,7 +235,7 @@ def test_mismatched_files_are_named(tmp_path):
     fails(r"clean\.h5 \(gallery .*gallery\.h5\) \[l2\]: 10 results stored .*raise retrieval\.topk", ks=[1, 20])
     # The replicates' galleries must hold the same images.
     other = tmp_path / "other_gallery.h5"
-    write_embeddings(other, np.zeros((12, 4)), cols(GALLERY_LABELS[::-1], np.zeros(12)))
+    write_embeddings(other, np.zeros((12, 4)), cols(GALLERY_LABELS[::-1], np.zeros(12)), made_by("standard", 1))
     plan = [["search", "standard", "clean", r, "", ""] for r in (0, 1)]
     fails(
         "other_gallery.h5: not the gallery of the other replicates",
@@ -239,7 +247,7 @@ def test_mismatched_files_are_named(tmp_path):
     )
     # Query sets of other queries cannot share one resampler.
     searches.add("noisy", NOISY)
-    write_embeddings(searches.embeddings[-1], np.zeros((4, 4)), cols(QUERY_LABELS[::-1]))
+    write_embeddings(searches.embeddings[-1], np.zeros((4, 4)), cols(QUERY_LABELS[::-1]), made_by("standard"))
     fails(
         "not the same queries", **{k: v for k, v in searches.kwargs().items() if k in ("plan", "embeddings", "results")}
     )
@@ -505,3 +513,17 @@ def test_runtime_table_from_benchmark_files(tmp_path):
     assert pd.read_csv(tmp_path / "r.csv")["rule"].tolist() == ["retrieve_topk", "total"]
     with pytest.raises(TableError, match="no benchmark files"):
         runtime_table(benchmarks={}, csv=tmp_path / "x.csv", markdown=tmp_path / "x.md")
+
+
+def test_swapped_key_set_embeddings_are_refused_by_the_tables(tmp_path):
+    """The trial's swap: the robust keys' query embeddings copied over the standard ones after
+    the search; the tables read embeddings directly, so they must check the model themselves."""
+    searches = Searches(tmp_path, key_sets=("standard", "robust")).add("clean", PERFECT)
+    searches.add("clean", PERFECT, keys="robust")
+    out = tmp_path / "tables"
+    common = {"ks": [1], "defaults": {"noisy": "denoiser"}, **retrieval_outputs(out)}
+    evaluate_retrieval(**searches.kwargs(), **common)  # genuine files: accepted
+    standard, robust = searches.embeddings
+    shutil.copyfile(robust, standard)
+    with pytest.raises(StoreError, match=rf"{re.escape(str(standard))}: query embeddings of key set 'robust'"):
+        evaluate_retrieval(**searches.kwargs(), **common)

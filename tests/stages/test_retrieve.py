@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import CPU_RUNTIME, columns
 
-from cbir.checkpoint import CheckpointError, save_checkpoint
+from cbir.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from cbir.h5store import (
     COLUMNS,
     read_embeddings,
@@ -22,6 +22,8 @@ from cbir.search import SearchError, topk
 from cbir.stages.retrieve import embed_images, retrieve_topk
 
 RUNTIME = CPU_RUNTIME
+# The provenance every embeddings file of the pipeline records (one model made both files).
+MODEL = {"keys": "standard", "weights_sha256": "ab" * 32, "model": "models/classifier.pt"}
 
 
 @pytest.fixture
@@ -62,6 +64,9 @@ def test_embeddings_shape_columns_attrs_and_determinism(files):
     assert a.attrs["model"].endswith("classifier.pt") and a.attrs["source"].endswith("images.h5")
     assert a.attrs["source_attrs"]["query"] == "noisy" and a.attrs["embedding_size"] == 512
     assert a.attrs["model_meta"]["arch_args"]["arch"] == "resnet18"
+    # the model that made them: its key set and weights digest (what a search compares)
+    digest = read_checkpoint(folder / "classifier.pt")["meta"]["weights_sha256"]
+    assert (a.attrs["keys"], a.attrs["weights_sha256"]) == ("standard", digest) and len(digest) == 64
     assert (a.attrs["query_set"], a.attrs["enhancer"]) == ("noisy", "median")  # the set and the restorer
     run_embed(folder, folder / "images.h5", folder / "g.h5", name="gallery")
     g = read_embeddings(folder / "g.h5")
@@ -95,8 +100,8 @@ def test_retrieve_topk_writes_every_distance(tmp_path):
     rng = np.random.default_rng(6)
     gallery = rng.standard_normal((50, 8)).astype(np.float32)
     queries = rng.standard_normal((7, 8)).astype(np.float32)
-    write_embeddings(tmp_path / "gallery.h5", gallery, columns(50))
-    write_embeddings(tmp_path / "q.h5", queries, columns(7))
+    write_embeddings(tmp_path / "gallery.h5", gallery, columns(50), MODEL)
+    write_embeddings(tmp_path / "q.h5", queries, columns(7), MODEL)
     out = tmp_path / "retrieval" / "q.h5"
     common = {"gallery": tmp_path / "gallery.h5", "queries": tmp_path / "q.h5", "output": out, "threads": 1}
     retrieve_topk(**common, distances=["l2", "cosine"], k=5, chunk_size=3)
@@ -105,6 +110,7 @@ def test_retrieve_topk_writes_every_distance(tmp_path):
     assert attrs["distances"] == ["l2", "cosine"] and attrs["k"] == 5 and attrs["chunk_size"] == 3
     assert attrs["gallery"].endswith("gallery.h5") and attrs["queries"].endswith("q.h5")
     assert attrs["n_gallery"] == 50 and attrs["n_queries"] == 7
+    assert (attrs["keys"], attrs["weights_sha256"]) == (MODEL["keys"], MODEL["weights_sha256"])
     for distance in ("l2", "cosine"):
         expected = topk(queries, gallery, k=5, distance=distance, chunk_size=3)
         np.testing.assert_array_equal(results[distance][0], expected[0])
@@ -140,8 +146,8 @@ def test_retrieve_topk_stores_the_whole_ranking_measures(tmp_path):
     gallery_cols, query_cols = columns(60), columns(9)
     gallery_cols["label"] = rng.integers(0, 4, 60)  # uneven R per label
     query_cols["label"] = np.array([0, 1, 2, 3, 4, 0, 1, 2, 3])  # label 4: R = 0
-    write_embeddings(tmp_path / "gallery.h5", gallery, gallery_cols)
-    write_embeddings(tmp_path / "q.h5", queries, query_cols)
+    write_embeddings(tmp_path / "gallery.h5", gallery, gallery_cols, MODEL)
+    write_embeddings(tmp_path / "q.h5", queries, query_cols, MODEL)
     out = tmp_path / "r.h5"
     retrieve_topk(
         gallery=tmp_path / "gallery.h5",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from train.toydata import (
 )
 
 from cbir.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint
+from cbir.fsutil import DiskFullError
 from cbir.h5store import COLUMNS, write_image_set
 from cbir.networks import Classifier, architecture
 from cbir.stages.train import (
@@ -295,3 +297,25 @@ def test_plot_augmentation(tmp_path):
     image = imread(tmp_path / "aug.png")
     assert 1.0 < image.shape[1] / image.shape[0] < 1.4  # five rows (one per class) of six images
     assert min(_png_panels_textured(tmp_path / "aug.png", 6, 5)) > 0.05
+
+
+def test_a_full_disk_at_the_final_save_names_the_model_and_keeps_the_progress(data, tmp_path, monkeypatch):
+    """The per-epoch progress is saved, then the final checkpoint meets a full disk: the error names
+    the model file and says so, nothing half-written is left, and the progress lets the rerun finish."""
+    real_save = torch.save
+
+    def save(obj, f, *args, **kwargs):
+        name = Path(f).name
+        if name.startswith(".upscaler.pt.") and not name.startswith(".upscaler.pt.partial."):
+            Path(f).write_bytes(b"PK\x03\x04")  # torch had written a little when the disk filled
+            raise RuntimeError("[enforce fail at inline_container.cc:595] . unexpected pos 94656 vs 94552")
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save)
+    with pytest.raises(DiskFullError) as raised:
+        enhance(data, tmp_path)
+    assert str(raised.value).startswith(f"{tmp_path / 'upscaler.pt'}: the disk is full")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["upscaler.pt.partial"]  # no model, no history
+    monkeypatch.undo()
+    assert enhance(data, tmp_path)
+    assert load_model(tmp_path / "upscaler.pt")[1]["epochs_done"] == UPSCALER["epochs"]

@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import CPU_RUNTIME, columns
 
-from cbir.checkpoint import save_checkpoint
+from cbir.checkpoint import save_checkpoint, weights_sha256
 from cbir.classical import median
 from cbir.h5store import read_embeddings, write_embeddings, write_image_set
 from cbir.inference import embed
@@ -50,7 +50,8 @@ def files(tmp_path_factory):
     decoys = embed(classifier, median(noisy, size=7), batch_size=BATCH)
     gallery_cols = {k: np.concatenate([v, v]) for k, v in columns(N).items()}
     gallery_cols["label"] = np.concatenate([labels, 1 - labels])
-    write_embeddings(folder / "gallery.h5", np.concatenate([twins, decoys]), gallery_cols)
+    model = {"keys": "standard", "weights_sha256": weights_sha256(classifier.state_dict())}
+    write_embeddings(folder / "gallery.h5", np.concatenate([twins, decoys]), gallery_cols, model)
     return folder
 
 
@@ -89,7 +90,9 @@ def test_tuning_finds_the_known_answer_and_is_deterministic(files):
 def test_a_tie_goes_to_the_earlier_grid_point(files, tmp_path):
     """A gallery whose labels no query has: every point scores 0, and the first is chosen."""
     gallery = read_embeddings(files / "gallery.h5")
-    write_embeddings(tmp_path / "gallery.h5", gallery.features, {**gallery.columns, "label": gallery.labels * 0 + 2})
+    write_embeddings(
+        tmp_path / "gallery.h5", gallery.features, {**gallery.columns, "label": gallery.labels * 0 + 2}, gallery.attrs
+    )
     enhancer = {"method": "median", "size": "auto", "grid": {"size": [5, 7, 3]}}
     result = tune_enhancer(
         name="median",

@@ -51,6 +51,7 @@ rule search_calibration:
         gpu=GPU,
     params:
         names=[q for q, _ in SEARCHED],
+        expect=lambda wc: classifier_expectation("standard", wc.rep),
         runtime=config["runtime"],
         batch_size=config["inference"]["batch_size"],
         retrieval={

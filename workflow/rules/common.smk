@@ -272,6 +272,44 @@ def classifier_recipe(keys):
     return {**config["classifier"], "degrade": config["keys"][keys]}
 
 
+def classifier_expectation(keys, tag=""):
+    """What a rule that loads key set `keys`' classifier of replicate `tag` expects of the
+    checkpoint (cbir.checkpoint.check_expected): that key set, its ResNet, its recipe and seed.
+    """
+    recipe = classifier_recipe(keys)
+    return {
+        "role": "classifier",
+        "name": keys,
+        "arch": recipe["arch"],
+        "recipe": recipe,
+        "seed": replicate_seed(tag),
+    }
+
+
+def enhancer_expectation(enhancer, tag=""):
+    """What a rule that loads the trained restorer `enhancer` of replicate `tag` expects of it;
+    None for a classical method (no checkpoint)."""
+    recipe = config["enhancers"][enhancer]
+    if "network" not in recipe:
+        return None
+    return {
+        "role": "enhancer",
+        "name": enhancer,
+        "arch": recipe["network"],
+        "recipe": recipe,
+        "seed": replicate_seed(tag),
+    }
+
+
+def feature_classifier_expectation(wildcards):
+    """The classifier a restorer's feature loss reads (`enhancer_training_inputs`), or None
+    where the loss has no feature term (so that the classifier's recipe is no param of theirs).
+    """
+    if config["enhancers"][wildcards.enhancer]["loss"]["feature"] > 0:
+        return classifier_expectation("standard", wildcards.rep)
+    return None
+
+
 def sweep_variants(sweep):
     """The image sets of one sweep: unrestored (`none`) and each of its enhancers."""
     return ["none", *SWEEPS[sweep]["enhancers"]]

@@ -21,6 +21,7 @@ rule tune_enhancer:
     params:
         enhancer=lambda wc: config["enhancers"][wc.enhancer],
         distance=config["retrieval"]["distances"][0],
+        expect=classifier_expectation("standard"),
         runtime=config["runtime"],
         batch_size=config["inference"]["batch_size"],
     script:
@@ -42,6 +43,7 @@ rule enhance_queries:
         gpu=lambda wc: GPU * int(wc.enhancer in TRAINED),
     params:
         enhancer=lambda wc: config["enhancers"][wc.enhancer],
+        expect=lambda wc: enhancer_expectation(wc.enhancer, wc.rep),
         runtime=config["runtime"],
         batch_size=config["inference"]["batch_size"],
     script:

@@ -18,6 +18,7 @@ rule embed_gallery:
         gpu=GPU,
     params:
         name="gallery",
+        expect=lambda wc: classifier_expectation(wc.keyset, wc.rep),
         runtime=config["runtime"],
         batch_size=config["inference"]["batch_size"],
     script:
@@ -43,6 +44,7 @@ rule search_queries:
         gpu=GPU,
     params:
         names=SEARCHED_SHARED + SEARCHED_OWN,
+        expect=lambda wc: classifier_expectation(wc.keyset, wc.rep),
         runtime=config["runtime"],
         batch_size=config["inference"]["batch_size"],
         # not the whole section: a change of retrieval.ks reruns the tables only
@@ -71,6 +73,7 @@ rule judge_restorers:
         gpu=GPU,
     params:
         names=SEARCHED_OWN,
+        expect=lambda wc: classifier_expectation("standard", judge_tag(wc.rep)),
         runtime=config["runtime"],
         batch_size=config["inference"]["batch_size"],
         # not the whole section: a change of retrieval.ks reruns the tables only

@@ -51,6 +51,7 @@ rule enhance_sweep:
         gpu=lambda wc: GPU * int(wc.variant in TRAINED),
     params:
         enhancer=lambda wc: config["enhancers"][wc.variant],
+        expect=lambda wc: enhancer_expectation(wc.variant),
         runtime=config["runtime"],
         batch_size=config["inference"]["batch_size"],
     script:
@@ -76,6 +77,7 @@ rule retrieve_sweep:
         mem_mb=MEM_MB["search_queries"],
         gpu=GPU,
     params:
+        expect=lambda wc: classifier_expectation(wc.keyset),
         runtime=config["runtime"],
         batch_size=config["inference"]["batch_size"],
         distances=config["retrieval"]["distances"],

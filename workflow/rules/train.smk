@@ -21,6 +21,7 @@ rule train_classifier:
         mem_mb=MEM_MB["train_classifier"],
     params:
         recipe=lambda wc: classifier_recipe(KEYS_OF[wc.classifier]),
+        keyset=lambda wc: KEYS_OF[wc.classifier],
         runtime=config["runtime"],
         seed=lambda wc: replicate_seed(wc.rep),
         rescale=config["degradation"]["rescale"],
@@ -49,6 +50,7 @@ rule train_enhancer:
         runtime=config["runtime"],
         seed=lambda wc: replicate_seed(wc.rep),
         rescale=config["degradation"]["rescale"],
+        classifier_expect=feature_classifier_expectation,
     script:
         "../scripts/train_enhancer.py"
 
@@ -71,6 +73,7 @@ rule evaluate_classifier:
     params:
         batch_size=config["inference"]["batch_size"],
         runtime=config["runtime"],
+        expect=classifier_expectation("standard"),
     script:
         "../scripts/evaluate_classifier.py"
 

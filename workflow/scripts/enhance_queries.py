@@ -16,4 +16,5 @@ if __name__ == "__main__":
         runtime=snakemake.params.runtime,
         batch_size=snakemake.params.batch_size,
         threads=snakemake.threads,
+        expect=snakemake.params.expect,  # a network's checkpoint: this enhancer, recipe and seed
     )

@@ -13,4 +13,5 @@ if __name__ == "__main__":
         batch_size=snakemake.params.batch_size,
         runtime=snakemake.params.runtime,
         threads=snakemake.threads,
+        expect=snakemake.params.expect,  # what the checkpoint must be (cbir.checkpoint.check_expected)
     )

@@ -19,4 +19,5 @@ if __name__ == "__main__":
         k=snakemake.params.topk,
         chunk_size=snakemake.params.chunk_size,
         threads=snakemake.threads,
+        expect=snakemake.params.expect,
     )

@@ -20,4 +20,5 @@ if __name__ == "__main__":
         k=retrieval["topk"],
         chunk_size=retrieval["chunk_size"],
         threads=snakemake.threads,
+        expect=snakemake.params.expect,  # what the checkpoint must be (cbir.checkpoint.check_expected)
     )

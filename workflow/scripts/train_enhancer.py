@@ -17,4 +17,5 @@ if __name__ == "__main__":
         threads=snakemake.threads,
         rescale=snakemake.params.rescale,
         classifier=snakemake.input.get("classifier"),  # only when the loss has a feature term
+        classifier_expect=snakemake.params.classifier_expect,  # what that classifier must be
     )

@@ -16,4 +16,5 @@ if __name__ == "__main__":
         batch_size=snakemake.params.batch_size,
         threads=snakemake.threads,
         distance=snakemake.params.distance,
+        expect=snakemake.params.expect,  # what the classifier checkpoint must be
     )

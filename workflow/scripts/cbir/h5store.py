@@ -6,8 +6,10 @@ columns. Retrieval: a group per distance with ``indices`` int32 [N, K] and ``sco
 float32 [N, K], and (files written since they exist) one float64 [N] dataset per measure
 over the whole gallery ranking, RANKING_MEASURES (`cbir.search.ranking_measures`), which
 the top K cannot give. Provenance lives in the file attributes: scalars as they are, and
-the whole mapping JSON-encoded under ``meta`` so nested parameters survive.
-All writers are atomic. Every reader raises StoreError naming the file, whatever h5py
+the whole mapping JSON-encoded under ``meta`` so nested parameters survive. Embeddings made by
+a model record it (PROVENANCE): ``keys``, the classifier's key set, and ``weights_sha256``, its
+weights digest (`cbir.checkpoint.weights_sha256`); `check_same_model` refuses to compare query
+embeddings with a gallery another model made. All writers are atomic. Every reader raises StoreError naming the file, whatever h5py
 raises on a damaged or truncated file (OSError, KeyError, RuntimeError, ... by the byte hit).
 """
 
@@ -30,6 +32,7 @@ COLUMNS = ("label", "instance", "elevation", "azimuth", "lighting", "camera")
 # them; tests keep the two lists equal: the format layer imports no computation).
 RANKING_MEASURES = ("map_full", "r_precision", "map_at_r")
 META_FIXED_MAX = 60_000  # bytes of JSON stored as a fixed-length string (HDF5: 64 KiB per header message)
+PROVENANCE = ("keys", "weights_sha256")  # the attributes of embeddings that name the model that made them
 
 
 class StoreError(ValueError):
@@ -186,6 +189,33 @@ def read_embeddings(path: str | os.PathLike) -> Embeddings:
         raise StoreError(f"{path}: features must be [N, D], got {features.shape}")
     _check_columns(columns, len(features), path)
     return Embeddings(features, columns, attrs)
+
+
+def embeddings_model(path: str | os.PathLike, attrs: dict) -> tuple[str, str]:
+    """(key set, weights sha256) of the model that made the embeddings at `path` (attributes
+    `attrs`); a file that does not record them is an error naming it."""
+    missing = [key for key in PROVENANCE if not attrs.get(key)]
+    if missing:
+        raise StoreError(
+            f"{path}: the embeddings do not record the model that made them (no {' or '.join(missing)}; written "
+            "before embeddings recorded it, or not by the embedding stage): rerun the rule that wrote them"
+        )
+    return str(attrs["keys"]), str(attrs["weights_sha256"])
+
+
+def check_same_model(queries: str | os.PathLike, query_attrs: dict, gallery: str | os.PathLike, gallery_attrs: dict):
+    """Query embeddings (`queries`, attributes `query_attrs`) can be searched in a gallery only
+    if one model made both: same key set and weights digest. The error names the query file
+    first (a search job writes it; the gallery is shared by many) and says what each holds."""
+    query_model, gallery_model = embeddings_model(queries, query_attrs), embeddings_model(gallery, gallery_attrs)
+    if query_model != gallery_model:
+        (qk, qd), (gk, gd) = query_model, gallery_model
+        raise StoreError(
+            f"{queries}: query embeddings of key set {qk!r} (weights sha256 {qd[:12]}..., model "
+            f"{query_attrs.get('model', '?')}), but the gallery {gallery} was made by key set {gk!r} (weights sha256 "
+            f"{gd[:12]}..., model {gallery_attrs.get('model', '?')}): embeddings of different models cannot be "
+            f"searched against each other; rerun the search that writes {queries}"
+        )
 
 
 def write_retrieval(

@@ -13,6 +13,9 @@ methods only, so figure jobs importing this module do not pay for importing torc
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -82,6 +85,26 @@ def blanked(source: np.ndarray, result: np.ndarray) -> np.ndarray:
     flat_result = result.reshape(len(result), -1)
     constant = (flat_result == flat_result[:, :1]).all(axis=1)
     return constant & ~(flat_source == flat_source[:, :1]).all(axis=1)
+
+
+class BlankedImagesError(ValueError):
+    """A degradation or restoration left images constant that were not."""
+
+
+def refuse_blanked(
+    source: np.ndarray, result: np.ndarray, what: str, specs: Sequence[dict], output: str | os.PathLike
+) -> None:
+    """Stop before writing `output` when `result` wiped images of `source` out (all one grey
+    level), naming `what` and the parameters (`specs[i]`: image i's) that did it."""
+    wiped = blanked(source, result)
+    if not wiped.any():
+        return
+    culprits = sorted({json.dumps(specs[i], sort_keys=True) for i in np.flatnonzero(wiped)})
+    raise BlankedImagesError(
+        f"{output}: {wiped.sum()} of {len(wiped)} images of {what} come out constant "
+        f"(all one grey level) under {', '.join(culprits)}: these parameters destroy the image; "
+        "choose values within the schema's physical bounds"
+    )
 
 
 def batch_slices(n: int, batch_size: int) -> list[slice]:

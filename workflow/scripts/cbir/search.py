@@ -88,8 +88,12 @@ def _check_inputs(queries: np.ndarray, gallery: np.ndarray, k: int, distance: st
     if chunk_size < 1:
         raise SearchError(f"chunk_size must be >= 1, got {chunk_size}")
     for name, array in (("queries", queries), ("gallery", gallery)):
-        if not np.isfinite(array).all():
-            raise SearchError(f"{name} contain NaN or infinite values")
+        bad = ~np.isfinite(array).all(axis=1)
+        if bad.any():
+            raise SearchError(
+                f"{name} contain NaN or infinite values in {int(bad.sum())} of {len(array)} rows "
+                f"(first: row {int(np.flatnonzero(bad)[0])})"
+            )
     return queries, gallery
 
 

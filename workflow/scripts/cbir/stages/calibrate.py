@@ -92,6 +92,13 @@ def _hits(gallery_labels: np.ndarray, embedding: PathLike, result: PathLike, lab
     if DISTANCE not in stored:
         raise CalibrationError(f"{result}: no {DISTANCE} results; calibration needs 'l2' in retrieval.distances")
     indices = np.asarray(stored[DISTANCE][0])
+    if indices.ndim != 2 or indices.shape[0] != len(labels) or indices.shape[1] < 1:
+        raise CalibrationError(f"{result}: {DISTANCE} results of shape {indices.shape} for {len(labels)} queries")
+    if indices.size and (indices.min() < 0 or indices.max() >= len(gallery_labels)):
+        raise CalibrationError(
+            f"{result}: {DISTANCE} gallery indices {indices.min()}..{indices.max()} outside the gallery's "
+            f"0..{len(gallery_labels) - 1}: the retrieval file is damaged or from another gallery; rerun its search"
+        )
     return top_k_hits(gallery_labels[indices], labels, 1).astype(np.float64)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -12,7 +11,7 @@ import numpy as np
 
 from cbir.degrade import check_specs, degrade, spec_choices
 from cbir.h5store import read_image_set, write_image_set
-from cbir.imagemath import blanked
+from cbir.imagemath import refuse_blanked
 from cbir.plots import save_figure
 from cbir.plots.degradations import degradations_figure, pick_rows
 from cbir.runlog import progress
@@ -78,26 +77,6 @@ def degrade_query_set(
         **(extra_attrs or {}),
     }
     write_image_set(output, out, source.columns, attrs)
-
-
-class BlankedImagesError(ValueError):
-    """A degradation or restoration left images constant that were not."""
-
-
-def refuse_blanked(
-    source: np.ndarray, result: np.ndarray, what: str, specs: Sequence[dict], output: str | os.PathLike
-) -> None:
-    """Stop before writing `output` when `result` wiped images of `source` out (all one grey
-    level), naming `what` and the parameters (`specs[i]`: image i's) that did it."""
-    wiped = blanked(source, result)
-    if not wiped.any():
-        return
-    culprits = sorted({json.dumps(specs[i], sort_keys=True) for i in np.flatnonzero(wiped)})
-    raise BlankedImagesError(
-        f"{output}: {wiped.sum()} of {len(wiped)} images of {what} come out constant "
-        f"(all one grey level) under {', '.join(culprits)}: these parameters destroy the image; "
-        "choose values within the schema's physical bounds"
-    )
 
 
 def plot_degradations(

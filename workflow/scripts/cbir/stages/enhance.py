@@ -9,17 +9,28 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 
 import numpy as np
 
 from cbir.h5store import read_image_set, write_image_set
+from cbir.imagemath import refuse_blanked
 
 log = logging.getLogger("cbir.stages.enhance")
 
 
-def _restore(enhancer: dict, images: np.ndarray, model, query_set, queries, runtime, batch_size, threads, tuned=None):
-    """(restored images, attributes describing the restorer) for a network or a classical method
-    (its `auto` parameters from the tuning file `tuned`, chosen on the validation split)."""
+def network_expectation(name: str, enhancer: Mapping, seed: int | None = None) -> dict:
+    """What the checkpoint of the enhancer network `name` (config `enhancers.<name>`) must be:
+    that enhancer, of its network, trained with that recipe (and `seed`, the replicate's)."""
+    return {"role": "enhancer", "name": name, "arch": enhancer["network"], "recipe": dict(enhancer), "seed": seed}
+
+
+def _restore(
+    enhancer: dict, images: np.ndarray, model, query_set, queries, runtime, batch_size, threads, tuned=None, expect=None
+):
+    """(restored images, attributes describing the restorer) for a network (its checkpoint
+    `model` must be what `expect` says) or a classical method (its `auto` parameters from the
+    tuning file `tuned`, chosen on the validation split)."""
     if "method" in enhancer:
         from cbir.classical import restore
         from cbir.stages.tune import read_tuned
@@ -37,9 +48,12 @@ def _restore(enhancer: dict, images: np.ndarray, model, query_set, queries, runt
     if model is None:
         raise ValueError(f"enhancer network {enhancer['network']!r} needs a trained checkpoint; none was given")
     kinds = tuple(kind for kind in KINDS if kind != "classifier")
-    net, meta = load_network(model, kind=kinds, images=query_set, images_path=queries, runtime=runtime, threads=threads)
+    net, meta = load_network(
+        model, kind=kinds, images=query_set, images_path=queries, runtime=runtime, threads=threads, expect=expect
+    )
     return enhance(net, images, batch_size=batch_size), {
         "enhancer_model": str(model),
+        "enhancer_weights_sha256": meta["weights_sha256"],
         "enhancer_meta": public_meta(meta),
     }
 
@@ -56,15 +70,23 @@ def enhance_query_set(
     batch_size: int,
     threads: int,
     tuned: str | os.PathLike | None = None,
+    expect: Mapping | None = None,
 ) -> None:
     """Rule enhance_queries: query set `query` restored by the enhancer `name` (config
     `enhancers.<name>`: a network whose checkpoint is `model`, or a classical method whose
     `auto` parameters come from `tuned`, the tuning rule's JSON) -> `output`, same columns;
-    the attributes keep the query set's and name the enhancer and its parameters."""
+    the attributes keep the query set's and name the enhancer and its parameters.
+
+    A network's checkpoint must be that enhancer's, of its network and recipe
+    (`network_expectation`); `expect` adds to or overrides that (the rule gives the seed)."""
     query_set = read_image_set(queries)
+    if "network" in enhancer:
+        expect = {**network_expectation(name, enhancer), **(expect or {})}
     restored, extra = _restore(
-        enhancer, query_set.images, model, query_set, queries, runtime, batch_size, threads, tuned
+        enhancer, query_set.images, model, query_set, queries, runtime, batch_size, threads, tuned, expect
     )
+    used = extra.get("enhancer_params") or {"network": enhancer["network"], "model": str(model)}
+    refuse_blanked(query_set.images, restored, f"{query!r} restored by {name!r}", [used] * len(restored), output)
     attrs = {
         **query_set.attrs,
         "query_set": query,

@@ -20,7 +20,7 @@ from cbir.evaluation import (
     retrieval_frame,
 )
 from cbir.fsutil import atomic_path
-from cbir.h5store import read_embeddings, read_image_set, read_ranking_measures, read_retrieval
+from cbir.h5store import check_same_model, read_embeddings, read_image_set, read_ranking_measures, read_retrieval
 from cbir.imagemath import psnr, ssim
 from cbir.norb import CATEGORIES
 from cbir.plots import save_figure
@@ -75,9 +75,10 @@ def load_searches(
     gallery_paths = {
         (keys, r): galleries[i * replicates + r] for i, keys in enumerate(key_sets) for r in range(replicates)
     }
-    labels_of = {}
-    for (keys, _rep), path in gallery_paths.items():
-        labels = read_embeddings(path).labels
+    labels_of, attrs_of = {}, {}
+    for (keys, rep), path in gallery_paths.items():
+        stored_gallery = read_embeddings(path)
+        labels, attrs_of[keys, rep] = stored_gallery.labels, stored_gallery.attrs
         if keys in labels_of and not np.array_equal(labels, labels_of[keys]):
             raise TableError(f"{path}: not the gallery of the other replicates (labels differ)")
         labels_of[keys] = labels
@@ -89,8 +90,11 @@ def load_searches(
                 f"key sets {list(key_sets)} x {replicates} replicates"
             )
         gallery_keys = keys
-        gallery = gallery_paths[gallery_keys, (rep + 1) % replicates if role == "judge" else rep]
+        gallery_rep = (rep + 1) % replicates if role == "judge" else rep
+        gallery = gallery_paths[gallery_keys, gallery_rep]
         queries = read_embeddings(emb_path)
+        # the tables read embeddings directly: a file swapped in after its search is caught here
+        check_same_model(emb_path, queries.attrs, gallery, attrs_of[gallery_keys, gallery_rep])
         stored, _ = read_retrieval(res_path)
         values = per_query_values(
             labels_of[gallery_keys],

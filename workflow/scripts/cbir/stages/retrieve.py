@@ -1,16 +1,31 @@
-"""Stage of workflow/rules/retrieve.smk: embeddings of image sets, exact top-k search on them."""
+"""Stage of workflow/rules/retrieve.smk: embeddings of image sets, exact top-k search on them.
+
+Embeddings record the model that made them (key set and weights digest, `cbir.h5store.PROVENANCE`),
+and a search refuses query embeddings that another model made than the gallery's, naming the
+query file; features with NaN are refused naming the file that holds them.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import time
+from collections.abc import Mapping
 
-from cbir.checkpoint import CheckpointError, public_meta
-from cbir.h5store import read_embeddings, read_image_set, write_embeddings, write_retrieval
+import numpy as np
+
+from cbir.checkpoint import CheckpointError, identity, public_meta
+from cbir.h5store import (
+    Embeddings,
+    check_same_model,
+    read_embeddings,
+    read_image_set,
+    write_embeddings,
+    write_retrieval,
+)
 from cbir.inference import embed
 from cbir.search import SearchError, ranking_measures, topk
-from cbir.stages.common import load_network
+from cbir.stages.common import check_gallery_model, load_network
 from cbir.tables import split_qset
 
 log = logging.getLogger("cbir.stages.retrieve")
@@ -25,14 +40,22 @@ def embed_images(
     runtime: dict,
     batch_size: int,
     threads: int,
+    expect: Mapping | None = None,
 ) -> None:
     """Rule embed_images: the classifier's features of the image set `images` (the gallery or
     the query set `name`) with its columns -> `output`; the attributes name the query set and
     the enhancer it came from ("none" when not restored; the gallery's query set is
-    "gallery"), the model and the source image set, and carry the source's own attributes."""
+    "gallery"), the model (path, key set, weights digest) and the source image set, and carry
+    the source's own attributes. `expect`: what the checkpoint must be (`load_network`)."""
     image_set = read_image_set(images)
     net, meta = load_network(
-        model, kind="classifier", images=image_set, images_path=images, runtime=runtime, threads=threads
+        model,
+        kind="classifier",
+        images=image_set,
+        images_path=images,
+        runtime=runtime,
+        threads=threads,
+        expect=expect,
     )
     _embed_with(
         net, meta, model=model, image_set=image_set, images=images, output=output, name=name, batch_size=batch_size
@@ -47,6 +70,8 @@ def _embed_with(net, meta: dict, *, model, image_set, images, output, name: str,
         "query_set": query_set,
         "enhancer": enhancer,
         "model": str(model),
+        "keys": identity(meta)["name"],
+        "weights_sha256": meta["weights_sha256"],
         "source": str(images),
         "model_meta": public_meta(meta),
         "source_attrs": image_set.attrs,
@@ -54,6 +79,15 @@ def _embed_with(net, meta: dict, *, model, image_set, images, output, name: str,
     }
     write_embeddings(output, features, image_set.columns, attrs)
     log.info("wrote %s: %s features", output, features.shape)
+
+
+def _check_finite(path, features: np.ndarray, what: str) -> None:
+    bad = ~np.isfinite(features).all(axis=1)
+    if bad.any():
+        raise SearchError(
+            f"{path}: {int(bad.sum())} of {len(features)} {what} hold NaN or infinite values (first: row "
+            f"{int(np.flatnonzero(bad)[0])}); the file is damaged or its model gives NaN: rerun the rule that wrote it"
+        )
 
 
 def retrieve_topk(
@@ -72,10 +106,32 @@ def retrieve_topk(
     the same chunk size, so the ranking extends the stored top k), written with
     `cbir.h5store.write_retrieval` (one group per distance name).
 
+    Query embeddings made by another model than the gallery's (key set or weights digest,
+    `cbir.h5store.check_same_model`), of another size, or holding NaN are refused naming the file.
     BLAS threads follow OPENBLAS_NUM_THREADS, which Snakemake sets to the job's `threads`."""
-    gallery_set = read_embeddings(gallery)
+    _retrieve(
+        gallery,
+        read_embeddings(gallery),
+        queries,
+        output,
+        distances=distances,
+        k=k,
+        chunk_size=chunk_size,
+        threads=threads,
+    )
+
+
+def _retrieve(gallery, gallery_set: Embeddings, queries, output, *, distances, k, chunk_size, threads) -> None:
+    """`retrieve_topk` with the gallery already read (a search job searches many sets in it)."""
     query_set = read_embeddings(queries)
-    n_gallery = len(gallery_set.features)
+    check_same_model(queries, query_set.attrs, gallery, gallery_set.attrs)
+    n_gallery, dim = gallery_set.features.shape
+    if query_set.features.shape[1] != dim:
+        raise SearchError(
+            f"{queries}: {query_set.features.shape[1]}-d query embeddings, but the gallery {gallery} holds {dim}-d"
+        )
+    _check_finite(queries, query_set.features, "query embeddings")
+    _check_finite(gallery, gallery_set.features, "gallery embeddings")
     if k > n_gallery:
         raise SearchError(f"retrieval.topk={k} exceeds the gallery size {n_gallery} ({gallery})")
     log.info(
@@ -111,6 +167,8 @@ def retrieve_topk(
         "queries": str(queries),
         "n_gallery": n_gallery,
         "n_queries": len(query_set.features),
+        "keys": query_set.attrs["keys"],
+        "weights_sha256": query_set.attrs["weights_sha256"],
     }
     write_retrieval(output, results, attrs, measures)
     log.info("wrote %s", output)
@@ -130,11 +188,13 @@ def search_query_sets(
     k: int,
     chunk_size: int,
     threads: int,
+    expect: Mapping | None = None,
 ) -> None:
     """Rules search_queries and judge_restorers: each image set of `images` (query set `names[i]`)
     embedded by the classifier `model` (loaded once) into `embeddings[i]` and searched against
     the gallery embeddings `gallery` into `results[i]`, as `embed_images` and `retrieve_topk` do
-    one set at a time (same files)."""
+    one set at a time (same files). `expect`: what the checkpoint must be (`load_network`); it
+    must also be the model that embedded the gallery (key set and weights digest)."""
     counts = {len(images), len(names), len(embeddings), len(results)}
     if len(counts) != 1:
         raise ValueError(
@@ -144,8 +204,10 @@ def search_query_sets(
         return
     first = read_image_set(images[0])
     net, meta = load_network(
-        model, kind="classifier", images=first, images_path=images[0], runtime=runtime, threads=threads
+        model, kind="classifier", images=first, images_path=images[0], runtime=runtime, threads=threads, expect=expect
     )
+    gallery_set = read_embeddings(gallery)
+    check_gallery_model(model, meta, gallery, gallery_set.attrs)
     for i, (source, name, emb, out) in enumerate(zip(images, names, embeddings, results, strict=True)):
         image_set = first if i == 0 else read_image_set(source)
         size, expected = tuple(image_set.images.shape[1:]), tuple(meta.get("input_size", first.images.shape[1:]))
@@ -156,7 +218,5 @@ def search_query_sets(
         _embed_with(
             net, meta, model=model, image_set=image_set, images=source, output=emb, name=name, batch_size=batch_size
         )
-        retrieve_topk(
-            gallery=gallery, queries=emb, output=out, distances=distances, k=k, chunk_size=chunk_size, threads=threads
-        )
+        _retrieve(gallery, gallery_set, emb, out, distances=distances, k=k, chunk_size=chunk_size, threads=threads)
     log.info("searched %d query sets with %s", len(images), model)

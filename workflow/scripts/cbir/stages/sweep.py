@@ -89,10 +89,11 @@ def enhance_sweep(
     batch_size: int,
     threads: int,
     tuned: PathLike | None = None,
+    expect: Mapping | None = None,
 ) -> None:
     """Rule enhance_sweep: every severity's query set of `sweep` restored by the enhancer
     `name` (a network whose checkpoint is `model`, or a classical method whose `auto`
-    parameters come from `tuned`)."""
+    parameters come from `tuned`); `expect`: what the checkpoint must be (`load_network`)."""
     from cbir.stages.enhance import enhance_query_set
 
     _check_count(f"sweep {sweep} restored by {name}", outputs, len(queries))
@@ -108,6 +109,7 @@ def enhance_sweep(
             batch_size=batch_size,
             threads=threads,
             tuned=tuned,
+            expect=expect,
         )
 
 
@@ -126,11 +128,13 @@ def retrieve_sweep(
     k: int,
     chunk_size: int,
     threads: int,
+    expect: Mapping | None = None,
 ) -> None:
     """Rule retrieve_sweep: each severity's image set (`queries`: unrestored, or restored by
     the enhancer `variant`) embedded by one key set's classifier (`model`) -> `embeddings`,
     and its top-k and whole-ranking measures against that key set's `gallery` embeddings ->
-    `results` (`retrieve_topk`, so the files are those of the configured query sets)."""
+    `results` (`retrieve_topk`, so the files are those of the configured query sets); `expect`:
+    what the checkpoint must be (`load_network`)."""
     from cbir.stages.retrieve import search_query_sets
 
     _check_count(f"sweep {sweep} ({variant})", embeddings, len(queries))
@@ -149,6 +153,7 @@ def retrieve_sweep(
         k=k,
         chunk_size=chunk_size,
         threads=threads,
+        expect=expect,
     )
 
 

@@ -14,6 +14,7 @@ import csv
 import json
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -52,8 +53,11 @@ def read_history(path: str | os.PathLike) -> dict[str, np.ndarray]:
     return {key: np.array([float(r[key]) for r in rows]) for key in rows[0]}
 
 
-def _train(task, train_set: ImageSet, heldout_set: ImageSet, model_path, history_path, settings, stop_after) -> bool:
-    """Run `task`, then write the model and history and drop the partial checkpoint."""
+def _train(
+    task, train_set: ImageSet, heldout_set: ImageSet, model_path, history_path, settings, stop_after, identity=None
+) -> bool:
+    """Run `task`, then write the model (its meta with `identity` added: what the network is)
+    and history and drop the partial checkpoint."""
     from cbir.checkpoint import save_checkpoint
     from cbir.train.loop import digest, partial_path, train
 
@@ -71,8 +75,8 @@ def _train(task, train_set: ImageSet, heldout_set: ImageSet, model_path, history
     )
     if trained is None:
         return False
+    save_checkpoint(model_path, trained.state_dict, {**trained.meta, **(identity or {})})
     write_history(history_path, trained.history, trained.fields)
-    save_checkpoint(model_path, trained.state_dict, trained.meta)
     partial.unlink(missing_ok=True)
     log.info("%s: wrote %s and %s", task.name, model_path, history_path)
     return True
@@ -91,14 +95,17 @@ def train_classifier(
     name: str = "classifier",
     rescale: str | None = None,
     stop_after: int | None = None,
+    keys: str | None = None,
 ) -> bool:
     """Train the classifier (config `classifier`) or the key set `name`'s (its recipe adds
     `degrade`, see `cbir.train.tasks`; `rescale` is config `degradation.rescale`); write
-    `model_path` and `history_path`.
+    `model_path` and `history_path`. The checkpoint records its key set `keys` (default: from
+    `name`, `cbir.checkpoint.keys_of`: classifier -> standard, classifier_<k> -> <k>).
 
     Returns False when `stop_after` (a simulated kill, for tests) ended the job after that
     many epochs in total, leaving only the in-progress checkpoint.
     """
+    from cbir.checkpoint import keys_of
     from cbir.device import runtime as training_runtime
     from cbir.train.tasks import ClassifierTask
 
@@ -115,7 +122,8 @@ def train_classifier(
         name=name,
         rescale=rescale,
     )
-    return _train(task, train_set, heldout_set, model_path, history_path, runtime, stop_after)
+    identity = {"role": "classifier", "keys": keys or keys_of(name)}
+    return _train(task, train_set, heldout_set, model_path, history_path, runtime, stop_after, identity)
 
 
 def train_enhancer(
@@ -132,13 +140,15 @@ def train_enhancer(
     rescale: str,
     classifier: str | os.PathLike | None = None,
     stop_after: int | None = None,
+    classifier_expect: Mapping | None = None,
 ) -> bool:
     """Train the enhancer `name` (config `enhancers.<name>`); write `model_path` and `history_path`.
 
     `rescale` (config `degradation.rescale`) maps degraded images back to uint8 as the query
     sets do. `classifier` is the trained classifier's checkpoint, needed (and read) only when
-    the recipe's loss.feature > 0: its embedding is the frozen feature of the loss. False
-    when stopped early by `stop_after` (see `train_classifier`).
+    the recipe's loss.feature > 0: its embedding is the frozen feature of the loss; it must be
+    what `classifier_expect` says (`cbir.stages.common.load_network`). False when stopped early
+    by `stop_after` (see `train_classifier`).
     """
     from cbir.device import runtime as training_runtime
     from cbir.stages.common import load_network
@@ -155,7 +165,13 @@ def train_enhancer(
     net = None
     if feature > 0:  # on the training device, eval mode; trained on this image size
         net, _ = load_network(
-            classifier, kind="classifier", images=train_set, images_path=train, runtime=runtime, threads=threads
+            classifier,
+            kind="classifier",
+            images=train_set,
+            images_path=train,
+            runtime=runtime,
+            threads=threads,
+            expect=classifier_expect,
         )
         log.info("%s: feature loss (weight %g) on the embeddings of %s", name, feature, classifier)
     task = EnhancerTask(
@@ -169,7 +185,7 @@ def train_enhancer(
         classifier=net,
         classifier_path=None if net is None else os.fspath(classifier),
     )
-    return _train(task, train_set, heldout_set, model_path, history_path, runtime, stop_after)
+    return _train(task, train_set, heldout_set, model_path, history_path, runtime, stop_after, {"role": "enhancer"})
 
 
 # ---------------------------------------------------------------------------------------
@@ -186,15 +202,17 @@ def evaluate_classifier(
     batch_size: int,
     runtime: dict,
     threads: int,
+    expect: Mapping | None = None,
 ) -> dict:
-    """Test accuracy and confusion matrix on the whole split -> `table` (JSON) and `figure` (PNG)."""
+    """Test accuracy and confusion matrix on the whole split -> `table` (JSON) and `figure` (PNG).
+    `expect`: what the checkpoint `model` must be (`cbir.stages.common.load_network`)."""
     from cbir.checkpoint import public_meta
     from cbir.inference import classify, confusion_matrix
     from cbir.stages.common import load_network
 
     test_set = read_image_set(test)
     net, meta = load_network(
-        model, kind="classifier", images=test_set, images_path=test, runtime=runtime, threads=threads
+        model, kind="classifier", images=test_set, images_path=test, runtime=runtime, threads=threads, expect=expect
     )
     predictions = classify(net, test_set.images, batch_size=batch_size)
     labels = np.asarray(test_set.labels, np.int64)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -45,15 +46,18 @@ def tune_enhancer(
     batch_size: int,
     threads: int,
     distance: str = "l2",
+    expect: Mapping | None = None,
 ) -> dict:
     """Score every grid point of the classical enhancer `name` by validation top-1 retrieval
     accuracy (`queries`: a validation query set; `gallery`: the training split's embeddings
     by the classifier `model`) and write the choice to `output` (JSON, atomically); returns
     what was written. `chosen` holds the tuned values only; `params` is what
-    `cbir.classical.restore` gets (`cbir.tuning.resolve`)."""
+    `cbir.classical.restore` gets (`cbir.tuning.resolve`). `expect`: what the classifier
+    checkpoint must be (`load_network`); it must also be the one that embedded the gallery,
+    where the gallery records its model."""
     # torch only here: an enhancement job reads its tuning file (`read_tuned`) without starting it
     from cbir.inference import embed
-    from cbir.stages.common import load_network
+    from cbir.stages.common import check_gallery_model, load_network
 
     if "method" not in enhancer:
         raise ValueError(f"enhancer {name!r} is a network, not a classical method: nothing to tune")
@@ -63,9 +67,10 @@ def tune_enhancer(
     gallery_set = read_embeddings(gallery)
     if not len(query_set):
         raise ValueError(f"{queries}: no queries to tune {name!r} on")
-    net, _ = load_network(
-        model, kind="classifier", images=query_set, images_path=queries, runtime=runtime, threads=threads
+    net, meta = load_network(
+        model, kind="classifier", images=query_set, images_path=queries, runtime=runtime, threads=threads, expect=expect
     )
+    check_gallery_model(model, meta, gallery, gallery_set.attrs)
     log.info(
         "tuning %s (%s) over %d grid points: %d queries (%s), gallery %d (%s), %s",
         name,
