@@ -6,7 +6,7 @@ PYTHON ?= python3
 CORES ?= all
 BIN := $(VENV)/bin
 
-.PHONY: install run test test-quick lint dag rulegraph report clean
+.PHONY: install run digits test test-quick lint dag rulegraph report clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ install: $(VENV)/.installed
 
 run: install
 	$(BIN)/snakemake --cores $(CORES)
+
+# The README's "Your own images" example: scikit-learn's digits as an image folder, default settings.
+digits: install
+	test -d resources/digits || $(BIN)/python examples/export_digits.py resources/digits
+	$(BIN)/snakemake --cores $(CORES) --configfile config/digits.yaml
 
 test: install
 	$(BIN)/pytest -m ''

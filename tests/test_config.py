@@ -593,3 +593,40 @@ def test_dropping_every_query_set_is_named():
     message = "config key 'queries': no query set is left (queries.clean is null: dropped); at least one is needed"
     with pytest.raises(ConfigError, match=re.escape(message)):
         validate_config({"queries": {"clean": None}})
+
+
+def _folder_config(tmp_path, **folder) -> dict:
+    config = _shipped()
+    config["dataset"] = {"source": "folder", "folder": {"path": str(tmp_path), **folder}, "image_size": 32}
+    return config
+
+
+def test_folder_source_checks_its_files_before_any_job(tmp_path):
+    validate_config(_folder_config(tmp_path))  # an existing folder: accepted
+    with pytest.raises(ConfigError, match=r"'dataset.folder.path': .*missing is not a folder"):
+        validate_config(_folder_config(tmp_path, path=str(tmp_path / "missing")))
+    with pytest.raises(ConfigError, match=r"'dataset.folder.manifest': .*labels.csv is not a file"):
+        validate_config(_folder_config(tmp_path, manifest=str(tmp_path / "labels.csv")))
+    config = _folder_config(tmp_path)
+    config["dataset"]["channels"] = 3
+    with pytest.raises(ConfigError, match=r"'dataset.channels': 3 \(colour\) is not carried end to end yet"):
+        validate_config(config)
+    config = _folder_config(tmp_path)
+    config["dataset"]["image_size"] = 128  # a folder may be converted larger than smallNORB's 96 px
+    validate_config(config)
+
+
+def test_smallnorb_sources_stay_within_their_96_px():
+    config = _shipped()
+    config["dataset"]["image_size"] = 128
+    with pytest.raises(ConfigError, match=r"'dataset.image_size': 128 exceeds smallNORB's 96-px images"):
+        validate_config(config)
+
+
+def test_digits_example_config_is_a_folder_overlay():
+    from snakemake.utils import update_config
+
+    config = _shipped()
+    update_config(config, yaml.safe_load((REPO / "config/digits.yaml").read_text()))
+    assert config["dataset"]["source"] == "folder" and config["dataset"]["folder"]["path"] == "resources/digits"
+    assert config["run"] == "digits" and config["dataset"]["image_size"] == 32

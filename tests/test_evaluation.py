@@ -404,3 +404,60 @@ def test_objects_are_label_instance_pairs():
     result = SearchResult(labels, object_ids(labels, instances), {TOP1: np.ones(6)}, 10)
     resampler = resampler_for({("standard", "clean"): result}, seed=0, resamples=20, level=0.95)
     assert resampler.n_groups == 5
+
+
+@pytest.mark.parametrize(
+    ("gallery_counts", "query_counts"),
+    [([20, 8, 4], [3, 9, 6]), ([12, 3, 8, 2, 6, 4, 5], [1, 5, 2, 3, 2, 6, 1])],
+    ids=["3-classes", "7-classes"],
+)
+def test_chance_of_unbalanced_classes_by_hand_in_the_frame_and_tables(gallery_counts, query_counts):
+    """Any number of classes, any balance: top-1 chance is sum_c p_query(c) p_gallery(c), top-k
+    1 - C(N - R_c, k) / C(N, k) weighted by the query frequencies, precision@k R_c / N; Table 1
+    and the per-query-set table print those numbers."""
+    from math import comb
+
+    from cbir.tables import queries_markdown, table1_markdown
+
+    rng = np.random.default_rng(7)
+    gallery = rng.permutation(np.repeat(np.arange(len(gallery_counts)), gallery_counts))
+    labels = rng.permutation(np.repeat(np.arange(len(query_counts)), query_counts))
+    n, nq, ks = len(gallery), len(labels), [1, 5]
+    p_gallery, p_query = np.array(gallery_counts) / n, np.array(query_counts) / nq
+    top1 = sum(p_query[c] * p_gallery[c] for c in range(len(gallery_counts)))
+    top5 = sum(p_query[c] * (1 - comb(n - r, 5) / comb(n, 5)) for c, r in enumerate(gallery_counts))
+    indices = np.stack([rng.permutation(n)[:5] for _ in labels])
+    ranking = {"l2": {name: rng.random(nq) for name in ("map_full", "r_precision", "map_at_r")}}
+    values = per_query_values(gallery, labels, {"l2": (indices, np.zeros(indices.shape))}, ranking, ks)
+    result = SearchResult(labels, np.arange(nq), values, n)
+    frame = retrieval_frame({("standard", "clean"): result}, {"standard": gallery}, Resampler(None, seed=0), ks)
+    chance = {(r.measure, r.k): r.chance for r in frame.itertuples()}
+    assert chance["top_k_accuracy", 1] == pytest.approx(100 * top1)
+    assert chance["top_k_accuracy", 5] == pytest.approx(100 * top5)
+    assert chance["precision", 5] == chance["r_precision", 0] == pytest.approx(100 * top1)
+    assert top1 != pytest.approx(1 / len(gallery_counts))  # not the balanced 1 / C
+    one, five = chance["top_k_accuracy", 1], chance["top_k_accuracy", 5]  # equal to the above, as printed
+    assert f"top 1 {one:.1f}, top 5 {five:.1f}." in table1_markdown(frame, {}, ks)
+    last = queries_markdown(frame, ["clean"]).splitlines()[-1]
+    assert last.startswith(f"| chance | (random ranking) |  |  |  | {one:.2f} | {five:.2f} |")
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 7])
+def test_classification_chance_follows_the_frequencies(n_classes):
+    from cbir.evaluation import classification_chance
+
+    rng = np.random.default_rng(n_classes)
+    test_counts = rng.integers(1, 20, n_classes)
+    train_counts = rng.integers(1, 50, n_classes)
+    labels = rng.permutation(np.repeat(np.arange(n_classes), test_counts))
+    p_test, p_train = test_counts / test_counts.sum(), train_counts / train_counts.sum()
+    chance = classification_chance(labels, n_classes, train_counts.tolist())
+    assert chance["uniform"] == pytest.approx(1 / n_classes)
+    assert chance["prior"] == pytest.approx(sum(p_test[c] * p_train[c] for c in range(n_classes)))
+    assert chance["majority"] == pytest.approx(p_test[np.argmax(train_counts)])
+    assert chance["frequencies"] == "training"
+    own = classification_chance(labels, n_classes)  # no training counts: the test split's own
+    assert own["prior"] == pytest.approx((p_test**2).sum()) and own["majority"] == pytest.approx(p_test.max())
+    assert own["frequencies"] == "test"
+    with pytest.raises(TableError, match="class counts"):
+        classification_chance(labels, n_classes, [1] * (n_classes + 1))

@@ -186,3 +186,29 @@ def test_embeddings_are_compared_by_the_model_that_made_them(tmp_path):
         check_same_model(paths["standard"], other, paths["gallery"], attrs["gallery"])
     with pytest.raises(StoreError, match=f"{paths['bare']}: the embeddings do not record the model .*no keys or"):
         check_same_model(paths["bare"], attrs["bare"], paths["gallery"], attrs["gallery"])
+
+
+def test_class_names_from_the_attributes_else_smallnorbs_categories(tmp_path):
+    from cbir.h5store import class_names
+    from cbir.norb import CATEGORIES
+
+    names = ["zebra", "apple", "car", "dog", "ant", "bee", "cow"]
+    labels = np.array([0, 6, 6, 2, 1])
+    columns = {**_columns(5), "label": labels}
+    write_image_set(tmp_path / "f.h5", np.zeros((5, 4, 4), np.uint8), columns, {"source": "folder", "classes": names})
+    folder = read_image_set(tmp_path / "f.h5")
+    assert class_names(folder.attrs, folder.labels, tmp_path / "f.h5") == names  # label order, not sorted
+    # embeddings name their image set's classes under source_attrs
+    write_embeddings(tmp_path / "e.h5", np.zeros((5, 2)), columns, {"source_attrs": folder.attrs})
+    assert class_names(read_embeddings(tmp_path / "e.h5").attrs) == names
+    # smallNORB's sets name no classes: its five categories, and nothing is added to the file
+    write_image_set(tmp_path / "n.h5", np.zeros((5, 4, 4), np.uint8), _columns(5) | {"label": labels % 5})
+    norb = read_image_set(tmp_path / "n.h5")
+    assert class_names(norb.attrs, norb.labels) == list(CATEGORIES) and "classes" not in norb.attrs
+    with pytest.raises(StoreError, match=r"n\.h5: labels 0\.\.6 outside 0\.\.4.*smallNORB's categories assumed"):
+        class_names(norb.attrs, labels, tmp_path / "n.h5")
+    with pytest.raises(StoreError, match=r"f\.h5: labels 0\.\.6 outside 0\.\.2"):
+        class_names({"classes": names[:3]}, labels, tmp_path / "f.h5")
+    for bad in (["one"], ["a", "a"], "ab", ["a", ""], ["a", 3]):
+        with pytest.raises(StoreError, match="two or more distinct class names"):
+            class_names({"classes": bad})

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cbir.h5store import read_image_set, write_image_set
+from cbir.h5store import COLUMNS, read_image_set, write_image_set
 from cbir.stages.data import split_validation
-from cbir.validation import ValidationError, validation_mask
+from cbir.validation import ValidationError, given_mask, validation_mask
 
 # 5 classes x 5 objects x 6 views, rows interleaved as a real split's are.
 LABELS = np.repeat(np.arange(5), 30)
@@ -74,6 +74,38 @@ def test_stage_writes_disjoint_objects_in_row_order(tmp_path):
     assert np.array_equal(val.images, images[mask]) and np.array_equal(train.images, images[~mask])
     assert val.attrs["split"] == "validation"
     assert sorted(map(tuple, val.attrs["validation_objects"])) == sorted(pairs(val))
+
+
+def test_share_of_groups_for_a_folder_source():
+    """Own images: a share of each class's groups, every image of a held group, none of the others."""
+    mask = validation_mask(LABELS, OBJECTS, instances_per_class=None, share=0.4, seed=0)
+    for label in range(5):
+        held = np.unique(OBJECTS[mask & (LABELS == label)])
+        assert len(held) == 2  # round(0.4 x 5 groups)
+        assert mask[(LABELS == label) & np.isin(OBJECTS, held)].all()
+        assert not mask[(LABELS == label) & ~np.isin(OBJECTS, held)].any()
+    with pytest.raises(ValidationError, match="validation.share': 0.05 of class 0's 5 groups leaves no group"):
+        validation_mask(LABELS, OBJECTS, instances_per_class=None, share=0.05, seed=0)
+
+
+def _folder_split(tmp_path, attrs):
+    n = len(LABELS)
+    images = (np.arange(n)[:, None, None] % 251).astype(np.uint8) * np.ones((1, 4, 4), np.uint8)
+    columns = {"label": LABELS, "instance": np.arange(n), **{c: np.zeros(n, np.int64) for c in COLUMNS[2:]}}
+    write_image_set(tmp_path / "all.h5", images, columns, attrs)
+    kwargs = {"train": tmp_path / "train.h5", "validation": tmp_path / "validation.h5", "share": 0.2, "seed": 0}
+    return split_validation(source=tmp_path / "all.h5", instances_per_class=1, **kwargs)
+
+
+def test_a_given_validation_split_is_used_as_it_is(tmp_path):
+    given = [3, 40, 41, 149]
+    assert _folder_split(tmp_path, {"source": "folder", "given_validation": given}) == (146, 4)
+    validation = read_image_set(tmp_path / "validation.h5")
+    assert validation.images[:, 0, 0].tolist() == given and "given_validation" not in validation.attrs
+    # without one, a folder source holds out a share of groups (here every image its own group)
+    assert _folder_split(tmp_path, {"source": "folder"}) == (120, 30)
+    with pytest.raises(ValidationError, match="every training image of class 1"):
+        given_mask(len(LABELS), list(range(30, 60)), LABELS)
 
 
 def test_constants_kept_equal_across_layers():

@@ -105,3 +105,47 @@ def test_a_view_the_data_lacks_leaves_the_rows_blank(tmp_path):
     assert not any(ax.get_images() for ax in fig.get_axes())
     _, spread = _row_spread(fig, tmp_path)
     assert max(spread) < 0.12, spread  # titles and "absent" only
+
+
+def test_examples_figure_of_labelled_images_has_a_row_per_class(tmp_path):
+    """A folder source: one row per class with its name and counts, examples of that class only,
+    a class without images marked, more classes than MAX_CLASSES cut to the first ones."""
+    from cbir.plots.dataset import examples_figure
+
+    rng = np.random.default_rng(1)
+    counts = {"train": [9, 2, 0, 5], "test": [1, 1, 0, 3]}
+    names = ["alpha", "beta", "gamma", "delta"]
+    splits = {}
+    for split, per_class in counts.items():
+        labels = rng.permutation(np.repeat(np.arange(4), per_class))
+        images = (labels[:, None, None] * 60 + rng.integers(0, 40, (len(labels), SIZE, SIZE))).astype(np.uint8)
+        splits[split] = (images, labels)
+    fig = examples_figure(splits, classes=names, columns=5, seed=0)
+    axes = np.array(fig.get_axes()).reshape(4, 5)
+    for c, name in enumerate(names):
+        total = counts["train"][c] + counts["test"][c]
+        noun = "image" if total == 1 else "images"
+        assert (
+            axes[c, 0].get_ylabel()
+            == f"{c}: {name}\n{total} {noun}\ntrain {counts['train'][c]}\ntest {counts['test'][c]}"
+        )
+        shown = [ax for ax in axes[c] if ax.get_images()]
+        assert len(shown) == min(5, total)
+        for ax in shown:
+            split, row = ax.get_title().split()
+            assert splits[split][1][int(row)] == c
+            np.testing.assert_array_equal(ax.get_images()[0].get_array(), splits[split][0][int(row)])
+    assert [t.get_text() for t in axes[2, 0].texts] == ["no images"]
+    assert fig._suptitle.get_text().startswith("4 classes, 21 images (train 16, test 5); 5 random examples")
+    save_figure(fig, tmp_path / "examples.png")
+    png = imread(tmp_path / "examples.png")[..., :3].mean(-1)
+    bands = np.array_split(png[int(0.08 * png.shape[0]) :, int(0.3 * png.shape[1]) :], 4)
+    spread = [float(band.std()) for band in bands]
+    assert min(spread[0], spread[1], spread[3]) > 0.1 and spread[2] < 0.05, spread  # gamma's row blank
+
+    many = {"train": (np.zeros((30, SIZE, SIZE), np.uint8), np.arange(30) % 25)}
+    fig = examples_figure(many, classes=[f"c{c}" for c in range(25)], columns=2, max_classes=20)
+    assert len(fig.get_axes()) == 20 * 2
+    assert "25 classes (the first 20 shown)" in fig._suptitle.get_text()
+    assert fig.get_axes()[0].get_ylabel() == "0: c0\n2 images"  # one split: no per-split counts
+    plt.close(fig)

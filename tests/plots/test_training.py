@@ -90,3 +90,29 @@ def test_confusion_matrix_figure(tmp_path):
     image = imread(tmp_path / "cm.png")
     assert image.shape[0] > 300 and image.shape[1] > 300
     assert (cell_std(tmp_path / "cm.png", 2, 2) > 0.05).all()
+
+
+@pytest.mark.parametrize("n", [2, 7, 20])
+def test_confusion_matrix_of_any_number_of_classes(tmp_path, n):
+    """C x C cells, every one with its rate and count, named by class; larger C: a larger figure
+    and smaller cell texts, so that 20 classes stay readable."""
+    rng = np.random.default_rng(n)
+    matrix = rng.integers(0, 9, (n, n)) + np.diag(rng.integers(10, 40, n))
+    names = [f"class number {c}" for c in range(n)]
+    fig = confusion_matrix_figure(matrix, names, "t")
+    ax = fig.axes[0]
+    assert ax.images[0].get_array().shape == (n, n)
+    texts = [t.get_text() for t in ax.texts]
+    assert len(texts) == n * n and texts[n + 1] == f"{matrix[1, 1] / matrix[1].sum():.0%}\n{matrix[1, 1]}"
+    assert [t.get_text() for t in ax.get_xticklabels()] == names == [t.get_text() for t in ax.get_yticklabels()]
+    width, height = fig.get_size_inches()
+    assert width >= 5.2 + 0.5 * max(0, n - 5) - 1e-9 and height >= 4.6 + 0.5 * max(0, n - 5) - 1e-9
+    assert max(t.get_fontsize() for t in ax.texts) <= (8 if n <= 8 else 6)
+    if n > 6:
+        assert ax.get_xticklabels()[0].get_rotation() == 60
+    save_figure(fig, tmp_path / "cm.png")
+    image = imread(tmp_path / "cm.png")[..., :3].mean(-1)
+    assert (cell_std(tmp_path / "cm.png", 2, 2) > 0.05).all()
+    assert image.shape[0] > 300 + 30 * max(0, n - 5)  # grows with the classes
+    with pytest.raises(ValueError, match=f"for {n + 1} classes"):
+        confusion_matrix_figure(matrix, [*names, "extra"], "t")

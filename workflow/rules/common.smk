@@ -22,6 +22,7 @@ RUN = config["run"]
 RESULTS = f"results/{RUN}"
 LOGS = f"logs/{RUN}"
 SYNTHETIC = config["dataset"]["source"] == "synthetic"
+FOLDER = config["dataset"]["source"] == "folder"
 RAW = "resources/synthnorb" if SYNTHETIC else "resources/smallnorb"
 QUERIES = list(config["queries"])
 CLEAN = next((q for q, specs in config["queries"].items() if not specs), None)
@@ -134,6 +135,20 @@ def query_source(wildcards):
 
 def all_raw_files():
     return [raw_file(split, kind) for split in SPLITS for kind in KINDS]
+
+
+def folder_inputs():
+    """What the ingest of an image folder reads: the manifest if there is one, and the folder
+    (a file added or removed there changes its time stamp)."""
+    folder = config["dataset"]["folder"]
+    return [p for p in (folder["manifest"], folder["path"]) if p]
+
+
+def dataset_figure_inputs():
+    """The dataset figure draws smallNORB's raw files, or a folder source's converted splits."""
+    if FOLDER:
+        return [f"{RESULTS}/data/{split}.h5" for split in ("train_all", "test")]
+    return all_raw_files()
 
 
 def restored_sets(query):

@@ -16,7 +16,9 @@ Measures (values in percent in the tables):
     r_precision     relevant results among the first R, over R (R: gallery images of the class);
     map_at_r        MAP@R (Musgrave et al. 2020, as pytorch-metric-learning defines it).
 Each cell also carries its chance level: the expected value for a random ranking of the gallery,
-from the class frequencies of the gallery and the queries (`cbir.stats.chance_levels`).
+from the class frequencies of the gallery and the queries (`cbir.stats.chance_levels`): for top-1
+sum_c p_query(c) p_gallery(c), exact for any number of classes and any balance. The classifier's
+test accuracy has its own chance levels (`classification_chance`).
 """
 
 from __future__ import annotations
@@ -164,6 +166,29 @@ def retrieval_frame(
         "level": resampler.level,
     }
     return frame
+
+
+def classification_chance(labels: np.ndarray, classes: int, train_counts: Sequence[int] | None = None) -> dict:
+    """The test accuracy (fraction) of classifiers that ignore the image, for the test `labels`
+    (0..classes-1) and the training images per class `train_counts` (unknown: None, and the
+    test split's own frequencies stand in): ``uniform`` guesses a class uniformly (1 / C);
+    ``prior`` draws it with the training frequencies, sum_c p_test(c) p_train(c); ``majority``
+    always answers the most frequent training class (first of ties), p_test(that class).
+    ``frequencies`` says whose frequencies `prior` and `majority` used."""
+    test = np.bincount(np.asarray(labels, np.int64), minlength=classes)[:classes].astype(np.float64)
+    if test.sum() == 0:
+        raise TableError("classification chance needs test images")
+    p_test = test / test.sum()
+    counts = np.asarray(train_counts if train_counts is not None else test, np.float64)
+    if counts.shape != (classes,) or counts.sum() <= 0 or (counts < 0).any():
+        raise TableError(f"training counts {train_counts} are not {classes} class counts")
+    p_train = counts / counts.sum()
+    return {
+        "uniform": 1.0 / classes,
+        "prior": float(p_test @ p_train),
+        "majority": float(p_test[int(np.argmax(counts))]),
+        "frequencies": "training" if train_counts is not None else "test",
+    }
 
 
 def _compare(resampler: Resampler, after: np.ndarray, before: np.ndarray) -> tuple[Interval, float]:

@@ -9,7 +9,9 @@ the top K cannot give. Provenance lives in the file attributes: scalars as they 
 the whole mapping JSON-encoded under ``meta`` so nested parameters survive. Embeddings made by
 a model record it (PROVENANCE): ``keys``, the classifier's key set, and ``weights_sha256``, its
 weights digest (`cbir.checkpoint.weights_sha256`); `check_same_model` refuses to compare query
-embeddings with a gallery another model made. All writers are atomic. Every reader raises StoreError naming the file, whatever h5py
+embeddings with a gallery another model made. The classes: an image set of a labelled folder names
+its labels 0..C-1 in the attribute ``classes``; smallNORB's sets (and the embeddings of either, under
+``source_attrs``) without it are smallNORB's five categories (`class_names`). All writers are atomic. Every reader raises StoreError naming the file, whatever h5py
 raises on a damaged or truncated file (OSError, KeyError, RuntimeError, ... by the byte hit).
 """
 
@@ -26,6 +28,7 @@ import h5py
 import numpy as np
 
 from cbir.fsutil import atomic_path
+from cbir.norb import CATEGORIES
 
 COLUMNS = ("label", "instance", "elevation", "azimuth", "lighting", "camera")
 # Per-query measures over the whole gallery ranking stored beside the top k (cbir.measures defines
@@ -78,6 +81,32 @@ def _check_columns(columns: dict[str, np.ndarray], n: int, path: Path) -> None:
             raise StoreError(f"{path}: column {name!r} has shape {shape}, expected ({n},)")
         if shape[0] != n:
             raise StoreError(f"{path}: column {name!r} has {shape[0]} rows, expected {n}")
+
+
+def class_names(attrs: dict, labels: np.ndarray | None = None, where: str | os.PathLike = "image set") -> list[str]:
+    """The names of the labels 0..C-1 of an image set or embeddings file with the attributes
+    `attrs`: its ``classes`` (an embeddings file: its image set's, ``source_attrs``), else
+    smallNORB's CATEGORIES. With `labels`, a label outside 0..C-1 is an error naming `where`."""
+    names = attrs.get("classes")
+    if names is None:
+        names = (attrs.get("source_attrs") or {}).get("classes")
+    if names is None:
+        names = CATEGORIES
+    if (
+        isinstance(names, (str, bytes))
+        or len(names) < 2
+        or not all(isinstance(n, str) and n for n in names)
+        or len(set(names)) != len(names)
+    ):
+        raise StoreError(f"{where}: attribute 'classes' must list two or more distinct class names, got {names!r}")
+    names = list(names)
+    if labels is not None and len(labels) and (int(np.min(labels)) < 0 or int(np.max(labels)) >= len(names)):
+        raise StoreError(
+            f"{where}: labels {int(np.min(labels))}..{int(np.max(labels))} outside 0..{len(names) - 1}, the "
+            f"{len(names)} classes {names}"
+            + ("" if "classes" in attrs else " (the file names no 'classes': smallNORB's categories assumed)")
+        )
+    return names
 
 
 def write_attrs(h5: h5py.File, attrs: dict) -> None:

@@ -2,8 +2,8 @@
 
 - `Classifier`: a torchvision ResNet (resnet34 as in the paper, or resnet18) with a 1x1
   convolution from 1 to 3 channels in front and its 1000-way FC replaced by a head on
-  5 classes: `fc` (512 -> 5, the paper's text) or `mlp` (512-1024-ReLU-1024-ReLU-5, the
-  authors' notebooks). `embed(x)` is the 512-d global-average-pooled output of the last
+  C classes (`num_classes`: smallNORB's 5 by default; the training stage passes its data's):
+  `fc` (512 -> C, the paper's text) or `mlp` (512-1024-ReLU-1024-ReLU-C, the authors' notebooks). `embed(x)` is the 512-d global-average-pooled output of the last
   convolutional block, i.e. the input of the head, whatever the head: the retrieval key.
 - `Autoencoder` (denoiser and deblurrer): 5 encoder blocks (3x3 conv, stride 2, padding 1,
   ReLU, BatchNorm; 16-32-64-128-256 channels) and 5 decoder blocks (3x3 transposed conv,
@@ -45,7 +45,7 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
-NUM_CLASSES = 5
+NUM_CLASSES = 5  # smallNORB's categories: the default head
 RESNETS = ("resnet18", "resnet34")
 HEADS = ("fc", "mlp")  # config `classifier.head`
 MLP_WIDTH = 1024

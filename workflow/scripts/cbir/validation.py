@@ -10,7 +10,10 @@ like a training image.
                "validation" of the master seed (the rest stay in training; each class keeps
                at least one);
     by image   a dataset without object ids (every image its own object): a seeded `share`
-               of each class's images.
+               of each class's images;
+    by group   a folder source (`instances_per_class` None): a seeded `share` of each class's
+               groups (the images' `group`, or each image alone), at least one and not all.
+               A folder that gives its own validation split is used as it is (`given_mask`).
 """
 
 from __future__ import annotations
@@ -24,11 +27,23 @@ class ValidationError(ValueError):
     """A validation setting that leaves a class without training or validation images."""
 
 
+def given_mask(n: int, rows: list[int], labels: np.ndarray) -> np.ndarray:
+    """bool [N]: a validation split the source gave (its row indices), which must leave every
+    class images on both sides."""
+    mask = np.zeros(n, bool)
+    mask[np.asarray(rows, dtype=np.int64)] = True
+    for label in np.unique(labels):
+        in_class = labels == label
+        if mask[in_class].all():
+            raise ValidationError(f"the given validation split holds every training image of class {label}")
+    return mask
+
+
 def validation_mask(
-    labels: np.ndarray, groups: np.ndarray | None, *, instances_per_class: int, share: float, seed: int
+    labels: np.ndarray, groups: np.ndarray | None, *, instances_per_class: int | None, share: float, seed: int
 ) -> np.ndarray:
     """bool [N]: the images of the validation split (see the module docstring). `groups` are
-    the object ids (None: by image)."""
+    the object ids (None: by image); `instances_per_class` None holds out a share of groups."""
     labels = np.asarray(labels)
     mask = np.zeros(len(labels), bool)
     rng = np.random.Generator(np.random.PCG64(stream_key(seed, "validation")))
@@ -44,6 +59,16 @@ def validation_mask(
             mask[rng.permutation(rows)[:count]] = True
             continue
         objects = np.unique(np.asarray(groups)[rows])
+        if instances_per_class is None:
+            count = int(round(share * len(objects)))
+            if not 0 < count < len(objects):
+                raise ValidationError(
+                    f"config key 'validation.share': {share} of class {label}'s {len(objects)} groups leaves "
+                    "no group for validation or for training"
+                )
+            held = rng.permutation(objects)[:count]
+            mask[rows[np.isin(np.asarray(groups)[rows], held)]] = True
+            continue
         if instances_per_class >= len(objects):
             raise ValidationError(
                 f"config key 'validation.instances_per_class': {instances_per_class} of class {label}'s "

@@ -1,9 +1,14 @@
-"""What the data is: every object of both splits, and one object across the factor grid.
+"""What the data is.
 
-Rows 1-5: one row per category, one image per instance (instances 0-9; the split holding
+smallNORB (`dataset_figure`): every object of both splits, and one object across the factor
+grid. Rows 1-5: one row per category, one image per instance (instances 0-9; the split holding
 it named in the title), all in the same view. Rows 6-8: one object across the 18 azimuths
 (every second one), the 9 elevations, and the 6 lightings followed by its stereo pair
 (cameras 0 and 1). A view the data does not hold is drawn as "absent".
+
+Any other labelled image set (`examples_figure`, a folder of images): one row per class (up to
+MAX_CLASSES), its name and image counts per split beside it, then a few of its images drawn at
+random (seeded), each titled with its split and row.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from cbir.plots import plt
 N_COLUMNS = 10  # instances 0..9
 VIEW = (4, 3, 0)  # (elevation, azimuth, lighting) indices of the instance rows: 50°, 60°, lighting 0
 SWEEP_OBJECT = (0, 4)  # (category, instance) shown across the factors
+EXAMPLES = 8  # images per class in the examples figure
+MAX_CLASSES = 20  # rows of the examples figure; more classes: the first MAX_CLASSES
 
 Split = tuple[np.ndarray, np.ndarray, np.ndarray]  # images [N, 2, H, W], labels [N], info [N, 4]
 
@@ -102,6 +109,55 @@ def dataset_figure(
         f"Rows 1-5: instances 0-9 of each category (elevation {30 + 5 * elevation}°, azimuth {20 * azimuth}°, "
         f"lighting {lighting}, camera 0).\nRows 6-8: {categories[cat]} {inst} across azimuth, elevation, "
         f"lighting and the two cameras.",
+        fontsize=9,
+    )
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    return fig
+
+
+def examples_figure(
+    splits: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    classes: Sequence[str],
+    columns: int = EXAMPLES,
+    seed: int = 0,
+    max_classes: int = MAX_CLASSES,
+) -> plt.Figure:
+    """Example images of each class of a labelled image set (see module doc). `splits`: split
+    name -> (uint8 images [N, H, W], labels [N] in 0..C-1), `classes` naming the labels. The
+    examples of class c are `columns` rows drawn without replacement (seed `seed`) from all the
+    splits' images of class c, shown in split and row order; a class with fewer shows all."""
+    names = list(splits)
+    labels = np.concatenate([np.asarray(lab, np.int64) for _, lab in splits.values()])
+    split_of = np.concatenate([np.full(len(lab), s) for s, (_, lab) in enumerate(splits.values())])
+    row_of = np.concatenate([np.arange(len(lab)) for _, lab in splits.values()])
+    shown = list(range(min(len(classes), max_classes)))
+    rng = np.random.default_rng(seed)
+    fig, axes = plt.subplots(len(shown), columns, figsize=(1.1 * columns + 1.6, 1.3 * len(shown) + 0.6), squeeze=False)
+    for c in shown:
+        members = np.flatnonzero(labels == c)
+        picked = np.sort(rng.choice(members, size=min(columns, len(members)), replace=False))
+        for j, ax in enumerate(axes[c]):
+            if j >= len(picked):  # blank, but its axes kept: the first one carries the row label
+                ax.set_xticks([])
+                ax.set_yticks([])
+                for spine in ax.spines.values():
+                    spine.set_visible(False)
+                if j == 0:
+                    ax.text(0.5, 0.5, "no images", ha="center", va="center", fontsize=7, transform=ax.transAxes)
+                continue
+            s, r = int(split_of[picked[j]]), int(row_of[picked[j]])
+            _show(ax, splits[names[s]][0][r], f"{names[s]} {r}")
+        counts = [int((np.asarray(lab) == c).sum()) for _, lab in splits.values()]
+        label = f"{c}: {classes[c]}\n{len(members)} image{'' if len(members) == 1 else 's'}"
+        if len(names) > 1:
+            label += "\n" + "\n".join(f"{name} {n}" for name, n in zip(names, counts, strict=True))
+        axes[c, 0].set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center", labelpad=6)
+    sizes = ", ".join(f"{name} {len(lab)}" for name, (_, lab) in splits.items())
+    more = f" (the first {len(shown)} shown)" if len(shown) < len(classes) else ""
+    fig.suptitle(
+        f"{len(classes)} classes{more}, {len(labels)} images ({sizes}); {columns} random examples per class, "
+        "titled with their split and row",
         fontsize=9,
     )
     fig.tight_layout(rect=(0, 0, 1, 0.97))

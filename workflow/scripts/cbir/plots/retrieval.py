@@ -2,7 +2,8 @@
 
 Layout: one row per (query, distance); the first cell is the query (blue frame, its class),
 then its first results left to right (up to 10), each framed green when its class is the
-query's and red when not, titled with the rank and the score. With both distances stored,
+query's and red when not, titled with the rank, the score and its class (names longer than
+NAME_CHARS cut). With both distances stored,
 each query gets an L2 row and a cosine row next to each other, so the two rankings can be
 compared image by image. The queries are drawn with the seed alone, one class after the
 other, so every query set's figure shows the same test images.
@@ -23,6 +24,7 @@ log = logging.getLogger("cbir.plots.retrieval")
 SHOWN = 10
 COLOURS = {"query": "#1f5fbf", True: "#1a9e1a", False: "#d62020"}
 DISTANCE_NAMES = {"l2": "L2", "cosine": "cosine"}
+NAME_CHARS = 16  # a class name in a panel title: longer ones end in "…"
 
 
 def pick_queries(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -40,7 +42,8 @@ def pick_queries(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 
 def _class_name(label: int, categories) -> str:
-    return categories[label] if 0 <= label < len(categories) else str(label)
+    name = categories[label] if 0 <= label < len(categories) else str(label)
+    return name if len(name) <= NAME_CHARS else name[: NAME_CHARS - 1] + "…"
 
 
 def _show(ax, image: np.ndarray, colour: str, title: str) -> None:
@@ -74,20 +77,21 @@ def retrieval_figure(
     chosen = pick_queries(query_labels, n_queries, seed)
     shown = min(SHOWN, results[distances[0]][0].shape[1])
     n_rows = len(chosen) * len(distances)
-    fig, axes = plt.subplots(n_rows, shown + 1, figsize=(1.05 * (shown + 1), 1.2 * n_rows), squeeze=False)
+    fig, axes = plt.subplots(n_rows, shown + 1, figsize=(1.05 * (shown + 1), 1.35 * n_rows), squeeze=False)
     correct = {d: 0 for d in distances}
     for q_pos, q in enumerate(chosen):
         label = int(query_labels[q])
         for d_pos, distance in enumerate(distances):
             row = axes[q_pos * len(distances) + d_pos]
             indices, scores = results[distance]
-            _show(row[0], queries[q], COLOURS["query"], f"query {q}: {_class_name(label, categories)}")
+            _show(row[0], queries[q], COLOURS["query"], f"query {q}\n{_class_name(label, categories)}")
             row[0].set_ylabel(DISTANCE_NAMES[distance], fontsize=8)
             for rank in range(shown):
                 g = int(indices[q, rank])
                 hit = bool(gallery_labels[g] == label)
                 correct[distance] += hit
-                _show(row[rank + 1], gallery[g], COLOURS[hit], f"{rank + 1}: {scores[q, rank]:.3g}")
+                title = f"{rank + 1}: {scores[q, rank]:.3g}\n{_class_name(int(gallery_labels[g]), categories)}"
+                _show(row[rank + 1], gallery[g], COLOURS[hit], title)
     summary = ", ".join(f"{DISTANCE_NAMES[d]} {correct[d]}/{len(chosen) * shown}" for d in distances)
     fig.suptitle(
         f"Top-{shown} retrieval, query set {name} (green: same class, red: other class; "

@@ -67,17 +67,30 @@ def augmentation_figure(originals: np.ndarray, augmented: np.ndarray, names: lis
 
 
 def confusion_matrix_figure(matrix: np.ndarray, classes: list[str], title: str) -> plt.Figure:
-    """Row-normalised confusion matrix (rows: true class) with the counts in each cell."""
+    """Row-normalised C x C confusion matrix (rows: true class) with the counts in each cell.
+
+    The figure grows with C (about 0.5 inch a class beyond five) and its texts shrink, so up to
+    about 20 classes every cell stays readable; from 7 classes the column names stand at 60°."""
     matrix = np.asarray(matrix)
+    n = len(classes)
+    if matrix.shape != (n, n):
+        raise ValueError(f"confusion matrix of shape {matrix.shape} for {n} classes")
     rates = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    side = max(0.0, 0.5 * (n - 5))
+    fig, ax = plt.subplots(figsize=(5.2 + side, 4.6 + side))
     image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-    for i in range(len(classes)):
-        for j in range(len(classes)):
+    cell_font = 8 if n <= 8 else 7 if n <= 12 else 6
+    for i in range(n):
+        for j in range(n):
             colour = "white" if rates[i, j] > 0.6 else "black"
-            ax.text(j, i, f"{rates[i, j]:.0%}\n{matrix[i, j]}", ha="center", va="center", fontsize=8, color=colour)
-    ax.set_xticks(range(len(classes)), classes, rotation=30)
-    ax.set_yticks(range(len(classes)), classes)
+            text = f"{rates[i, j]:.0%}\n{matrix[i, j]}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=cell_font, color=colour)
+    label_font = 10 if n <= 8 else 8
+    if n <= 6:
+        ax.set_xticks(range(n), classes, rotation=30)
+    else:
+        ax.set_xticks(range(n), classes, rotation=60, ha="right", rotation_mode="anchor", fontsize=label_font)
+    ax.set_yticks(range(n), classes, fontsize=label_font)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.set_title(title, fontsize=10)

@@ -1,5 +1,6 @@
 """Stages of workflow/rules/data.smk: the raw smallNORB files (downloaded or rendered), their
-conversion to HDF5 image sets, and the figure of the dataset."""
+conversion to HDF5 image sets, and the figure of the dataset (smallNORB's from the raw files,
+`plot_dataset`; any other source's from its HDF5 splits, `plot_dataset_images`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import numpy as np
 from cbir.convert import pair_columns, resize_batch, select_pairs
 from cbir.download import download_file
 from cbir.fsutil import atomic_path
-from cbir.h5store import COLUMNS, write_attrs
+from cbir.h5store import COLUMNS, class_names, read_image_set, write_attrs
 from cbir.norb import (
     CATEGORIES,
     KINDS,
@@ -28,7 +29,7 @@ from cbir.norb import (
     write_split,
 )
 from cbir.plots import save_figure
-from cbir.plots.dataset import dataset_figure
+from cbir.plots.dataset import EXAMPLES, dataset_figure, examples_figure
 from cbir.runlog import progress
 from cbir.synth import AZIMUTHS_DEG, ELEVATIONS_DEG, IMAGE_SIZE, LIGHTINGS, RenderParams, render_grid
 
@@ -177,19 +178,45 @@ def plot_dataset(*, raw_files: Sequence[PathLike], output: PathLike) -> None:
     log.info("wrote %s", output)
 
 
+def plot_dataset_images(
+    *, splits: Sequence[PathLike], output: PathLike, columns: int = EXAMPLES, seed: int = 0
+) -> None:
+    """The dataset figure of a source other than smallNORB (a folder of labelled images): a row
+    of `columns` example images per class (`cbir.plots.dataset.examples_figure`, drawn with
+    `seed`) from the HDF5 image sets `splits` (e.g. train, validation, test), each split named by
+    its file name; the class names are the sets' (`cbir.h5store.class_names`), the same in all."""
+    sets, names = {}, None
+    for path in splits:
+        data = read_image_set(path)
+        these = class_names(data.attrs, data.labels, path)
+        if names is not None and these != names:
+            raise ValueError(f"{path} names the classes {these} but {splits[0]} names {names}")
+        names = these
+        key = Path(path).stem if Path(path).stem not in sets else str(path)
+        sets[key] = (data.images, data.labels)
+    if names is None:
+        raise ValueError("plot_dataset_images: no image sets given")
+    save_figure(examples_figure(sets, classes=names, columns=columns, seed=seed), output)
+    log.info("wrote %s (%d classes, %d images)", output, len(names), sum(len(lab) for _, lab in sets.values()))
+
+
 def split_validation(
     *, source: PathLike, train: PathLike, validation: PathLike, instances_per_class: int, share: float, seed: int
 ) -> tuple[int, int]:
     """Rule split_validation: the converted training split `source` -> the images the networks
     train on (`train`, also the gallery) and the held-out objects (`validation`), rows in
     their order; returns both sizes. See `cbir.validation`."""
-    from cbir.h5store import read_image_set, write_image_set
-    from cbir.validation import validation_mask
+    from cbir.h5store import write_image_set
+    from cbir.validation import given_mask, validation_mask
 
     data = read_image_set(source)
-    mask = validation_mask(
-        data.labels, data.columns["instance"], instances_per_class=instances_per_class, share=share, seed=seed
-    )
+    if "given_validation" in data.attrs:  # a folder with its own validation split
+        mask = given_mask(len(data), data.attrs["given_validation"], data.labels)
+    else:  # a folder source holds out a share of its groups; smallNORB whole instances
+        per_class = None if data.attrs.get("source") == "folder" else instances_per_class
+        mask = validation_mask(
+            data.labels, data.columns["instance"], instances_per_class=per_class, share=share, seed=seed
+        )
     # (class, object) pairs: object ids repeat across classes in smallNORB
     held = sorted(set(zip(data.labels[mask].tolist(), data.columns["instance"][mask].tolist(), strict=True)))
     for path, rows, role in ((train, ~mask, "train"), (validation, mask, "validation")):
@@ -198,7 +225,11 @@ def split_validation(
             path,
             part.images,
             part.columns,
-            {**data.attrs, "split": role, "validation_objects": [list(pair) for pair in held]},
+            {
+                **{k: v for k, v in data.attrs.items() if k != "given_validation"},
+                "split": role,
+                "validation_objects": [list(pair) for pair in held],
+            },
         )
     log.info("%s: %d training and %d validation images (objects %s)", source, (~mask).sum(), mask.sum(), held)
     return int((~mask).sum()), int(mask.sum())

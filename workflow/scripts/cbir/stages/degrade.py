@@ -76,6 +76,8 @@ def degrade_query_set(
         "choice": "spec_choices(len(specs), seed=seed, stream=stream, indices=row)",
         **(extra_attrs or {}),
     }
+    if "classes" in source.attrs:  # a folder source's class names travel with its images
+        attrs["classes"] = source.attrs["classes"]
     write_image_set(output, out, source.columns, attrs)
 
 

@@ -20,9 +20,15 @@ from cbir.evaluation import (
     retrieval_frame,
 )
 from cbir.fsutil import atomic_path
-from cbir.h5store import check_same_model, read_embeddings, read_image_set, read_ranking_measures, read_retrieval
+from cbir.h5store import (
+    check_same_model,
+    class_names,
+    read_embeddings,
+    read_image_set,
+    read_ranking_measures,
+    read_retrieval,
+)
 from cbir.imagemath import psnr, ssim
-from cbir.norb import CATEGORIES
 from cbir.plots import save_figure
 from cbir.plots.enhancement import gap_closed_figure
 from cbir.plots.retrieval import retrieval_figure
@@ -174,10 +180,16 @@ def evaluate_retrieval(
 def plot_retrieval(
     *, results: PathLike, queries: PathLike, gallery: PathLike, output: PathLike, name: str, n_queries: int, seed: int
 ) -> None:
-    """Rule plot_retrieval: a query set's queries and their top results per distance."""
+    """Rule plot_retrieval: a query set's queries and their top results per distance, each image
+    named by its class: the gallery's class names (`cbir.h5store.class_names`; a query set names
+    no classes of its own, or the same)."""
     stored, _ = read_retrieval(results)
     query_set = read_image_set(queries)
     gallery_set = read_image_set(gallery)
+    names = class_names(gallery_set.attrs, gallery_set.labels, gallery)
+    if "classes" in query_set.attrs and class_names(query_set.attrs) != names:
+        raise ValueError(f"{queries} names the classes {query_set.attrs['classes']} but {gallery} names {names}")
+    class_names({"classes": names}, query_set.labels, queries)  # the queries' labels are the gallery's classes
     for distance, (indices, _scores) in stored.items():
         if len(indices) != len(query_set):
             raise ValueError(
@@ -192,7 +204,7 @@ def plot_retrieval(
         gallery_set.images,
         gallery_set.labels,
         name=name,
-        categories=CATEGORIES,
+        categories=names,
         n_queries=n_queries,
         seed=seed,
     )

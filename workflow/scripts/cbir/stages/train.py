@@ -20,14 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from cbir.fsutil import atomic_path
-from cbir.h5store import ImageSet, read_image_set
-from cbir.norb import CATEGORIES
+from cbir.h5store import ImageSet, class_names, read_image_set
 from cbir.plots import save_figure
 from cbir.plots.training import augmentation_figure, confusion_matrix_figure, learning_curve_figure
 
 log = logging.getLogger("cbir.stages.train")
 
 AUGMENTED_VERSIONS = 5  # columns of augmented images in the augmentation figure
+MAX_EXAMPLE_CLASSES = 20  # rows (classes) of the augmentation figure; more classes: the first 20
 
 
 # ---------------------------------------------------------------------------------------
@@ -102,6 +102,10 @@ def train_classifier(
     `model_path` and `history_path`. The checkpoint records its key set `keys` (default: from
     `name`, `cbir.checkpoint.keys_of`: classifier -> standard, classifier_<k> -> <k>).
 
+    The head has one output per class of the training split (`cbir.h5store.class_names`: its
+    attribute ``classes``, else smallNORB's five); the checkpoint records them (``class_names``,
+    ``class_counts``: training images per class) and the validation split must name the same.
+
     Returns False when `stop_after` (a simulated kill, for tests) ended the job after that
     many epochs in total, leaving only the in-progress checkpoint.
     """
@@ -111,6 +115,11 @@ def train_classifier(
 
     rt = training_runtime(runtime, threads)
     train_set, heldout_set = read_image_set(train), read_image_set(validation)
+    names = class_names(train_set.attrs, train_set.labels, train)
+    held_names = class_names(heldout_set.attrs, heldout_set.labels, validation)
+    if held_names != names:
+        raise ValueError(f"{validation} names the classes {held_names} but {train} names {names}")
+    log.info("%s: %d classes %s", name, len(names), names)
     task = ClassifierTask(
         train_images=train_set.images,
         train_labels=train_set.labels,
@@ -121,6 +130,7 @@ def train_classifier(
         rt=rt,
         name=name,
         rescale=rescale,
+        class_names=names,
     )
     identity = {"role": "classifier", "keys": keys or keys_of(name)}
     return _train(task, train_set, heldout_set, model_path, history_path, runtime, stop_after, identity)
@@ -205,28 +215,46 @@ def evaluate_classifier(
     expect: Mapping | None = None,
 ) -> dict:
     """Test accuracy and confusion matrix on the whole split -> `table` (JSON) and `figure` (PNG).
-    `expect`: what the checkpoint `model` must be (`cbir.stages.common.load_network`)."""
-    from cbir.checkpoint import public_meta
+    `expect`: what the checkpoint `model` must be (`cbir.stages.common.load_network`).
+
+    The classes are the test split's (`cbir.h5store.class_names`); the classifier must have one
+    output per class and, where its checkpoint records them, have been trained on the same names.
+    The JSON has per class (by name) the test images, the accuracy and a row of the C x C
+    confusion matrix, the balanced accuracy (mean over classes with test images), and the chance
+    levels of guessing (`cbir.evaluation.classification_chance`, from the class frequencies)."""
+    from cbir.checkpoint import CheckpointError, public_meta
+    from cbir.evaluation import classification_chance
     from cbir.inference import classify, confusion_matrix
     from cbir.stages.common import load_network
 
     test_set = read_image_set(test)
+    labels = np.asarray(test_set.labels, np.int64)
+    names = class_names(test_set.attrs, labels, test)
     net, meta = load_network(
         model, kind="classifier", images=test_set, images_path=test, runtime=runtime, threads=threads, expect=expect
     )
+    outputs = int(meta["arch_args"].get("num_classes", len(names)))
+    trained_on = meta.get("class_names")
+    if outputs != len(names) or (trained_on is not None and list(trained_on) != names):
+        raise CheckpointError(
+            f"{model}: a classifier of {outputs} classes{f' {list(trained_on)}' if trained_on else ''}, but {test} "
+            f"names {len(names)}: {names}; evaluate it on a split of the dataset it was trained on"
+        )
     predictions = classify(net, test_set.images, batch_size=batch_size)
-    labels = np.asarray(test_set.labels, np.int64)
-    matrix = confusion_matrix(labels, predictions, len(CATEGORIES))
+    matrix = confusion_matrix(labels, predictions, len(names))
     totals = matrix.sum(1)
+    per_class = {name: (float(matrix[i, i] / totals[i]) if totals[i] else None) for i, name in enumerate(names)}
+    present = [value for value in per_class.values() if value is not None]
     result = {
         "accuracy": float((predictions == labels).mean()) if len(labels) else float("nan"),
+        "balanced_accuracy": float(np.mean(present)) if present else float("nan"),
         "n_images": len(labels),
-        "classes": list(CATEGORIES),
+        "classes": names,
+        "class_counts": dict(zip(names, totals.tolist(), strict=True)),
         "confusion_matrix": matrix.tolist(),
         "confusion_matrix_axes": "rows: true class, columns: predicted class",
-        "per_class_accuracy": {
-            name: (float(matrix[i, i] / totals[i]) if totals[i] else None) for i, name in enumerate(CATEGORIES)
-        },
+        "per_class_accuracy": per_class,
+        "chance": classification_chance(labels, len(names), meta.get("class_counts")),
         "model": str(model),
         "test": str(test),
         "model_meta": public_meta(meta),
@@ -234,7 +262,7 @@ def evaluate_classifier(
     with atomic_path(table) as tmp:
         Path(tmp).write_text(json.dumps(result, indent=2, sort_keys=False, default=str) + "\n")
     title = f"{meta['arch_args']['arch']}: test accuracy {result['accuracy']:.1%}"
-    save_figure(confusion_matrix_figure(matrix, list(CATEGORIES), title), figure)
+    save_figure(confusion_matrix_figure(matrix, names, title), figure)
     log.info(
         "test accuracy %.4f on %d images; per class %s", result["accuracy"], len(labels), result["per_class_accuracy"]
     )
@@ -259,10 +287,14 @@ def plot_augmentation(*, train: str | os.PathLike, figure: str | os.PathLike, au
 
     images = read_image_set(train)
     labels = images.labels
-    rows = [int(np.flatnonzero(labels == c)[0]) for c in range(len(CATEGORIES)) if (labels == c).any()]
+    names = class_names(images.attrs, labels, train)
+    rows = [int(np.flatnonzero(labels == c)[0]) for c in range(len(names)) if (labels == c).any()]
+    if len(rows) > MAX_EXAMPLE_CLASSES:
+        log.info("augmentation figure: the first %d of %d classes", MAX_EXAMPLE_CLASSES, len(rows))
+        rows = rows[:MAX_EXAMPLE_CLASSES]
     originals = unit_range(torch.from_numpy(images.images[rows]))
     generator = seeded_generator(seed)
     augmented = torch.stack([augment_batch(originals, augment, generator) for _ in range(AUGMENTED_VERSIONS)], 1)
     log.info("augmentation figure: %d images x %d versions, settings %s", len(rows), AUGMENTED_VERSIONS, augment)
-    names = [CATEGORIES[int(labels[r])] for r in rows]
-    save_figure(augmentation_figure(originals[:, 0].numpy(), augmented[:, :, 0].numpy(), names), figure)
+    shown = [names[int(labels[r])] for r in rows]
+    save_figure(augmentation_figure(originals[:, 0].numpy(), augmented[:, :, 0].numpy(), shown), figure)

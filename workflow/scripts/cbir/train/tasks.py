@@ -156,8 +156,15 @@ class ClassifierTask(Task):
         rt: Runtime,
         name: str = "classifier",
         rescale: str | None = None,
+        class_names: list[str] | None = None,
     ):
         self.name, self.recipe, self.seed, self.rt = name, recipe, seed, rt
+        # the head has one output per class the training split names (smallNORB: its five)
+        self.class_names = list(class_names) if class_names is not None else None
+        num_classes = len(self.class_names) if self.class_names is not None else NUM_CLASSES
+        for role, labels in (("training", train_labels), ("held-out", heldout_labels)):
+            if len(labels) and not 0 <= int(np.min(labels)) <= int(np.max(labels)) < num_classes:
+                raise TrainingError(f"{name}: {role} labels outside 0..{num_classes - 1} ({num_classes} classes)")
         self.augment = check_params(recipe["augment"])
         robust = recipe.get("degrade")
         self.share = float(robust["share"]) if robust else 0.0
@@ -179,8 +186,11 @@ class ClassifierTask(Task):
         self.eval_targets = torch.from_numpy(np.asarray(heldout_labels[rows], np.int64)).to(rt.device)
         torch.manual_seed(torch_seed(seed, self.name, "init"))
         self.label_smoothing = float(recipe["label_smoothing"])
-        model = create("classifier", arch=recipe["arch"], num_classes=NUM_CLASSES, head=recipe["head"])
-        self.extra_meta = {"weights_init": load_pretrained(model, recipe["weights"]), "classes": NUM_CLASSES}
+        model = create("classifier", arch=recipe["arch"], num_classes=num_classes, head=recipe["head"])
+        self.extra_meta = {"weights_init": load_pretrained(model, recipe["weights"]), "classes": num_classes}
+        if self.class_names is not None:
+            counts = np.bincount(np.asarray(train_labels, np.int64), minlength=num_classes)
+            self.extra_meta |= {"class_names": self.class_names, "class_counts": counts.tolist()}
         self.model = model
         self.data = {"n_train": self.n_train, "n_heldout": len(rows)}
         if self.share:
