@@ -115,8 +115,9 @@ def tiny_run(tmp_path_factory):
 
 # The pipeline ranks in float32, this reference in float64: two gallery items whose float64
 # scores lie within this band of each other may come in either order on another machine's
-# kernels (relative to the squared norms for L2, absolute for cosine similarity of unit vectors).
-_FLOAT32_BAND = 1e-4
+# kernels. 3e-5 is the worst-case relative error of a 512-term float32 sum (512 x 6e-8), relative
+# to the squared norms for L2 and absolute for the cosine similarity of unit vectors.
+_FLOAT32_BAND = 3e-5
 
 
 def _reference_scores(queries, gallery, distance):
@@ -134,12 +135,15 @@ def _reference_scores(queries, gallery, distance):
 
 def _hit_bounds(score, band, relevant, k):
     """Per query: whether a relevant item is among the k nearest under every / some order that
-    float32 rounding can produce: items clearly before the k-th score are in every top k,
-    items within the band of it in some."""
-    kth = np.sort(score, axis=1)[:, k - 1 : k]
-    surely_in = score < kth - 2 * band
-    possibly_in = score <= kth + 2 * band
-    return (surely_in & relevant).any(1), (possibly_in & relevant).any(1)
+    float32 rounding can produce. An item is surely in the top k when at most k items (itself
+    included) score within the band of it or better; possibly, when fewer than k score clearly
+    better."""
+    ordered = np.sort(score, axis=1)
+    surely, possibly = np.empty(score.shape, bool), np.empty(score.shape, bool)
+    for row, (s, b) in enumerate(zip(score, band[:, 0], strict=True)):
+        surely[row] = np.searchsorted(ordered[row], s + 2 * b, side="right") <= k
+        possibly[row] = np.searchsorted(ordered[row], s - 2 * b, side="left") < k
+    return (surely & relevant).any(1), (possibly & relevant).any(1)
 
 
 @pytest.mark.parametrize("keys", KEYS)
@@ -164,7 +168,7 @@ def test_table_recomputed_from_embeddings(tiny_run, keys):
             assert (np.abs(found - np.sort(score, axis=1)[:, :10]) <= 2 * band).all(), (qset, distance)
             for k in (1, 5, 10):
                 low, high = _hit_bounds(score, band, relevant, k)
-                assert (low != high).mean() < 0.05, "near-ties must stay rare, or this test checks nothing"
+                assert (low != high).mean() < 0.1, "near-ties must stay rare, or this test checks nothing"
                 row = top[
                     (top.query_set == base)
                     & (top.enhancer == (enhancer or "none"))
@@ -400,7 +404,7 @@ def test_robustness_table_recomputed_from_embeddings(tiny_run):
                     ]
                     value = row["top_k_accuracy"].item()
                     assert 100 * low.mean() - 1e-6 <= value <= 100 * high.mean() + 1e-6, (keys, sweep, variant, n)
-                    assert (low != high).mean() < 0.05, "near-ties must stay rare, or this test checks nothing"
+                    assert (low != high).mean() < 0.1, "near-ties must stay rare, or this test checks nothing"
     # severity 2 of `gaussian` is the paper's sigma 0.1; stronger noise is farther from the clean images
     from cbir.imagemath import psnr
 
