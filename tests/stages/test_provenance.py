@@ -30,6 +30,25 @@ DEN = {**DENOISER, "epochs": 1, "steps_per_epoch": 2}
 UPS = {**UPSCALER, "epochs": 1, "steps_per_epoch": 2}
 
 
+def search_noisy(run, model, gallery, out, expect=None):
+    """The search job of the test split's images as the query set `noisy` (embeddings `out`)."""
+    search_query_sets(
+        model=model,
+        gallery=gallery,
+        images=[run / "test.h5"],
+        names=["noisy"],
+        embeddings=[out],
+        results=[out.with_name(out.stem + "_retrieval.h5")],
+        runtime=CPU,
+        batch_size=16,
+        distances=["l2"],
+        k=3,
+        chunk_size=8,
+        threads=1,
+        expect=expect,
+    )
+
+
 def classifier_expectation(keys="standard", recipe=R18, seed=0):
     """As workflow/rules/common.smk's `classifier_expectation` builds it from the config."""
     return {"role": "classifier", "name": keys, "arch": recipe["arch"], "recipe": recipe, "seed": seed}
@@ -125,21 +144,7 @@ def _stages(run, tmp_path, model, expect):
     embed(run, run / "models" / "classifier.pt", gallery, name="gallery", images="train.h5")
     return {
         "embed_images": lambda: embed(run, model, tmp_path / "out.h5", expect=expect),
-        "search_query_sets": lambda: search_query_sets(
-            model=model,
-            gallery=gallery,
-            images=[run / "test.h5"],
-            names=["noisy"],
-            embeddings=[tmp_path / "out.h5"],
-            results=[tmp_path / "out_retrieval.h5"],
-            runtime=CPU,
-            batch_size=16,
-            distances=["l2"],
-            k=3,
-            chunk_size=8,
-            threads=1,
-            expect=expect,
-        ),
+        "search_query_sets": lambda: search_noisy(run, model, gallery, tmp_path / "out.h5", expect=expect),
         "evaluate_classifier": lambda: evaluate_classifier(
             model=model,
             test=run / "test.h5",
@@ -316,20 +321,7 @@ def test_query_embeddings_of_other_weights_of_the_same_key_set_are_refused(embed
 def test_a_search_job_refuses_a_classifier_that_did_not_embed_its_gallery(run, embeddings, tmp_path):
     gallery = embeddings / "standard" / "gallery.h5"
     with pytest.raises(CheckpointError) as error:
-        search_query_sets(
-            model=run / "models" / "classifier_robust.pt",
-            gallery=gallery,
-            images=[run / "test.h5"],
-            names=["noisy"],
-            embeddings=[tmp_path / "noisy.h5"],
-            results=[tmp_path / "retrieval.h5"],
-            runtime=CPU,
-            batch_size=16,
-            distances=["l2"],
-            k=3,
-            chunk_size=8,
-            threads=1,
-        )
+        search_noisy(run, run / "models" / "classifier_robust.pt", gallery, tmp_path / "noisy.h5")
     message = str(error.value)
     assert message.startswith(f"{run / 'models' / 'classifier_robust.pt'}: the classifier of key set 'robust'")
     assert f"is not the model that embedded the gallery {gallery} (key set 'standard'" in message
