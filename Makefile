@@ -6,7 +6,7 @@ PYTHON ?= python3
 CORES ?= all
 BIN := $(VENV)/bin
 
-.PHONY: install run digits test test-quick lint dag rulegraph report clean
+.PHONY: install run digits photo-tiles test test-quick lint dag rulegraph report clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ run: install
 digits: install
 	test -d resources/digits || $(BIN)/python examples/export_digits.py resources/digits
 	$(BIN)/snakemake --cores $(CORES) --configfile config/digits.yaml
+
+# The colour example: tiles of the photographs bundled in scikit-image and scikit-learn.
+photo-tiles: install
+	test -d resources/photo_tiles || $(BIN)/python examples/export_photo_tiles.py resources/photo_tiles
+	$(BIN)/snakemake --cores $(CORES) --configfile config/photo_tiles.yaml
 
 test: install
 	$(BIN)/pytest -m ''

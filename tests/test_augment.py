@@ -151,3 +151,35 @@ def test_fill_black_leaves_rotated_corners_black():
     assert (corners == 0).any(1).float().mean() > 0.5  # rotated by more than a few degrees: black corners
     assert torch.allclose(y[:, 0, 12:20, 12:20], torch.full((8, 8, 8), 0.5))
     assert torch.allclose(augment(x, {**OFF, "rotate_deg": 30.0}, seeded_generator(0)), x)  # border: uniform stays
+
+
+@pytest.mark.parametrize("fill", ["border", "black"])
+def test_colour_images_get_one_transform_for_all_channels(fill):
+    """A colour batch whose three channels are copies of a grey batch comes out as the grey
+    result in every channel: same flip, rotation, shift and jitter for all channels."""
+    grey = batch(n=12)
+    colour = grey.expand(-1, 3, -1, -1).contiguous()
+    settings = {**ON, "fill": fill, "brightness": 0.5, "contrast": 0.5}
+    expected = augment(grey, settings, seeded_generator(4))
+    result = augment(colour, settings, seeded_generator(4))
+    assert result.shape == (12, 3, 32, 32)
+    for c in range(3):
+        torch.testing.assert_close(result[:, c : c + 1], expected, rtol=0, atol=1e-6)
+
+
+def test_colour_jitter_keeps_the_balance_between_channels():
+    rng = np.random.default_rng(1)
+    x = torch.from_numpy(rng.uniform(0.2, 0.6, (16, 3, 32, 32)).astype(np.float32))
+    x[:, 0] *= 0.5  # a darker red channel
+    scaled = augment(x, {**OFF, "brightness": 0.3}, seeded_generator(0))
+    factor = (scaled / x).flatten(1)  # one factor per image, whatever the channel
+    assert torch.allclose(factor, factor[:, :1].expand_as(factor), atol=1e-6) and (factor - 1).abs().max() > 0.1
+    stretched = augment(x, {**OFF, "contrast": 0.3}, seeded_generator(0))
+    # about the mean over all channels: the channel means keep their order and spread by the image's factor
+    centred, moved = x - x.mean((1, 2, 3), keepdim=True), stretched - x.mean((1, 2, 3), keepdim=True)
+    factor = (centred * moved).sum((1, 2, 3), keepdim=True) / (centred**2).sum((1, 2, 3), keepdim=True)
+    torch.testing.assert_close(moved, factor * centred, rtol=0, atol=1e-5)  # one factor for all channels
+    assert (factor - 1).abs().max() > 0.1
+    flipped = augment(x, {**OFF, "hflip": True}, seeded_generator(3))
+    mirrored = [torch.equal(flipped[i], x[i].flip(-1)) for i in range(16)]
+    assert all(mirrored[i] or torch.equal(flipped[i], x[i]) for i in range(16)) and any(mirrored)

@@ -173,3 +173,65 @@ def test_restore_dispatches_by_method():
     assert np.array_equal(classical.restore(big, method="lanczos"), classical.interpolate(big, method="lanczos"))
     with pytest.raises(ValueError, match="sharpen"):
         classical.restore(images, method="sharpen")
+
+
+# ---- colour: each channel plane restored as a grey image ----------------------------------
+
+
+def colour_images(n: int, size: int) -> np.ndarray:
+    """uint8 [n, size, size, 3] whose three planes differ (three seeds of `smooth_images`, noised)."""
+    rng = np.random.default_rng(7)
+    planes = [smooth_images(n, size, seed) + rng.integers(0, 30, (n, size, size)) for seed in (1, 2, 3)]
+    return np.clip(np.stack(planes, axis=-1), 0, 255).astype(np.uint8)
+
+
+def colour_lowres(size: int = 32) -> np.ndarray:
+    """Nearest-neighbour upscaled colour images at factors 2, 4 and 8, one at full resolution, and one
+    whose green plane is flat (factor 8 there, 2 in the other planes)."""
+    rng = np.random.default_rng(8)
+    images = [
+        rng.integers(0, 256, (size // f, size // f, 3), dtype=np.uint8).repeat(f, 0).repeat(f, 1) for f in (2, 4, 8)
+    ]
+    images.append(rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+    mixed = images[0].copy()
+    mixed[..., 1] = 90
+    return np.stack([*images, mixed])
+
+
+COLOUR_RESTORERS = {
+    "median": ({"size": 3}, colour_images),
+    "nlmeans": ({"h": 15, "template_size": 3, "search_size": 7}, colour_images),
+    "wiener": ({"sigma": 0.05, "T": 1.0, "zero_centre": True, "nsr": 0.3}, colour_images),
+    "wiener eq9": ({"sigma": 0.1, "T": 1.0, "zero_centre": False, "nsr": 0.1}, colour_images),
+    "bicubic": ({}, lambda n, size: colour_lowres(size)),
+    "lanczos": ({}, lambda n, size: colour_lowres(size)),
+}
+
+
+@pytest.mark.parametrize("name", COLOUR_RESTORERS)
+def test_colour_is_restored_channel_by_channel_exactly_as_grey(name):
+    params, make = COLOUR_RESTORERS[name]
+    method = name.split()[0]
+    images = make(5, 32)
+    out = classical.restore(images, method=method, **params)
+    assert out.dtype == np.uint8 and out.shape == images.shape
+    assert not np.array_equal(out, images)  # the restorer did something: the comparison is not vacuous
+    for c in range(3):
+        grey = classical.restore(np.ascontiguousarray(images[..., c]), method=method, **params)
+        np.testing.assert_array_equal(out[..., c], grey, err_msg=f"channel {c}")
+    direct = classical.interpolate if method in classical.INTERPOLATIONS else getattr(classical, method)
+    kwargs = {"method": method} if method in classical.INTERPOLATIONS else params
+    np.testing.assert_array_equal(direct(images, **kwargs), out)
+
+
+def test_colour_block_factors_need_every_channel_and_bad_shapes_are_refused():
+    # the image with a flat green plane is block-constant at 2 only, as a whole
+    np.testing.assert_array_equal(classical.block_factors(colour_lowres()), [2, 4, 8, 1, 2])
+    assert classical.block_factors(colour_lowres()[4, ..., 1][None])[0] == 8  # its green plane alone
+    empty = classical.median(np.zeros((0, 8, 8, 3), np.uint8), size=3)
+    assert empty.shape == (0, 8, 8, 3) and empty.dtype == np.uint8
+    for bad in (np.zeros((2, 8, 8, 2), np.uint8), np.zeros((2, 8, 8, 3), np.float32), np.zeros((8, 8), np.uint8)):
+        with pytest.raises(ValueError, match=r"uint8 \[N, H, W\] or \[N, H, W, 3\]"):
+            classical.median(bad, size=3)
+    with pytest.raises(ValueError, match="median size 4"):  # parameters checked as for grey
+        classical.median(colour_images(1, 8), size=4)

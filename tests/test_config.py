@@ -608,8 +608,11 @@ def test_folder_source_checks_its_files_before_any_job(tmp_path):
     with pytest.raises(ConfigError, match=r"'dataset.folder.manifest': .*labels.csv is not a file"):
         validate_config(_folder_config(tmp_path, manifest=str(tmp_path / "labels.csv")))
     config = _folder_config(tmp_path)
+    config["dataset"]["channels"] = 3  # colour from a folder: accepted
+    validate_config(config)
+    config = _shipped()
     config["dataset"]["channels"] = 3
-    with pytest.raises(ConfigError, match=r"'dataset.channels': 3 \(colour\) is not carried end to end yet"):
+    with pytest.raises(ConfigError, match=r"'dataset.channels': 3 \(colour\) needs dataset.source folder"):
         validate_config(config)
     config = _folder_config(tmp_path)
     config["dataset"]["image_size"] = 128  # a folder may be converted larger than smallNORB's 96 px

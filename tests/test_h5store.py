@@ -1,5 +1,7 @@
 """cbir.h5store: the HDF5 files of the pipeline, and errors naming the file when one is damaged."""
 
+import re
+
 import h5py
 import numpy as np
 import pytest
@@ -7,6 +9,7 @@ import pytest
 from cbir.h5store import (
     COLUMNS,
     StoreError,
+    channels_of,
     check_same_model,
     embeddings_model,
     read_embeddings,
@@ -118,6 +121,49 @@ def test_bad_inputs_are_rejected_with_the_file_named(tmp_path):
     write_embeddings(tmp_path / "d.h5", np.zeros((2, 2)), _columns(2))
     with pytest.raises(StoreError, match="missing datasets \\['images'\\]"):
         read_image_set(tmp_path / "d.h5")
+
+
+def test_colour_image_set_round_trip(tmp_path):
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 256, (300, 6, 5, 3), dtype=np.uint8)  # more rows than a chunk holds
+    write_image_set(tmp_path / "c.h5", images, _columns(300), {"channels": 3})
+    back = read_image_set(tmp_path / "c.h5")
+    assert back.images.shape == (300, 6, 5, 3) and back.images.dtype == np.uint8
+    assert back.images.tobytes() == images.tobytes()  # RGB order and channels last kept
+    assert back.channels == 3 and back.attrs["image_size"] == 6 and back.subset(np.array([4])).channels == 3
+    with h5py.File(tmp_path / "c.h5") as h5:
+        assert h5["images"].chunks == (256, 6, 5, 3)  # whole images, their three planes together
+    write_image_set(tmp_path / "g.h5", images[..., 0], _columns(300))
+    assert read_image_set(tmp_path / "g.h5").channels == 1
+    assert channels_of(images) == 3 and channels_of(images[..., 1]) == 1
+    with h5py.File(tmp_path / "c.h5") as h5:
+        assert channels_of(h5["images"]) == 3  # a dataset, without reading it
+
+
+def test_image_sets_of_other_shapes_are_refused_naming_the_file(tmp_path):
+    bad = {
+        "two channels": np.zeros((2, 4, 4, 2), np.uint8),
+        "channels first": np.zeros((2, 3, 4, 4), np.uint8),
+        "one image": np.zeros((4, 4), np.uint8),
+        "float colour": np.zeros((2, 4, 4, 3), np.float32),
+    }
+    for what, images in bad.items():
+        path = tmp_path / f"{what}.h5"
+        with pytest.raises(
+            StoreError, match=rf"^{re.escape(str(path))}: images must be uint8 \[N, H, W\] \(grey\) or \[N, H, W, 3\]"
+        ):
+            write_image_set(path, images, _columns(len(images)))
+        assert not path.exists(), what
+    with pytest.raises(StoreError, match="image set: images must be uint8"):
+        channels_of(bad["two channels"])
+    # a file written by another tool is checked on reading too
+    path = tmp_path / "other.h5"
+    with h5py.File(path, "w") as h5:
+        h5["images"] = bad["two channels"]
+        for name, column in _columns(2).items():
+            h5[name] = column
+    with pytest.raises(StoreError, match=rf"^{re.escape(str(path))}: images must be uint8 .* got uint8 \(2, 4, 4, 2\)"):
+        read_image_set(path)
 
 
 def _damaged_copies(path, stride):

@@ -24,9 +24,9 @@ from cbir.networks import (
     architecture,
     build,
     create,
-    imagenet_weights,
-    load_pretrained,
+    input_channels,
 )
+from cbir.pretrained import imagenet_weights, load_pretrained
 
 
 def count(module: nn.Module) -> int:
@@ -453,3 +453,81 @@ def test_imagenet_weights_load_from_the_hub_cache(offline, tmp_path):
         for name, value in module.state_dict().items():
             assert torch.equal(value, before[name])
     assert offline == []
+
+
+# ---------------------------------------------------------------------------------------
+# colour: image_channels
+# ---------------------------------------------------------------------------------------
+
+GREY_ARCH_ARGS = [  # arch_args as grey checkpoints hold them, written before colour existed
+    ("classifier", {"arch": "resnet18"}, {"arch": "resnet18", "num_classes": 5, "head": "fc"}),
+    ("autoencoder", {}, {"channels": [16, 32, 64, 128, 256]}),
+    ("reference_autoencoder", {}, {"channels": [16, 32, 64, 128, 256]}),
+    ("srcnn", {}, {"channels": [32, 64, 128, 32, 1], "kernels": [5, 5, 5, 3, 3]}),
+    ("residual", {"width": 8, "depth": 4}, {"width": 8, "depth": 4}),
+    ("unet", {"width": 4, "scales": 3}, {"width": 4, "scales": 3}),
+]
+
+
+@pytest.mark.parametrize(("kind", "args", "expected"), GREY_ARCH_ARGS)
+def test_grey_networks_keep_their_arch_args_and_weights(kind, args, expected):
+    torch.manual_seed(0)
+    default = create(kind, **args)
+    torch.manual_seed(0)
+    explicit = create(kind, **args, image_channels=1)
+    assert default.arch_args == explicit.arch_args == expected  # no image_channels key for grey
+    a, b = default.state_dict(), explicit.state_dict()
+    assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)  # same shapes, same seeded draws
+    # an old grey checkpoint's meta rebuilds a network its weights load into
+    build({"kind": kind, "arch_args": expected}).load_state_dict(a, strict=True)
+
+
+@pytest.mark.parametrize(("kind", "args", "_"), GREY_ARCH_ARGS)
+def test_colour_networks_take_and_return_three_channels(kind, args, _):
+    torch.manual_seed(0)
+    model = create(kind, **args, image_channels=3).eval()
+    assert model.arch_args["image_channels"] == 3 and input_channels(model) == 3
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        if kind == "classifier":
+            assert model.stem.in_channels == 3 and model.stem.out_channels == 3
+            assert model(x).shape == (2, 5) and model.embed(x).shape == (2, 512)
+        else:
+            y = model(x)
+            assert y.shape == (2, 3, 32, 32)
+            convs = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+            assert convs[0].in_channels == 3 and convs[-1].out_channels == 3
+        with pytest.raises(RuntimeError):  # a grey batch does not fit the colour input layer
+            model(torch.rand(2, 1, 32, 32))
+    # the checkpoint meta rebuilds the colour network, weights and all
+    _randomise_weights(model)
+    rebuilt = build(architecture(model)).eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(("kind", "args"), RESTORERS[:1] + RESTORERS[2:3])
+def test_colour_residual_restorers_start_as_the_identity(kind, args):
+    torch.manual_seed(0)
+    model = create(kind, **args, image_channels=3)
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    with torch.no_grad():
+        assert (model(x) - x).abs().max().item() < 1e-6
+
+
+def test_colour_channel_count_is_checked():
+    assert SRCNN(image_channels=3).arch_args["channels"] == [32, 64, 128, 32, 3]
+    assert SRCNN([8, 3], [3, 3], image_channels=3).arch_args == {
+        "channels": [8, 3],
+        "kernels": [3, 3],
+        "image_channels": 3,
+    }
+    with pytest.raises(NetworkError, match="last layer to the image's 3 channels"):
+        SRCNN([32, 64, 128, 32, 1], image_channels=3)  # the paper's grey list on colour images
+    with pytest.raises(NetworkError, match="last layer to the image's 1 channel"):
+        SRCNN([8, 3], [3, 3])
+    for kind, args in [("classifier", {"arch": "resnet18"}), ("autoencoder", {}), ("unet", {"width": 4, "scales": 2})]:
+        with pytest.raises(NetworkError, match="image_channels must be 1 .grey. or 3 .colour., got 2"):
+            create(kind, **args, image_channels=2)
+    assert input_channels(Classifier("resnet18")) == 1 and input_channels(nn.Linear(2, 2)) == 1

@@ -57,7 +57,15 @@ CALIBRATION = {
 }
 
 
-def _tiny_config(workdir):
+SMALLNORB_SUBSET = {
+    "source": "smallnorb",
+    "image_size": 32,
+    "subset": {"cameras": [0], "lightings": [0, 3], "azimuth_step": 1, "elevation_step": 1},
+}
+
+
+def tiny_config(workdir, dataset=SMALLNORB_SUBSET):
+    """The tiny run's config (one epoch of a few steps everywhere) on `dataset`."""
     short = {"epochs": 1, "batch_size": 16, "steps_per_epoch": 2}
     enhancers = {
         # The feature term makes the denoiser's training read the classifier.
@@ -75,11 +83,7 @@ def _tiny_config(workdir):
         workdir,
         run=RUN,
         replicates=1,
-        dataset={
-            "source": "smallnorb",
-            "image_size": 32,
-            "subset": {"cameras": [0], "lightings": [0, 3], "azimuth_step": 1, "elevation_step": 1},
-        },
+        dataset=dataset,
         queries=QUERIES,  # merged over the default config's query sets and `enhance` lists
         enhance=ENHANCE,
         classifier={"arch": "resnet18", "epochs": 1, "batch_size": 32, "eval_images": 50},
@@ -99,7 +103,7 @@ def _tiny_config(workdir):
 def tiny_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("pipeline")
     shutil.copytree(REPO / "config", workdir / "config")
-    _tiny_config(workdir)
+    tiny_config(workdir)
     synthetic = yaml.safe_load((REPO / "config/config.yaml").read_text())["dataset"]["synthetic"]
     synthesize(
         folder=workdir / "resources" / "smallnorb",

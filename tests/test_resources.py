@@ -36,6 +36,18 @@ def test_search_estimate_by_hand():
     assert estimates(config)["search_queries"] == 100 * -(-MARGIN * raw // 100)
 
 
+def test_colour_splits_count_three_bytes_a_pixel():
+    grey = demo()
+    grey["dataset"]["image_size"] = 96
+    colour = copy.deepcopy(grey)
+    colour["dataset"]["channels"] = 3
+    mb, pixels = 2**20, images_per_split(grey) * 96 * 96
+    raw = {c: 300 + 3 * c * pixels // mb + 64 for c in (1, 3)}  # degrade_queries: Python, three splits, slack
+    assert [estimates(c)["degrade_queries"] for c in (grey, colour)] == [
+        100 * -(-MARGIN * raw[c] // 100) for c in (1, 3)
+    ]
+
+
 def test_a_plan_beyond_the_machine_is_named_with_its_key():
     config = demo()
     assert memory_warnings(config, 24_000) == []

@@ -132,3 +132,26 @@ def test_a_restorer_that_wipes_images_out_is_refused(files):
     with pytest.raises(BlankedImagesError, match=r"x.h5: 23 of 23 images of 'noisy' restored by 'upscaler' come out"):
         run_enhance(folder, "dead.pt", folder / "noisy.h5", folder / "x.h5")
     assert not (folder / "x.h5").exists()
+
+
+def test_colour_query_set_restored_in_colour(files, tmp_path):
+    folder, _, _ = files
+    colour = np.random.default_rng(1).integers(0, 256, (9, 32, 32, 3), dtype=np.uint8)
+    write_image_set(tmp_path / "colour.h5", colour, columns(9), {"query": "noisy"})
+    torch.manual_seed(0)
+    upscaler = SRCNN(image_channels=3)
+    meta = {"name": "upscaler", **architecture(upscaler), "input_size": [32, 32, 3], "recipe": UPSCALER}
+    save_checkpoint(folder / "colour.pt", upscaler.state_dict(), meta)
+    run_enhance(folder, "colour.pt", tmp_path / "colour.h5", tmp_path / "out.h5")
+    out = read_image_set(tmp_path / "out.h5")
+    assert out.images.shape == colour.shape and out.images.dtype == np.uint8
+    with torch.no_grad():
+        direct = upscaler.eval()(normalize(torch.from_numpy(colour).permute(0, 3, 1, 2)))
+    assert np.array_equal(out.images, to_uint8(direct))
+    assert out.attrs["enhancer_meta"]["arch_args"]["image_channels"] == 3
+    # a grey network on the colour set, and the colour one on a grey set, are refused before writing
+    with pytest.raises(CheckpointError, match="grey.*colour"):
+        run_enhance(folder, "upscaler.pt", tmp_path / "colour.h5", tmp_path / "x.h5")
+    with pytest.raises(CheckpointError, match="colour.*grey"):
+        run_enhance(folder, "colour.pt", folder / "noisy.h5", tmp_path / "x.h5")
+    assert not (tmp_path / "x.h5").exists()

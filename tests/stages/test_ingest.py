@@ -54,10 +54,19 @@ def mixed_formats(folder: Path, seed: int) -> Path:
     return folder
 
 
-def ingest(tmp_path: Path, folder: dict, *, threads: int = 1, seed: int = 0, out: str = "out", size: int = SIZE):
+def ingest(
+    tmp_path: Path,
+    folder: dict,
+    *,
+    threads: int = 1,
+    seed: int = 0,
+    out: str = "out",
+    size: int = SIZE,
+    channels: int = 1,
+):
     paths = {name: tmp_path / out / f"{name}.{ext}" for name, ext in (("train_all", "h5"), ("test", "h5"))}
     paths["report"] = tmp_path / out / "report.json"
-    ingest_folder(folder=folder, image_size=size, channels=1, seed=seed, threads=threads, **paths)
+    ingest_folder(folder=folder, image_size=size, channels=channels, seed=seed, threads=threads, **paths)
     return read_image_set(paths["train_all"]), read_image_set(paths["test"]), json.loads(paths["report"].read_text())
 
 
@@ -314,12 +323,28 @@ def test_duplicates_across_splits_dropped_in_skip_mode(tmp_path):
     assert sum(np.array_equal(leak, image) for image in test.images) == 0
 
 
-def test_colour_refused_until_the_image_sets_hold_it(tmp_path):
-    with pytest.raises(ValueError, match="config key 'dataset.channels': 3"):
+def test_colour_sets_hold_the_rgb_pixels_of_every_file(tmp_path):
+    root = tmp_path / "images"
+    files = {}
+    for k, label in enumerate(("cat", "dog") * 5):
+        files[write(root / label / f"{k}.png", random_image(100 + k, "RGB"))] = label
+    files[write(root / "cat" / "grey.png", random_image(7))] = "cat"  # grey file: replicated to RGB
+    train_all, test, report = ingest(tmp_path, {"path": str(root), "test_share": 0.3}, channels=3)
+    assert train_all.images.shape[1:] == test.images.shape[1:] == (SIZE, SIZE, 3)
+    assert train_all.attrs["channels"] == test.attrs["channels"] == report["settings"]["channels"] == 3
+    expected = Counter((decode(path, SIZE, 3)[0].tobytes(), ["cat", "dog"].index(lab)) for path, lab in files.items())
+    assert rows(train_all, test) == expected
+    grey = next(image for image in [*train_all.images, *test.images] if np.array_equal(image[..., 0], image[..., 2]))
+    assert np.array_equal(grey[..., 0], grey[..., 1])  # the grey file, and only it, has equal channels
+    assert sum(np.array_equal(i[..., 0], i[..., 1]) for i in [*train_all.images, *test.images]) == 1
+
+
+def test_channels_other_than_one_or_three_refused(tmp_path):
+    with pytest.raises(ValueError, match="config key 'dataset.channels': 2"):
         ingest_folder(
             folder={"path": str(tmp_path)},
             image_size=SIZE,
-            channels=3,
+            channels=2,
             seed=0,
             train_all=tmp_path / "a.h5",
             test=tmp_path / "b.h5",

@@ -78,7 +78,7 @@ def test_embeddings_shape_columns_attrs_and_determinism(files):
 def test_embedding_rejects_wrong_kind_or_size(files, tmp_path):
     folder, _, _ = files
     write_image_set(tmp_path / "big.h5", np.zeros((2, 64, 64), np.uint8), columns(2))
-    with pytest.raises(CheckpointError, match="trained on 32x32 images but .*big.h5 holds 64x64"):
+    with pytest.raises(CheckpointError, match="trained on 32x32 grey images but .*big.h5 holds 64x64 grey"):
         run_embed(folder, tmp_path / "big.h5", folder / "x.h5")
     save_checkpoint(
         tmp_path / "other.pt", {}, {"kind": "srcnn", "arch_args": {}, "name": "upscaler", "input_size": [32, 32]}

@@ -319,3 +319,76 @@ def test_a_full_disk_at_the_final_save_names_the_model_and_keeps_the_progress(da
     monkeypatch.undo()
     assert enhance(data, tmp_path)
     assert load_model(tmp_path / "upscaler.pt")[1]["epochs_done"] == UPSCALER["epochs"]
+
+
+# ---------------------------------------------------------------------------------------
+# Colour image sets ([N, H, W, 3]) through the training stage
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def colour_data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("colour")
+    write_toy_splits(folder, colour=True)
+    return folder
+
+
+def test_colour_classifier_and_enhancer_train_and_evaluate(colour_data, data, tmp_path):
+    assert classify(colour_data, tmp_path, recipe={**CLASSIFIER, "epochs": 1})
+    meta = read_checkpoint(tmp_path / "classifier.pt")["meta"]
+    assert meta["arch_args"]["image_channels"] == 3 and meta["input_size"] == [32, 32, 3]
+    result = evaluate_classifier(
+        model=tmp_path / "classifier.pt",
+        test=colour_data / "test.h5",
+        table=tmp_path / "c.json",
+        figure=tmp_path / "c.png",
+        batch_size=16,
+        runtime=CPU,
+        threads=1,
+    )
+    assert result["n_images"] == 40 and sum(map(sum, result["confusion_matrix"])) == 40
+    with pytest.raises(CheckpointError, match="colour"):  # a colour classifier on a grey split
+        evaluate_classifier(
+            model=tmp_path / "classifier.pt",
+            test=data / "test.h5",
+            table=tmp_path / "x.json",
+            figure=tmp_path / "x.png",
+            batch_size=16,
+            runtime=CPU,
+            threads=1,
+        )
+    # the retrieval-aware loss embeds the colour restorer's output with the colour classifier
+    recipe = {**FEATURE_DENOISER, "epochs": 1, "steps_per_epoch": 2}
+    assert enhance(colour_data, tmp_path, name="denoiser", recipe=recipe, classifier=tmp_path / "classifier.pt")
+    meta = read_checkpoint(tmp_path / "denoiser.pt")["meta"]
+    assert meta["arch_args"] == {"width": 8, "depth": 4, "image_channels": 3} and meta["input_size"] == [32, 32, 3]
+    assert float(history(tmp_path / "denoiser.csv")[0]["train_feature_mse"]) > 0
+
+
+def test_plot_augmentation_passes_colour_images_channels_last(tmp_path, monkeypatch):
+    import cbir.stages.train as stage
+
+    seen = {}
+    real = stage.augmentation_figure
+
+    def capture(originals, augmented, names):
+        seen.update(originals=originals, augmented=augmented)
+        return real(originals, augmented, names)
+
+    monkeypatch.setattr(stage, "augmentation_figure", capture)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (10, 32, 32, 3), dtype=np.uint8)
+    images[..., 0] //= 4  # a dark red channel: the figure must get it as it is, not stretched
+    write_image_set(tmp_path / "train.h5", images, _columns(10))
+    plot_augmentation(train=tmp_path / "train.h5", figure=tmp_path / "aug.png", augment=AUGMENT, seed=0)
+    originals, augmented = seen["originals"], seen["augmented"]
+    assert originals.shape == (5, 32, 32, 3) and augmented.shape == (5, 5, 32, 32, 3)
+    first = images[:5].astype(np.float64)  # one image per class: rows 0..4
+    expected = (first - first.min((1, 2, 3), keepdims=True)) / np.ptp(first, axis=(1, 2, 3), keepdims=True)
+    np.testing.assert_allclose(originals, expected, atol=1e-6)
+    assert (augmented[..., 0].max((2, 3)) < 0.35).all()  # still dark red after augmentation
+    assert imread(tmp_path / "aug.png").shape[1] > 0
+    # grey stays [n, H, W] and [n, versions, H, W]
+    write_image_set(tmp_path / "grey.h5", images[..., 1], _columns(10))
+    plot_augmentation(train=tmp_path / "grey.h5", figure=tmp_path / "grey.png", augment=AUGMENT, seed=0)
+    assert seen["originals"].shape == (5, 32, 32) and seen["augmented"].shape == (5, 5, 32, 32)

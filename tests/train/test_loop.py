@@ -11,7 +11,8 @@ from train.toydata import CLASSIFIER, CPU, DENOISE, DENOISER, FEATURE_DENOISER, 
 
 from cbir.checkpoint import read_checkpoint
 from cbir.device import runtime
-from cbir.networks import Classifier
+from cbir.inference import embed
+from cbir.networks import Classifier, build
 from cbir.train.loop import Trained, TrainingDiverged, digest, history_fields, partial_path, train
 from cbir.train.tasks import ClassifierTask, EnhancerTask
 
@@ -217,3 +218,59 @@ def test_diverged_training_stops_without_a_model(tmp_path, make_task):
     if partial.exists():  # the epochs before the divergence, all finite
         history = read_checkpoint(partial)["meta"]["history"]
         assert all(torch.isfinite(torch.tensor(r["train_loss"])) for r in history)
+
+
+# ---------------------------------------------------------------------------------------
+# Colour splits through the loop
+# ---------------------------------------------------------------------------------------
+
+COLOUR = toy_splits(colour=True)
+COLOUR_DIGESTS = {split: digest(images, labels) for split, (images, labels) in COLOUR.items()}
+
+
+def test_colour_classifier_checkpoint_describes_a_colour_network(tmp_path):
+    (train_images, train_labels), (heldout_images, heldout_labels) = COLOUR["train"], COLOUR["test"]
+    task = ClassifierTask(
+        train_images=train_images,
+        train_labels=train_labels,
+        heldout_images=heldout_images,
+        heldout_labels=heldout_labels,
+        recipe={**CLASSIFIER, "epochs": 1},
+        seed=0,
+        rt=runtime(CPU, 1),
+    )
+    trained = train(
+        task, digests=COLOUR_DIGESTS, source="toy", settings=CPU, partial=tmp_path / "c.partial", stop_after=None
+    )
+    meta = trained.meta
+    assert meta["arch_args"] == {"arch": "resnet18", "num_classes": 5, "head": "fc", "image_channels": 3}
+    assert meta["input_size"] == [32, 32, 3] and meta["data"]["train"] == COLOUR_DIGESTS["train"]
+    model = build(meta)
+    model.load_state_dict(trained.state_dict, strict=True)
+    assert embed(model, heldout_images[:4], batch_size=4).shape == (4, 512)
+    assert all(r["train_loss"] > 0 and 0 <= r["heldout_acc"] <= 1 for r in trained.history)
+
+
+def test_colour_enhancer_resume_is_exact(tmp_path):
+    def task():
+        return EnhancerTask(
+            "denoiser",
+            train_images=COLOUR["train"][0],
+            heldout_images=COLOUR["test"][0],
+            recipe={**RESIDUAL_DENOISER, "epochs": 2},
+            seed=0,
+            rt=runtime(CPU, 1),
+            rescale="minmax",
+        )
+
+    def run_colour(partial, stop_after=None):
+        return train(task(), digests=COLOUR_DIGESTS, source="toy", settings=CPU, partial=partial, stop_after=stop_after)
+
+    whole = run_colour(tmp_path / "whole.partial")
+    assert whole.meta["arch_args"]["image_channels"] == 3 and whole.meta["input_size"] == [32, 32, 3]
+    assert run_colour(tmp_path / "killed.partial", stop_after=1) is None
+    resumed = run_colour(tmp_path / "killed.partial")
+    assert same_weights(whole.state_dict, resumed.state_dict)
+    assert without_timing(whole.history) == without_timing(resumed.history)
+    # trained: no longer the identity start, so the weights of the last conv moved
+    assert resumed.state_dict["body.8.weight"].abs().sum() > 0

@@ -384,3 +384,128 @@ def test_consistency_adds_the_clean_twins_and_the_embedding_mse():
     assert mse.item() == pytest.approx(want_mse.item(), rel=1e-5) and mse.item() > 0
     assert total.item() == pytest.approx(want_ce.item() + 2.0 * want_mse.item(), rel=1e-5)
     assert task.metric_sum(output, y) == (output[:8].argmax(1) == y).sum()
+
+
+# ---------------------------------------------------------------------------------------
+# Colour: [N, H, W, 3] splits, networks of image_channels 3
+# ---------------------------------------------------------------------------------------
+
+COLOUR = toy_splits(colour=True)
+
+
+def colour_classifier_task(recipe=CLASSIFIER, heldout=None, **key_set) -> ClassifierTask:
+    (train_images, train_labels), (heldout_images, heldout_labels) = COLOUR["train"], COLOUR["test"]
+    return ClassifierTask(
+        train_images=train_images,
+        train_labels=train_labels,
+        heldout_images=heldout_images if heldout is None else heldout,
+        heldout_labels=heldout_labels,
+        recipe=recipe,
+        seed=0,
+        rt=runtime(CPU, 1),
+        **key_set,
+    )
+
+
+def colour_enhancer_task(name="denoiser", recipe=DENOISER, classifier=None) -> EnhancerTask:
+    return EnhancerTask(
+        name,
+        train_images=COLOUR["train"][0],
+        heldout_images=COLOUR["test"][0],
+        recipe=recipe,
+        seed=0,
+        rt=runtime(CPU, 1),
+        rescale="minmax",
+        classifier=classifier,
+        classifier_path=None if classifier is None else "models/classifier.pt",
+    )
+
+
+def test_colour_classifier_task_trains():
+    task = colour_classifier_task()
+    assert task.model.arch_args["image_channels"] == 3 and task.input_size == [32, 32, 3]
+    index = torch.arange(8)
+    x, y = task.batch(index, 0, 0, cpu_generator(2))
+    assert x.shape == (8, 3, 32, 32) and x.min() >= -1 and x.max() <= 1
+    assert not torch.allclose(x[:, 0], x[:, 2], atol=0.1)  # the channels stay apart: not grey
+    plain = normalize(torch.from_numpy(COLOUR["train"][0][:8]).permute(0, 3, 1, 2))
+    assert not torch.allclose(x, plain)  # augmented
+    loss, accuracy = task.evaluate(task.model)
+    assert loss > 0 and 0 <= accuracy <= 1
+    # a few Adam steps on one batch bring its loss down: the colour path carries gradients end to end
+    model = task.model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(6):
+        loss = task.loss(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0], losses
+    assert model.stem.weight.grad.abs().sum() > 0
+
+
+def test_colour_and_grey_splits_do_not_mix():
+    with pytest.raises(TrainingError, match="training images are colour but the held-out images are grey"):
+        colour_classifier_task(heldout=SPLITS["test"][0])
+    with pytest.raises(TrainingError, match=r"colour images \[N, H, W, 3\], got shape \(40, 32, 32, 2\)"):
+        colour_classifier_task(heldout=COLOUR["test"][0][..., :2])
+
+
+def test_colour_robust_batches_degrade_the_augmented_colour_image():
+    recipe = {
+        **CLASSIFIER,
+        "batch_size": 8,
+        "augment": NO_AUGMENT,
+        "degrade": {"share": 0.5, "degradations": ROBUST_SPECS, "consistency": 1.0},
+    }
+    task = colour_classifier_task(recipe, name="classifier_robust", rescale="minmax")
+    index = torch.arange(8)
+    x, y = task.batch(index, 0, 0, torch.Generator().manual_seed(0))
+    rows = task.degraded_positions(8, 0, 0)
+    assert x.shape == (8 + 4, 3, 32, 32) and len(y) == 8  # the batch, then the clean twins
+    clean = COLOUR["train"][0][rows.numpy()]
+    quantised = (unit_range(torch.from_numpy(clean).permute(0, 3, 1, 2)) * 255.0).round().to(torch.uint8)
+    quantised = quantised.permute(0, 2, 3, 1).numpy()  # degraded in the stored colour layout
+    want = degrade(
+        quantised, ROBUST_SPECS, seed=0, stream="classifier_robust/epoch0/step0", rescale="minmax", threads=1
+    )
+    assert want.shape == (4, 32, 32, 3)
+    torch.testing.assert_close(x[rows], normalize(torch.from_numpy(want).permute(0, 3, 1, 2)), rtol=0, atol=1e-6)
+    total, (mse,) = task.loss_parts(task.model.eval()(x), y)
+    assert mse.item() > 0 and torch.isfinite(total)
+
+
+@pytest.mark.parametrize(
+    ("name", "recipe"),
+    [("upscaler", UPSCALER), ("denoiser", DENOISER), ("denoiser", RESIDUAL_DENOISER), ("denoiser", UNET_DENOISER)],
+)
+def test_colour_enhancer_tasks(name, recipe):
+    task = colour_enhancer_task(name, recipe)
+    assert task.model.arch_args["image_channels"] == 3 and task.input_size == [32, 32, 3]
+    degraded, clean = task.batch(torch.arange(8), 0, 0, None)
+    assert degraded.shape == clean.shape == (8, 3, 32, 32)
+    stored = COLOUR["train"][0][:8]
+    torch.testing.assert_close(clean, normalize(torch.from_numpy(stored).permute(0, 3, 1, 2)))
+    want = degrade(stored, recipe["degradations"], seed=0, stream=f"{name}/epoch0/step0", rescale="minmax", threads=1)
+    torch.testing.assert_close(degraded, normalize(torch.from_numpy(want).permute(0, 3, 1, 2)))
+    assert task.model(degraded).shape == (8, 3, 32, 32)
+    assert task.eval_degraded.shape == (10, 32, 32, 3) and task.eval_targets.shape == (10, 3, 32, 32)
+    loss, psnr = task.evaluate(task.model)
+    assert loss > 0 and psnr > 0
+    if recipe["network"] in ("residual", "unet"):  # the identity start: the degraded input's own PSNR
+        assert psnr == pytest.approx(task.extra_meta["heldout_input_psnr"], abs=1e-4)
+
+
+def test_colour_feature_loss_needs_a_colour_classifier():
+    with pytest.raises(TrainingError, match="classifier takes 1-channel images but the training images have 3"):
+        colour_enhancer_task(recipe=FEATURE_DENOISER, classifier=toy_classifier())
+    torch.manual_seed(0)
+    classifier = Classifier("resnet18", image_channels=3).eval()
+    task = colour_enhancer_task(recipe=FEATURE_DENOISER, classifier=classifier)
+    model = task.model.train()
+    _perturb_last_conv(model)
+    x, y = task.batch(torch.arange(8), 0, 0, None)
+    _, (pixel, feature) = task.loss_parts(model(x), y)
+    assert pixel.item() > 0 and feature.item() > 0

@@ -59,14 +59,21 @@ def toy_images(n: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return (np.clip(images, 0, 1) * 255).astype(np.uint8), labels
 
 
-def toy_splits(n: int = 40, size: int = 32) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The train (seed 0) and test (seed 1) toy splits as (images, labels)."""
-    return {"train": toy_images(n, size, 0), "test": toy_images(n, size, 1)}
+def colourise(images: np.ndarray) -> np.ndarray:
+    """Grey images [N, H, W] as colour [N, H, W, 3] whose channels differ: red the image, green
+    its mirror image, blue its negative at half contrast."""
+    return np.stack([images, images[:, :, ::-1], 255 - images // 2], axis=-1)
 
 
-def write_toy_splits(folder, n: int = 40, size: int = 32) -> None:
+def toy_splits(n: int = 40, size: int = 32, colour: bool = False) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The train (seed 0) and test (seed 1) toy splits as (images, labels); `colour`: `colourise`d."""
+    splits = {"train": toy_images(n, size, 0), "test": toy_images(n, size, 1)}
+    return {k: (colourise(images), labels) for k, (images, labels) in splits.items()} if colour else splits
+
+
+def write_toy_splits(folder, n: int = 40, size: int = 32, colour: bool = False) -> None:
     """train.h5 and test.h5 of `toy_splits` in `folder`."""
-    for split, (images, labels) in toy_splits(n, size).items():
+    for split, (images, labels) in toy_splits(n, size, colour).items():
         columns = {c: np.zeros(len(images), np.int64) for c in COLUMNS}
         columns["label"] = labels
         write_image_set(folder / f"{split}.h5", images, columns, {"source": "toy"})

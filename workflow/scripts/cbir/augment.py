@@ -1,14 +1,16 @@
 """Batched, seeded training augmentation on the tensor's device.
 
-Works on float images [B, 1, H, W] in [0, 1] (per-image min-max normalised, before the
-mapping to [-1, 1]); the photometric jitter has to come after the min-max step, which
-would otherwise undo it. Per image, independently:
+Works on float images [B, C, H, W] in [0, 1], C = 1 (grey) or 3 (colour) (per-image min-max
+normalised, before the mapping to [-1, 1]); the photometric jitter has to come after the
+min-max step, which would otherwise undo it. Per image, independently, every transform the same
+for all its channels (one grid, one mean over all channels, one factor), so a colour image keeps
+its colour balance and a colour image whose channels are equal is the grey result in each:
 
 - horizontal flip with probability 1/2 (``hflip``);
 - rotation by an angle drawn from U(-rotate_deg, rotate_deg) degrees about the centre;
 - translation by (dx, dy), each drawn from U(-t, t) pixels, t = translate_px * H / 96
   (``translate_px`` is given at smallNORB's native 96 px and scales with the image size);
-- contrast: x -> m + c (x - m), m the image mean, c ~ U(1 - contrast, 1 + contrast);
+- contrast: x -> m + c (x - m), m the image mean (all channels), c ~ U(1 - contrast, 1 + contrast);
 - brightness: x -> b x, b ~ U(1 - brightness, 1 + brightness) (multiplicative, as
   torchvision's ColorJitter; before the clip the two jitters commute: contrast is
   linear about the mean, which scales with b);
@@ -51,7 +53,7 @@ def check_params(params: dict) -> dict:
 
 
 def augment(x: torch.Tensor, params: dict, generator: torch.Generator) -> torch.Tensor:
-    """Augmented copy of x (float [B, 1, H, W] in [0, 1]), drawn from `generator`."""
+    """Augmented copy of x (float [B, C, H, W] in [0, 1]), drawn from `generator`."""
     params = check_params(params)
     b, _, h, w = x.shape
     u = torch.rand(b, 6, generator=generator, device=generator.device).to(x.device)

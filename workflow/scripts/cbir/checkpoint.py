@@ -3,8 +3,9 @@
 A checkpoint is ``{"meta": {...}, "state_dict": {...}}`` saved with torch.save. meta holds:
 
 - ``kind``, ``arch_args`` (`cbir.networks.build`), ``embedding_size`` (classifier);
-- ``name`` (classifier, denoiser, deblurrer, upscaler), ``input_size`` [H, W] and
-  ``normalization`` (how inputs are prepared, `cbir.imagemath`);
+- ``name`` (classifier, denoiser, deblurrer, upscaler), ``input_size`` [H, W] (grey) or
+  [H, W, 3] (colour: arch_args hold ``image_channels`` 3) and ``normalization`` (how inputs are
+  prepared, `cbir.imagemath`);
 - ``seed``, ``epochs_done``, ``epochs``, ``complete``, ``history`` (the per-epoch rows);
 - ``recipe`` (the config section that trained it), ``runtime`` (device settings),
   ``data`` (the training files, sizes and a digest of the images) and ``fingerprint``,

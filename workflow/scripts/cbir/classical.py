@@ -1,7 +1,10 @@
 """Classical restorers: no training, the baseline a restoration network has to beat.
 
 Each maps uint8 query images [N, H, W] (as the pipeline stores them: every degraded image
-min-max rescaled to [0, 255]) to uint8 images of the same shape.
+min-max rescaled to [0, 255]) to uint8 images of the same shape. Colour images [N, H, W, 3]
+(RGB, channels last) are restored one channel plane at a time with the same parameters
+(`_per_channel`): channel c of the result is exactly the grey restorer's result on channel c,
+so each plane also gets its own final min-max and `interpolate` its own block factor.
 
 - `median`: median filter, the textbook remedy for salt and pepper;
 - `nlmeans`: non-local means (OpenCV's fastNlMeansDenoising), for the noises;
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -38,9 +42,25 @@ _CHUNK = 256  # images per FFT batch: bounded temporaries at 96 px
 
 def _check_images(images: np.ndarray) -> np.ndarray:
     images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 3:
-        raise ValueError(f"images must be uint8 [N, H, W], got {images.dtype} {images.shape}")
+    if images.dtype != np.uint8 or not (images.ndim == 3 or (images.ndim == 4 and images.shape[-1] == 3)):
+        raise ValueError(f"images must be uint8 [N, H, W] or [N, H, W, 3], got {images.dtype} {images.shape}")
     return images
+
+
+def _per_channel(grey: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+    """The restorer `grey` of uint8 [N, H, W] extended to colour [N, H, W, 3]: grey images go to
+    it unchanged, each colour channel plane goes to it alone with the same parameters (one
+    definition of how colour is restored, whatever the restorer)."""
+
+    @functools.wraps(grey)
+    def restorer(images: np.ndarray, **params) -> np.ndarray:
+        images = _check_images(images)
+        if images.ndim == 3:
+            return grey(images, **params)
+        planes = [grey(np.ascontiguousarray(images[..., c]), **params) for c in range(images.shape[-1])]
+        return np.stack(planes, axis=-1)
+
+    return restorer
 
 
 def _check_odd(name: str, value: int, minimum: int) -> int:
@@ -59,6 +79,7 @@ def _minmax(restored: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 
 
+@_per_channel
 def median(images: np.ndarray, *, size: int) -> np.ndarray:
     """Median filter of odd `size` (cv2.medianBlur, borders replicated)."""
     images = _check_images(images)
@@ -68,6 +89,7 @@ def median(images: np.ndarray, *, size: int) -> np.ndarray:
     return np.stack([cv2.medianBlur(np.ascontiguousarray(img), size) for img in images])
 
 
+@_per_channel
 def nlmeans(images: np.ndarray, *, h: float, template_size: int, search_size: int) -> np.ndarray:
     """Non-local means (cv2.fastNlMeansDenoising) with filter strength `h` (grey levels),
     odd patch size `template_size` and odd search window `search_size`."""
@@ -157,6 +179,7 @@ def _blind_filter(shape: tuple[int, int], sigma: float, T: float, zero_centre: b
     return w
 
 
+@_per_channel
 def wiener(images: np.ndarray, *, sigma: float, T: float, zero_centre: bool, nsr: float) -> np.ndarray:
     """Deconvolution of motion-blurred query images without knowing each image's blur, then min-max.
 
@@ -169,7 +192,8 @@ def wiener(images: np.ndarray, *, sigma: float, T: float, zero_centre: bool, nsr
     filter carries through and the final min-max undoes. On the surrogate at 32 px this is about
     neutral in PSNR on eq. (9)'s blur and gains on the authors' (the zeroed centre comes back);
     Wiener with each image's true H gains 15 dB (benchmarks/classical.py): the loss is the
-    unknown blur, mostly its shift.
+    unknown blur, mostly its shift. Colour: the same filter for every channel (the blur of an
+    image moves its three planes alike, and its expectation depends on the shape alone).
     """
     images = _check_images(images)
     shape = tuple(images.shape[1:])
@@ -187,19 +211,20 @@ def wiener(images: np.ndarray, *, sigma: float, T: float, zero_centre: bool, nsr
 
 def block_factors(images: np.ndarray) -> np.ndarray:
     """Each image's block factor: the largest f in `BLOCK_FACTORS` dividing H and W such that
-    the image is constant on every f x f block, else 1 (int64 [N])."""
+    the image (colour: every channel) is constant on every f x f block, else 1 (int64 [N])."""
     images = _check_images(images)
-    n, rows, cols = images.shape
+    n, rows, cols = images.shape[:3]
     factors = np.ones(n, np.int64)
     for f in sorted(BLOCK_FACTORS):  # increasing: a larger factor that fits overrides
         if rows % f or cols % f:
             continue
-        blocks = images.reshape(n, rows // f, f, cols // f, f)
-        constant = (blocks == blocks[:, :, :1, :, :1]).all(axis=(1, 2, 3, 4))
+        blocks = images.reshape(n, rows // f, f, cols // f, f, *images.shape[3:])
+        constant = (blocks == blocks[:, :, :1, :, :1]).reshape(n, -1).all(axis=1)
         factors[constant] = f
     return factors
 
 
+@_per_channel
 def interpolate(images: np.ndarray, *, method: str) -> np.ndarray:
     """Upscale each nearest-neighbour-upscaled image from its block values (its small image)
     with `method` ("bicubic" or "lanczos", cv2.resize, pixel centres aligned), then min-max.
@@ -208,7 +233,7 @@ def interpolate(images: np.ndarray, *, method: str) -> np.ndarray:
     if method not in INTERPOLATIONS:
         raise ValueError(f"interpolate method {method!r}: expected one of {sorted(INTERPOLATIONS)}")
     flag = INTERPOLATIONS[method]
-    rows, cols = images.shape[1:]
+    rows, cols = images.shape[1:]  # grey: `_per_channel` hands over one plane at a time
     out = images.copy()
     factors = block_factors(images)
     for f in np.unique(factors[factors > 1]):

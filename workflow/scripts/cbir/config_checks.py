@@ -186,11 +186,11 @@ def _check_keys(config: dict) -> None:
 
 def _check_dataset(dataset: dict) -> None:
     """The folder source's files exist (before any job), smallNORB's sizes fit its 96-px images,
-    and colour is refused until every stage handles three channels."""
-    if dataset["channels"] != 1:
+    and colour comes from a folder only (smallNORB is grey)."""
+    if dataset["channels"] != 1 and dataset["source"] != "folder":
         raise ConfigError(
-            "config key 'dataset.channels': 3 (colour) is not carried end to end yet: the degradations, "
-            "networks and figures are grey-only; use 1 (colour images are converted to luminance)"
+            f"config key 'dataset.channels': 3 (colour) needs dataset.source folder; {dataset['source']} "
+            "images are grey (smallNORB's cameras record luminance)"
         )
     if dataset["source"] != "folder":
         if dataset["image_size"] > 96:

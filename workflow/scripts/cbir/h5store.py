@@ -1,7 +1,7 @@
 """HDF5 files of the pipeline: image sets, embeddings and retrieval results.
 
-Image set (splits and query sets): dataset ``images`` uint8 [N, H, W] plus one int64
-column per name in COLUMNS. Embeddings: ``features`` float32 [N, D] plus the same
+Image set (splits and query sets): dataset ``images`` uint8 [N, H, W] (grey) or [N, H, W, 3]
+(colour, RGB, channels last; `channels_of`) plus one int64 column per name in COLUMNS. Embeddings: ``features`` float32 [N, D] plus the same
 columns. Retrieval: a group per distance with ``indices`` int32 [N, K] and ``scores``
 float32 [N, K], and (files written since they exist) one float64 [N] dataset per measure
 over the whole gallery ranking, RANKING_MEASURES (`cbir.search.ranking_measures`), which
@@ -42,14 +42,33 @@ class StoreError(ValueError):
     """An HDF5 file is unreadable (damaged, truncated, not HDF5), misses a dataset or has inconsistent shapes."""
 
 
+def channels_of(images, where: str | os.PathLike = "image set") -> int:
+    """The channel count of an image set's `images` (an array or an h5py dataset, which is not
+    read): 1 for uint8 [N, H, W], 3 for uint8 [N, H, W, 3]; any other dtype or shape is a
+    StoreError naming `where`."""
+    if not hasattr(images, "dtype") or not hasattr(images, "shape"):  # a list, or bytes from a damaged file
+        images = np.asarray(images)
+    dtype, shape = np.dtype(images.dtype), tuple(images.shape)
+    if dtype == np.uint8 and len(shape) == 3:
+        return 1
+    if dtype == np.uint8 and len(shape) == 4 and shape[3] == 3:
+        return 3
+    raise StoreError(f"{where}: images must be uint8 [N, H, W] (grey) or [N, H, W, 3] (colour), got {dtype} {shape}")
+
+
 @dataclass
 class ImageSet:
-    images: np.ndarray  # uint8 [N, H, W]
+    images: np.ndarray  # uint8 [N, H, W] or [N, H, W, 3]
     columns: dict[str, np.ndarray]  # name -> int64 [N]
     attrs: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.images)
+
+    @property
+    def channels(self) -> int:
+        """1 (grey) or 3 (colour)."""
+        return channels_of(self.images)
 
     @property
     def labels(self) -> np.ndarray:
@@ -157,6 +176,7 @@ def _reading(path: Path, *required: str) -> Iterator[h5py.File]:
 
 
 def _write_table(h5: h5py.File, name: str, data: np.ndarray, columns: dict, attrs: dict) -> None:
+    # Whole rows per chunk (a colour image with its three planes), 256 rows like ingest's writer.
     chunk = (min(len(data), 256), *data.shape[1:]) if len(data) else None
     h5.create_dataset(name, data=data, chunks=chunk, compression="gzip", compression_opts=4, shuffle=True)
     for col in COLUMNS:
@@ -165,11 +185,10 @@ def _write_table(h5: h5py.File, name: str, data: np.ndarray, columns: dict, attr
 
 
 def write_image_set(path: str | os.PathLike, images: np.ndarray, columns: dict, attrs: dict | None = None) -> None:
-    """Write an image set atomically: uint8 [N, H, W] images and the COLUMNS."""
+    """Write an image set atomically: uint8 [N, H, W] or [N, H, W, 3] images and the COLUMNS."""
     path = Path(path)
     images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 3:
-        raise StoreError(f"{path}: images must be uint8 [N, H, W], got {images.dtype} {images.shape}")
+    channels_of(images, path)
     _check_columns(columns, len(images), path)
     attrs = dict(attrs or {})
     attrs.setdefault("image_size", int(images.shape[1]))
@@ -191,8 +210,7 @@ def read_image_set(path: str | os.PathLike) -> ImageSet:
         images = h5["images"][()]
         columns = read_columns(h5, path)
         attrs = _read_attrs(h5)
-    if images.dtype != np.uint8 or images.ndim != 3:
-        raise StoreError(f"{path}: images must be uint8 [N, H, W], got {images.dtype} {images.shape}")
+    channels_of(images, path)
     _check_columns(columns, len(images), path)
     return ImageSet(images, columns, attrs)
 

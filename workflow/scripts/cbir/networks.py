@@ -31,16 +31,17 @@ image to 1x1x256 with no skip path). Only that layer gets a gradient in the very
 from the second step on every layer does (the zero init of ReZero / Fixup). Their output is
 not squashed: it may leave [-1, 1] slightly, `cbir.imagemath.to_uint8` clips at inference.
 
-Inputs are float [N, 1, H, W] in [-1, 1] (`cbir.imagemath.normalize`); the enhancers output
-[N, 1, H, W] in [-1, 1]. Every network records its constructor arguments (`arch_args`), so
+Inputs are float [N, C, H, W] in [-1, 1] (`cbir.imagemath.normalize`); the enhancers output
+[N, C, H, W] in [-1, 1]. Every network records its constructor arguments (`arch_args`), so
 `build({"kind": ..., "arch_args": ...})` rebuilds it from a checkpoint's meta alone.
+
+Colour: every network takes `image_channels` (C: 1 grey, the default, or 3 colour): the
+classifier's stem and the restorers' first and last layers have C channels instead of 1 (SRCNN:
+its last `channels` entry). It is recorded in `arch_args` only when it is not 1, so grey networks
+keep the arch_args, weights and checkpoints they had before colour existed.
 """
 
 from __future__ import annotations
-
-import os
-from pathlib import Path, PurePosixPath
-from urllib.parse import urlparse
 
 import torch
 from torch import nn
@@ -49,10 +50,27 @@ NUM_CLASSES = 5  # smallNORB's categories: the default head
 RESNETS = ("resnet18", "resnet34")
 HEADS = ("fc", "mlp")  # config `classifier.head`
 MLP_WIDTH = 1024
+IMAGE_CHANNELS = (1, 3)  # grey, colour (RGB)
 
 
 class NetworkError(ValueError):
     """An unknown architecture, a bad input size or unusable weights."""
+
+
+def _image_channels(kind: str, image_channels: int) -> int:
+    if isinstance(image_channels, bool) or int(image_channels) not in IMAGE_CHANNELS:
+        raise NetworkError(f"{kind}: image_channels must be 1 (grey) or 3 (colour), got {image_channels!r}")
+    return int(image_channels)
+
+
+def _record_channels(arch_args: dict, image_channels: int) -> dict:
+    # absent means 1: grey arch_args stay those of checkpoints written before colour
+    return arch_args if image_channels == 1 else {**arch_args, "image_channels": image_channels}
+
+
+def input_channels(model: nn.Module) -> int:
+    """The number of image channels `model` takes (and a restorer returns): 1 or 3."""
+    return int(getattr(model, "arch_args", {}).get("image_channels", 1))
 
 
 def _head(head: str, width: int, num_classes: int) -> nn.Module:
@@ -76,25 +94,27 @@ class Classifier(nn.Module):
     kind = "classifier"
 
     # head="fc" is the paper's network, and what a checkpoint whose arch_args lack "head" holds
-    def __init__(self, arch: str, num_classes: int = NUM_CLASSES, head: str = "fc"):
+    def __init__(self, arch: str, num_classes: int = NUM_CLASSES, head: str = "fc", image_channels: int = 1):
         super().__init__()
         if arch not in RESNETS:
             raise NetworkError(f"config key 'classifier.arch': expected one of {RESNETS}, got {arch!r}")
+        image_channels = _image_channels(self.kind, image_channels)
         import torchvision  # slow import: only where a classifier is built
 
-        self.arch_args = {"arch": arch, "num_classes": int(num_classes), "head": head}
-        self.stem = nn.Conv2d(1, 3, kernel_size=1)
+        self.arch_args = _record_channels({"arch": arch, "num_classes": int(num_classes), "head": head}, image_channels)
+        # kept for colour too: a learnt colour mix in front of the ImageNet trunk, as for grey
+        self.stem = nn.Conv2d(image_channels, 3, kernel_size=1)
         self.trunk = getattr(torchvision.models, arch)(weights=None)
         self.embedding_size = self.trunk.fc.in_features
         self.trunk.fc = nn.Identity()  # the trunk now ends with the pooled, flattened features
         self.fc = _head(head, self.embedding_size, int(num_classes))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """[N, 1, H, W] -> the pooled features before the head, [N, 512]."""
+        """[N, C, H, W] -> the pooled features before the head, [N, 512]."""
         return self.trunk(self.stem(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """[N, 1, H, W] -> class logits [N, num_classes]."""
+        """[N, C, H, W] -> class logits [N, num_classes]."""
         return self.fc(self.embed(x))
 
 
@@ -119,12 +139,13 @@ class Autoencoder(nn.Module):
     encoder_norm_blocks: int | None = None  # encoder blocks with a BatchNorm, from the first; None: all
     decoder_slope = 0.01  # negative slope of the decoder's LeakyReLU
 
-    def __init__(self, channels: tuple[int, ...] | list[int] = (16, 32, 64, 128, 256)):
+    def __init__(self, channels: tuple[int, ...] | list[int] = (16, 32, 64, 128, 256), image_channels: int = 1):
         super().__init__()
         channels = [int(c) for c in channels]
-        self.arch_args = {"channels": channels}
+        image_channels = _image_channels(self.kind, image_channels)
+        self.arch_args = _record_channels({"channels": channels}, image_channels)
         self.multiple = 2 ** len(channels)
-        widths = [1, *channels]
+        widths = [image_channels, *channels]
         normed = len(channels) if self.encoder_norm_blocks is None else self.encoder_norm_blocks
         self.encoder = nn.Sequential(
             *[
@@ -132,7 +153,7 @@ class Autoencoder(nn.Module):
                 for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True))
             ]
         )
-        back = widths[::-1]  # 256, 128, 64, 32, 16, 1
+        back = widths[::-1]  # 256, 128, 64, 32, 16, image_channels
         self.decoder = nn.Sequential(
             *[
                 _decoder_block(a, b, last=i == len(back) - 2, slope=self.decoder_slope)
@@ -176,20 +197,29 @@ class ReferenceAutoencoder(Autoencoder):
 
 
 class SRCNN(nn.Module):
+    """`channels` are the output widths of the convolutions, the last one the image's channels;
+    left None it is (32, 64, 128, 32, image_channels), the paper's for grey."""
+
     kind = "srcnn"
 
     def __init__(
         self,
-        channels: tuple[int, ...] | list[int] = (32, 64, 128, 32, 1),
+        channels: tuple[int, ...] | list[int] | None = None,
         kernels: tuple[int, ...] | list[int] = (5, 5, 5, 3, 3),
+        image_channels: int = 1,
     ):
         super().__init__()
+        image_channels = _image_channels(self.kind, image_channels)
+        channels = (32, 64, 128, 32, image_channels) if channels is None else channels
         channels, kernels = [int(c) for c in channels], [int(k) for k in kernels]
-        if len(channels) != len(kernels) or channels[-1] != 1 or any(k % 2 == 0 for k in kernels):
-            raise NetworkError(f"SRCNN: bad channels {channels} / kernels {kernels} (odd kernels, 1 output channel)")
-        self.arch_args = {"channels": channels, "kernels": kernels}
+        if len(channels) != len(kernels) or channels[-1] != image_channels or any(k % 2 == 0 for k in kernels):
+            raise NetworkError(
+                f"SRCNN: bad channels {channels} / kernels {kernels} (odd kernels, one per layer, and the last "
+                f"layer to the image's {image_channels} channel{'s' * (image_channels > 1)})"
+            )
+        self.arch_args = _record_channels({"channels": channels, "kernels": kernels}, image_channels)
         layers: list[nn.Module] = []
-        c_in = 1
+        c_in = image_channels
         for i, (c, k) in enumerate(zip(channels, kernels, strict=True)):
             layers.append(nn.Conv2d(c_in, c, kernel_size=k, padding=k // 2))
             layers.append(nn.ReLU(inplace=True) if i < len(channels) - 1 else nn.Tanh())
@@ -200,9 +230,10 @@ class SRCNN(nn.Module):
         return self.layers(x)
 
 
-def _zero_conv(c_in: int, kernel: int) -> nn.Conv2d:
-    """The last convolution of a residual restorer, to 1 channel: zero, so the network starts as the identity."""
-    conv = nn.Conv2d(c_in, 1, kernel_size=kernel, padding=kernel // 2)
+def _zero_conv(c_in: int, kernel: int, c_out: int) -> nn.Conv2d:
+    """The last convolution of a residual restorer, to the image's channels: zero, so the network
+    starts as the identity."""
+    conv = nn.Conv2d(c_in, c_out, kernel_size=kernel, padding=kernel // 2)
     nn.init.zeros_(conv.weight)
     nn.init.zeros_(conv.bias)
     return conv
@@ -214,21 +245,22 @@ def _conv_bn_relu(c_in: int, c_out: int) -> list[nn.Module]:
 
 
 class Residual(nn.Module):
-    """DnCNN: `body` = conv-ReLU, (depth-2) x conv-BN-ReLU, zero conv to 1 channel; out = x + body(x)."""
+    """DnCNN: `body` = conv-ReLU, (depth-2) x conv-BN-ReLU, zero conv to the image's channels; out = x + body(x)."""
 
     kind = "residual"
     config_keys = ("width", "depth")  # recipe keys (config `enhancers.<name>`) that are constructor arguments
 
-    def __init__(self, *, width: int, depth: int):
+    def __init__(self, *, width: int, depth: int, image_channels: int = 1):
         super().__init__()
         width, depth = int(width), int(depth)
         if width < 1 or depth < 2:
             raise NetworkError(f"residual: needs width >= 1 and depth >= 2, got width {width}, depth {depth}")
-        self.arch_args = {"width": width, "depth": depth}
-        layers: list[nn.Module] = [nn.Conv2d(1, width, 3, padding=1), nn.ReLU(inplace=True)]
+        image_channels = _image_channels(self.kind, image_channels)
+        self.arch_args = _record_channels({"width": width, "depth": depth}, image_channels)
+        layers: list[nn.Module] = [nn.Conv2d(image_channels, width, 3, padding=1), nn.ReLU(inplace=True)]
         for _ in range(depth - 2):
             layers += _conv_bn_relu(width, width)
-        self.body = nn.Sequential(*layers, _zero_conv(width, 3))
+        self.body = nn.Sequential(*layers, _zero_conv(width, 3, image_channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -244,16 +276,18 @@ class UNet(nn.Module):
     kind = "unet"
     config_keys = ("width", "scales")
 
-    def __init__(self, *, width: int, scales: int):
+    def __init__(self, *, width: int, scales: int, image_channels: int = 1):
         super().__init__()
         width, scales = int(width), int(scales)
         if width < 1 or scales < 1:
             raise NetworkError(f"unet: needs width >= 1 and scales >= 1, got width {width}, scales {scales}")
-        self.arch_args = {"width": width, "scales": scales}
+        image_channels = _image_channels(self.kind, image_channels)
+        self.arch_args = _record_channels({"width": width, "scales": scales}, image_channels)
         self.multiple = 2 ** (scales - 1)
         c = [width * 2**i for i in range(scales)]
         self.down = nn.ModuleList(
-            nn.Sequential(*_conv_bn_relu(c[i - 1] if i else 1, c[i]), *_conv_bn_relu(c[i], c[i])) for i in range(scales)
+            nn.Sequential(*_conv_bn_relu(c[i - 1] if i else image_channels, c[i]), *_conv_bn_relu(c[i], c[i]))
+            for i in range(scales)
         )
         self.pool = nn.MaxPool2d(2)
         self.up = nn.ModuleList(
@@ -266,7 +300,7 @@ class UNet(nn.Module):
         self.merge = nn.ModuleList(
             nn.Sequential(*_conv_bn_relu(2 * c[i], c[i]), *_conv_bn_relu(c[i], c[i])) for i in range(scales - 1)
         )
-        self.out = _zero_conv(width, 1)
+        self.out = _zero_conv(width, 1, image_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
@@ -310,73 +344,3 @@ def build(meta: dict) -> nn.Module:
     except (KeyError, TypeError) as exc:
         raise NetworkError(f"checkpoint meta lacks 'kind' or 'arch_args': {exc}") from exc
     return create(kind, **args)
-
-
-def imagenet_weights(arch: str) -> tuple[Path, str]:
-    """(where torch.hub keeps torchvision's ImageNet weights of `arch`, the URL they come from).
-
-    The path is `torch.hub.get_dir()`/checkpoints/<file name of the URL>, i.e.
-    $TORCH_HOME/hub/checkpoints/ (TORCH_HOME defaults to ~/.cache/torch), the file torchvision
-    itself would download there.
-    """
-    import torchvision
-
-    url = torchvision.models.get_model_weights(arch).IMAGENET1K_V1.url
-    return Path(torch.hub.get_dir()) / "checkpoints" / PurePosixPath(urlparse(url).path).name, url
-
-
-def _read_state_dict(path: Path) -> dict:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise NetworkError(f"{path}: cannot read as a torch state_dict: {exc}") from exc
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise NetworkError(f"{path}: holds a {type(state).__name__}, not a state_dict")
-    return state
-
-
-def load_pretrained(model: Classifier, weights: str) -> str:
-    """Initialise the classifier's ResNet trunk from `weights`; return what was loaded.
-
-    none: keep the random initialisation. imagenet: torchvision's ImageNet weights, read
-    from the torch hub cache only (`imagenet_weights`): the training machines may be
-    offline, so nothing is downloaded and a missing file is an error saying where to put it.
-    Otherwise a path to a state_dict of a torchvision ResNet of the same depth. Either way
-    only the trunk is loaded (a file's fc is ignored): the 1x1 stem and the head keep their
-    fresh initialisation.
-    """
-    if weights in (None, "", "none"):
-        return "none"
-    arch = model.arch_args["arch"]
-    if weights == "imagenet":
-        path, url = imagenet_weights(arch)
-        if not path.is_file():
-            raise NetworkError(
-                f"config key 'classifier.weights' is 'imagenet' but torchvision's {arch} ImageNet weights are not "
-                f"in the torch hub cache: expected the file {path}. Nothing is downloaded here (training machines "
-                f"may be offline): on a machine with network download {url} and copy the file to {path} "
-                f"(the folder is $TORCH_HOME/hub/checkpoints/, TORCH_HOME defaulting to ~/.cache/torch). "
-                f"Alternatively set classifier.weights to the path of a torchvision {arch} state_dict file."
-            )
-        state, source = _read_state_dict(path), f"imagenet ({path})"
-    else:
-        path = Path(os.fspath(weights))
-        if not path.is_file():
-            raise NetworkError(
-                f"config key 'classifier.weights': {path} is not a file (expected none, imagenet or a path)"
-            )
-        state, source = _read_state_dict(path), str(path)
-    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-    try:
-        result = model.trunk.load_state_dict(state, strict=False)
-    except RuntimeError as exc:  # same names, other shapes
-        raise NetworkError(f"classifier weights {source}: not a torchvision {arch} state_dict ({exc})") from exc
-    missing = [k for k in result.missing_keys if not k.startswith("fc.")]
-    if missing or result.unexpected_keys:
-        raise NetworkError(
-            f"classifier weights {source}: not a torchvision {arch} state_dict "
-            f"(missing {missing[:5]}, unexpected {result.unexpected_keys[:5]})"
-        )
-    return source

@@ -56,7 +56,7 @@ def estimates(config: dict) -> dict[str, int]:
 def _sizes(config: dict) -> dict[str, int]:
     n = images_per_split(config)
     size = config["dataset"]["image_size"]
-    pixels = n * size * size  # bytes of one uint8 split
+    pixels = n * size * size * config["dataset"].get("channels", 1)  # bytes of one uint8 split
     full = PAIRS_PER_SPLIT * 2 * 96 * 96  # one raw split, both cameras
     chunk = config["retrieval"]["chunk_size"]
     batch = config["inference"]["batch_size"]

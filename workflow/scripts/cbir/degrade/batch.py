@@ -1,4 +1,18 @@
-"""`degrade`: uint8 batches through the fast kernels, in cache-sized blocks on a thread pool."""
+"""`degrade`: uint8 batches through the fast kernels, in cache-sized blocks on a thread pool.
+
+Colour batches (uint8 [N, H, W, 3], RGB) are degraded channel by channel, each channel a grey
+plane through the same kernels:
+
+- the spec is drawn once per image (the grey draw), so the three channels get the same kind
+  and parameters;
+- motion_blur uses the image's random direction (a, b) for all three channels, and lowres
+  has no randomness: channel c equals the grey result of plane c exactly;
+- the noises are drawn independently per channel: channel 0 from the image's stream (equal
+  to the grey result of plane 0), channel c > 0 from the stream `channel_stream(stream, c)`,
+  ``"<stream>/channel<c>"`` (so a grey stream of that name would repeat it);
+- the rescale acts per channel plane: ``minmax`` stretches each channel on its own and can
+  shift the colour balance; ``clip`` does not.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +25,15 @@ from cbir.degrade.lowres import lowres_kernel
 from cbir.degrade.motion import motion_blur_kernel
 from cbir.degrade.noise import gaussian_kernel, salt_pepper_kernel, speckle_kernel
 from cbir.degrade.random import CounterRandom
-from cbir.degrade.registry import DegradationError, check_indices, check_shape, check_specs, params_of
+from cbir.degrade.registry import (
+    NOISES,
+    DegradationError,
+    channel_stream,
+    check_indices,
+    check_shape,
+    check_specs,
+    params_of,
+)
 from cbir.degrade.rescale import check_rescale
 
 # name -> kernel(p, rand, params, rescale, out) writing uint8 `out` for the uint8 block p.
@@ -32,6 +54,40 @@ def _check_threads(threads: int) -> int:
     return int(threads)
 
 
+def _blocks(choice: np.ndarray, n_specs: int, block: int) -> list[tuple[int, slice | np.ndarray]]:
+    """(spec index, rows) of each block of at most `block` images that share a spec."""
+    blocks = []
+    for k in range(n_specs):
+        rows = np.flatnonzero(choice == k) if n_specs > 1 else np.arange(len(choice))
+        for start in range(0, len(rows), block):
+            part = rows[start : start + block]
+            if part[-1] - part[0] == len(part) - 1:  # contiguous rows: slices, no gathering copies
+                part = slice(part[0], part[-1] + 1)
+            blocks.append((k, part))
+    return blocks
+
+
+def _run(tasks: list[tuple], rescale: str, threads: int) -> None:
+    """Run (kernel, params, rand, images, out, rows) tasks, each writing its rows of `out`."""
+
+    def run(task):
+        kernel, params, rand, images, out, part = task
+        if isinstance(part, slice):
+            kernel(images[part], rand.subset(part), params, rescale, out[part])
+        else:
+            result = np.empty((len(part), *images.shape[1:]), np.uint8)
+            kernel(images[part], rand.subset(part), params, rescale, result)
+            out[part] = result
+
+    if threads == 1 or len(tasks) <= 1:  # an empty batch has no tasks
+        for task in tasks:
+            run(task)
+    else:
+        with ThreadPoolExecutor(min(threads, len(tasks))) as pool:
+            for _ in pool.map(run, tasks):  # re-raises a block's error
+                pass
+
+
 def degrade(
     images: np.ndarray,
     specs: Sequence[dict],
@@ -42,13 +98,14 @@ def degrade(
     rescale: str,
     threads: int,
 ) -> np.ndarray:
-    """Degrade uint8 [N, H, W] images, one of `specs` drawn per image: uint8 [N, H, W].
+    """Degrade uint8 [N, H, W] grey or [N, H, W, 3] colour images, one of `specs` drawn per
+    image: uint8 of the same shape (colour: see the module docstring).
 
     Image j's result depends only on (seed, stream, indices[j]) (indices default to
     0 .. N-1), never on the batch it comes in nor on `threads` (the number of threads the
     blocks of images are shared out to; numpy releases the GIL in its array loops).
     Each spec names all its parameters (the config schema fills them). An empty `specs`
-    returns a copy (clean). Equal to `degrade_float` of images / 255 followed by `finish`.
+    returns a copy (clean). Grey: equal to `degrade_float` of images / 255 followed by `finish`.
     """
     specs = check_specs(specs)
     check_rescale(rescale)
@@ -60,34 +117,20 @@ def degrade(
     idx = check_indices(len(images), indices)
     if not specs:
         return images.copy()
-    images = np.ascontiguousarray(images)
     rand = CounterRandom.for_stream(seed, stream, idx)
     choice = rand.choice(len(specs))
-    out = np.empty_like(images)
-    block = max(1, _BLOCK_PIXELS // (images.shape[1] * images.shape[2]))
+    kernels = [(KERNELS[spec["name"]], params_of(spec), spec["name"] in NOISES) for spec in specs]
+    blocks = _blocks(choice, len(specs), max(1, _BLOCK_PIXELS // (images.shape[1] * images.shape[2])))
+    # Grey: one plane. Colour: the channel planes, contiguous as the kernels need ([3, N, H, W]).
+    colour = images.ndim == 4
+    planes = np.ascontiguousarray(np.moveaxis(images, 3, 0) if colour else images[None])
+    out = np.empty_like(planes)
     tasks = []
-    for k, spec in enumerate(specs):
-        rows = np.flatnonzero(choice == k) if len(specs) > 1 else np.arange(len(images))
-        for start in range(0, len(rows), block):
-            part = rows[start : start + block]
-            if part[-1] - part[0] == len(part) - 1:  # contiguous rows: slices, no gathering copies
-                part = slice(part[0], part[-1] + 1)
-            tasks.append((KERNELS[spec["name"]], params_of(spec), part))
-
-    def run(task):
-        kernel, params, part = task
-        if isinstance(part, slice):
-            kernel(images[part], rand.subset(part), params, rescale, out[part])
-        else:
-            result = np.empty((len(part), *images.shape[1:]), np.uint8)
-            kernel(images[part], rand.subset(part), params, rescale, result)
-            out[part] = result
-
-    if threads == 1 or len(tasks) == 1:
-        for task in tasks:
-            run(task)
-    else:
-        with ThreadPoolExecutor(min(threads, len(tasks))) as pool:
-            for _ in pool.map(run, tasks):  # re-raises a block's error
-                pass
-    return out
+    for c in range(len(planes)):
+        # Blur directions (and the spec choice) are per image; noise fields per channel.
+        noise = CounterRandom.for_stream(seed, channel_stream(stream, c), idx) if c else rand
+        for k, part in blocks:
+            kernel, params, is_noise = kernels[k]
+            tasks.append((kernel, params, noise if is_noise else rand, planes[c], out[c], part))
+    _run(tasks, rescale, threads)
+    return np.ascontiguousarray(np.moveaxis(out, 0, 3)) if colour else out[0]

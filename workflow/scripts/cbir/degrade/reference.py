@@ -15,7 +15,7 @@ import numpy as np
 from cbir.degrade.motion import blur_params, blur_with
 from cbir.degrade.noise import gaussian_noise, salt_pepper_threshold, speckle_factor
 from cbir.degrade.random import PIXELS, CounterRandom
-from cbir.degrade.registry import check_indices, check_shape, check_specs, params_of
+from cbir.degrade.registry import DegradationError, check_indices, check_shape, check_specs, params_of
 from cbir.degrade.rescale import INV_GREY, grey
 
 
@@ -80,10 +80,17 @@ def degrade_float(
 
     `degrade` equals ``finish(degrade_float(images / 255, ...)[0], rescale)``, except that
     its lowres path works on exact integer block sums (a grey level apart at most, at ties).
+    Grey only: a colour image's channels are grey planes with their own noise streams, and
+    `finish` would rescale the three channels together (see `cbir.degrade.batch`).
     """
     specs = check_specs(specs)
     x = np.array(x, dtype=np.float32)
     check_shape(x, specs)
+    if x.ndim != 3:
+        raise DegradationError(
+            f"degrade_float is the grey definition: images must be [N, H, W], got shape {x.shape}; "
+            "degrade a colour image's channels as grey planes (cbir.degrade.batch)"
+        )
     idx = check_indices(len(x), indices)
     if not specs:
         return x, np.full(len(x), -1, dtype=np.int64)

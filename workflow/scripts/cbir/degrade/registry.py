@@ -23,6 +23,8 @@ PARAMETERS: dict[str, dict[str, type]] = {
     "lowres": {"level": int},
 }
 NAMES = tuple(PARAMETERS)
+# Per-pixel draws: independent per channel of a colour image (see `cbir.degrade.batch`).
+NOISES = frozenset({"gaussian", "salt_pepper", "speckle"})
 
 
 class DegradationError(ValueError):
@@ -71,9 +73,10 @@ def params_of(spec: dict) -> dict:
 
 
 def check_shape(images: np.ndarray, specs: list[dict]) -> None:
-    """Images must be [N, H, W], and divisible into the blocks of every lowres level."""
-    if images.ndim != 3:
-        raise DegradationError(f"images must be [N, H, W], got shape {images.shape}")
+    """Images must be [N, H, W] (grey) or [N, H, W, 3] (colour, RGB), and H, W divisible into
+    the blocks of every lowres level."""
+    if not (images.ndim == 3 or (images.ndim == 4 and images.shape[3] == 3)):
+        raise DegradationError(f"images must be [N, H, W] (grey) or [N, H, W, 3] (colour), got shape {images.shape}")
     for spec in specs:
         if spec["name"] == "lowres":
             f = 2 ** spec["level"]
@@ -82,6 +85,12 @@ def check_shape(images: np.ndarray, specs: list[dict]) -> None:
                     f"degradation 'lowres': level {spec['level']} needs an image size divisible by {f}, "
                     f"got {images.shape[1]}x{images.shape[2]}"
                 )
+
+
+def channel_stream(stream: str, channel: int) -> str:
+    """The random stream of the noise of colour channel `channel`: `stream` itself for channel 0
+    (so channel 0 is the grey result of that plane), ``"<stream>/channel<c>"`` for the others."""
+    return f"{stream}/channel{channel}" if channel else stream
 
 
 def check_indices(n: int, indices: np.ndarray | None) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")  # headless: rules run without a display
 
@@ -18,6 +19,26 @@ def save_figure(fig: plt.Figure, path: str | os.PathLike, dpi: int = 120) -> Non
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
     plt.close(fig)
+
+
+def show_image(ax: plt.Axes, image: np.ndarray, *, unit: bool = False, interpolation: str | None = None) -> None:
+    """Draw one image on `ax`, without ticks. Values are on 0..255 (uint8), or on [0, 1] with `unit`.
+
+    Grey [H, W]: the grey colour map on that fixed range (so a dark image looks dark, not
+    stretched). Colour [H, W, 3] (RGB, channels last): as it is, uint8 as stored, floats scaled
+    to and clipped at [0, 1] (imshow would clip them with a warning). `interpolation` is imshow's
+    (None: matplotlib's default)."""
+    image = np.asarray(image)
+    if image.ndim == 2:
+        ax.imshow(image, cmap="gray", vmin=0, vmax=1 if unit else 255, interpolation=interpolation)
+    elif image.ndim == 3 and image.shape[-1] == 3:
+        if unit or image.dtype != np.uint8:
+            image = np.clip(image if unit else image / 255.0, 0, 1)
+        ax.imshow(image, interpolation=interpolation)
+    else:
+        raise ValueError(f"an image must be grey [H, W] or colour [H, W, 3], got shape {image.shape}")
+    ax.set_xticks([])
+    ax.set_yticks([])
 
 
 class RemedyStyles:

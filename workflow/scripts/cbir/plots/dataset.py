@@ -8,7 +8,8 @@ it named in the title), all in the same view. Rows 6-8: one object across the 18
 
 Any other labelled image set (`examples_figure`, a folder of images): one row per class (up to
 MAX_CLASSES), its name and image counts per split beside it, then a few of its images drawn at
-random (seeded), each titled with its split and row.
+random (seeded), each titled with its split and row. Grey images are drawn grey, colour ones
+([N, H, W, 3]) in colour (`cbir.plots.show_image`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from cbir.plots import plt
+from cbir.plots import plt, show_image
 
 N_COLUMNS = 10  # instances 0..9
 VIEW = (4, 3, 0)  # (elevation, azimuth, lighting) indices of the instance rows: 50°, 60°, lighting 0
@@ -56,7 +57,7 @@ def _show(ax, image, title: str) -> None:
     if image is None:
         ax.text(0.5, 0.5, "absent", ha="center", va="center", fontsize=7, transform=ax.transAxes)
     else:
-        ax.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        show_image(ax, image, interpolation="nearest")
     ax.set_title(title, fontsize=7, pad=2)
 
 
@@ -124,7 +125,7 @@ def examples_figure(
     max_classes: int = MAX_CLASSES,
 ) -> plt.Figure:
     """Example images of each class of a labelled image set (see module doc). `splits`: split
-    name -> (uint8 images [N, H, W], labels [N] in 0..C-1), `classes` naming the labels. The
+    name -> (uint8 images [N, H, W] or [N, H, W, 3], labels [N] in 0..C-1), `classes` naming the labels. The
     examples of class c are `columns` rows drawn without replacement (seed `seed`) from all the
     splits' images of class c, shown in split and row order; a class with fewer shows all."""
     names = list(splits)

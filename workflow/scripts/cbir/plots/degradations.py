@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from cbir.degrade import check_specs, degrade
-from cbir.plots import plt
+from cbir.plots import plt, show_image
 
 FIGURE_IMAGES = 4  # rows: test images shown
 
@@ -50,9 +50,9 @@ def pick_rows(n_images: int) -> np.ndarray:
 def degradations_figure(
     images: np.ndarray, rows: np.ndarray, queries: dict[str, list[dict]], *, seed: int, rescale: str
 ) -> plt.Figure:
-    """Rows: `images` (uint8 [n, H, W], the test split's rows `rows`, whose indices seed the
-    draws); columns: the originals, then each spec of `figure_specs(queries)` applied alone
-    (stream "figure")."""
+    """Rows: `images` (uint8 [n, H, W] grey or [n, H, W, 3] RGB, the test split's rows `rows`,
+    whose indices seed the draws); columns: the originals, then each spec of
+    `figure_specs(queries)` applied alone (stream "figure")."""
     columns = [("original", images)]
     for spec in figure_specs(queries):
         shown = degrade(images, [spec], seed=seed, stream="figure", indices=rows, rescale=rescale, threads=1)
@@ -61,9 +61,7 @@ def degradations_figure(
     for col, (title, shown) in enumerate(columns):
         for row in range(len(images)):
             ax = axes[row, col]
-            ax.imshow(shown[row], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
+            show_image(ax, shown[row], interpolation="nearest")
             if row == 0:
                 ax.set_title(title, fontsize=8)
     fig.suptitle(f"Degraded test images (seed {seed}, {rescale} rescale)", fontsize=10)

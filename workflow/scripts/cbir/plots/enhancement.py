@@ -1,6 +1,9 @@
 """Enhancement figures: the same queries through every restorer (the paper's A1-A3), and the
 share of the retrieval gap each restorer closes.
 
+Each panel shows its image min-max normalised to [0, 1], a colour image ([N, H, W, 3]) over its
+three channels together, so that its hues stay.
+
 PSNR as in `cbir.imagemath.psnr`: the clean reference min-max normalised per image to
 [0, 1], the judged uint8 image taken as stored (/ 255). Degraded sets are stored min-max
 rescaled already and a network's output as 255 (y + 1) / 2, so this is the PSNR of the
@@ -15,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from cbir.imagemath import psnr, unit
-from cbir.plots import RemedyStyles, plt
+from cbir.plots import RemedyStyles, plt, show_image
 from cbir.tables import STANDARD, remedy
 
 EXAMPLES = 6  # columns: images shown
@@ -31,23 +34,23 @@ def pick_examples(n_images: int, count: int, seed: int) -> np.ndarray:
 def enhancement_figure(
     clean: np.ndarray, degraded: np.ndarray, restored: Mapping[str, np.ndarray], *, seed: int, title: str
 ) -> plt.Figure:
-    """Rows clean / degraded / one per restorer (uint8 [N, H, W], same rows) for `EXAMPLES`
-    images picked by `seed`, one column each; each image's PSNR in its title, each row's
-    mean PSNR over all images in its label."""
+    """Rows clean / degraded / one per restorer (uint8 [N, H, W] or [N, H, W, 3], same rows) for
+    `EXAMPLES` images picked by `seed`, one column each; each image's PSNR in its title, each
+    row's mean PSNR over all images in its label."""
     rows = {"clean": clean, "degraded": degraded, **restored}
     shapes = {name: images.shape for name, images in rows.items()}
-    if len(set(shapes.values())) != 1 or clean.ndim != 3:
-        raise ValueError(f"image sets must be [N, H, W] of one shape, got {shapes}")
+    colour = clean.ndim == 4 and clean.shape[-1] == 3
+    if len(set(shapes.values())) != 1 or not (clean.ndim == 3 or colour):
+        raise ValueError(f"image sets must be [N, H, W] or [N, H, W, 3] of one shape, got {shapes}")
     picks = pick_examples(len(clean), EXAMPLES, seed)
     fig, axes = plt.subplots(len(rows), len(picks), figsize=(1.7 * len(picks), 1.75 * len(rows) + 0.4), squeeze=False)
     for r, (name, images) in enumerate(rows.items()):
         scores = None if name == "clean" else psnr(clean, images)
         for j, i in enumerate(picks):
             ax = axes[r, j]
-            ax.imshow(unit(images[i]), cmap="gray", vmin=0, vmax=1)
+            # one min-max over the whole image (grey: `unit` of [H, W]; colour: all planes at once)
+            show_image(ax, unit(images[i].reshape(1, -1)).reshape(images[i].shape), unit=True)
             ax.set_title(f"#{i}" if scores is None else f"{scores[i]:.1f} dB", fontsize=8)
-            ax.set_xticks([])
-            ax.set_yticks([])
         label = name if scores is None else f"{name}\n{scores.mean():.2f} dB"
         axes[r, 0].set_ylabel(label, fontsize=9)
     fig.suptitle(

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cbir.plots import plt
+from cbir.plots import plt, show_image
 from cbir.search import DISTANCES
 
 log = logging.getLogger("cbir.plots.retrieval")
@@ -47,9 +47,7 @@ def _class_name(label: int, categories) -> str:
 
 
 def _show(ax, image: np.ndarray, colour: str, title: str) -> None:
-    ax.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
+    show_image(ax, image, interpolation="nearest")
     for spine in ax.spines.values():
         spine.set_edgecolor(colour)
         spine.set_linewidth(3)
@@ -70,7 +68,8 @@ def retrieval_figure(
 ) -> plt.Figure:
     """Query images and their top-10 gallery images per stored distance (see module doc).
 
-    `results` maps a distance to (indices, scores) [Nq, K]; images are uint8 [N, H, W]."""
+    `results` maps a distance to (indices, scores) [Nq, K]; images are uint8 [N, H, W] (grey) or
+    [N, H, W, 3] (colour, drawn in colour)."""
     distances = [d for d in DISTANCES if d in results]
     if not distances:
         raise ValueError(f"query set {name}: no results for any of {list(DISTANCES)}")

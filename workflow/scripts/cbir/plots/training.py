@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cbir.plots import plt
+from cbir.plots import plt, show_image
 
 
 def learning_curve_figure(history: dict[str, np.ndarray], title: str) -> plt.Figure:
@@ -49,15 +49,14 @@ def learning_curve_figure(history: dict[str, np.ndarray], title: str) -> plt.Fig
 
 
 def augmentation_figure(originals: np.ndarray, augmented: np.ndarray, names: list[str]) -> plt.Figure:
-    """Rows: images; first column the original [n, H, W], then augmented versions [n, V, H, W] (all in [0, 1])."""
+    """Rows: images; first column the original [n, H, W], then augmented versions [n, V, H, W] (all in [0, 1]);
+    colour images [n, H, W, 3] and [n, V, H, W, 3] (channels last) are drawn in colour."""
     n, versions = augmented.shape[:2]
     fig, axes = plt.subplots(n, versions + 1, figsize=(1.5 * (versions + 1), 1.55 * n), squeeze=False)
     for i in range(n):
         for j in range(versions + 1):
             ax = axes[i, j]
-            ax.imshow(originals[i] if j == 0 else augmented[i, j - 1], cmap="gray", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
+            show_image(ax, originals[i] if j == 0 else augmented[i, j - 1], unit=True)
             if i == 0:
                 ax.set_title("original" if j == 0 else f"augmented {j}", fontsize=8)
         axes[i, 0].set_ylabel(names[i], fontsize=8)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -38,12 +38,7 @@ def load_network(
     device = select_device(runtime["device"])
     torch.set_num_threads(int(threads))
     model, meta = load_model(path, kind=kind, device=device, expect=expect)
-    size = tuple(images.images.shape[1:])
-    expected = tuple(meta.get("input_size", size))
-    if size != expected:
-        raise CheckpointError(
-            f"{path}: trained on {expected[0]}x{expected[1]} images but {images_path} holds {size[0]}x{size[1]}"
-        )
+    check_input_size(path, meta, images.images.shape, images_path)
     log.info(
         "%s (%s, %s epochs, weights sha256 %s) on %s: %d images, device %s, threads %d",
         path,
@@ -56,6 +51,21 @@ def load_network(
         torch.get_num_threads(),
     )
     return model, meta
+
+
+def _describe_size(shape: Sequence[int]) -> str:
+    return f"{shape[0]}x{shape[1]} {'colour' if len(shape) == 3 else 'grey'}"
+
+
+def check_input_size(model: str | os.PathLike, meta: Mapping, shape: Sequence[int], images: str | os.PathLike) -> None:
+    """The images (array `shape` [N, H, W] or [N, H, W, 3]) must have the size and channels the
+    network in `model` was trained on (its meta's `input_size`), else an error naming both."""
+    size = tuple(shape[1:])
+    expected = tuple(meta.get("input_size", size))
+    if size != expected:
+        raise CheckpointError(
+            f"{model}: trained on {_describe_size(expected)} images but {images} holds {_describe_size(size)} images"
+        )
 
 
 def check_gallery_model(model: str | os.PathLike, meta: Mapping, gallery: str | os.PathLike, attrs: Mapping) -> None:

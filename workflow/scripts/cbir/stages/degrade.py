@@ -62,7 +62,13 @@ def degrade_query_set(
     counts = {}
     if specs:
         choice = spec_choices(len(specs), seed=seed, stream=stream, indices=np.arange(n))
-        refuse_blanked(source.images, out, f"query set {query!r}", [specs[k] for k in choice], output)
+        refuse_blanked(
+            source.images,
+            out,
+            f"query set {query!r}",
+            [specs[k] for k in choice],
+            output,
+        )
         counts = {str(k): int(c) for k, c in enumerate(np.bincount(choice, minlength=len(specs)))}
         log.info("%s: %d images, spec counts %s", query, n, counts)
     attrs = {

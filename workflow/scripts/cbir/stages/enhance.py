@@ -78,7 +78,9 @@ def enhance_query_set(
     the attributes keep the query set's and name the enhancer and its parameters.
 
     A network's checkpoint must be that enhancer's, of its network and recipe
-    (`network_expectation`); `expect` adds to or overrides that (the rule gives the seed)."""
+    (`network_expectation`); `expect` adds to or overrides that (the rule gives the seed). Grey
+    and colour query sets alike: the output keeps the input's layout, and a network trained on
+    the other kind of image is refused (`cbir.stages.common.load_network`, `cbir.inference`)."""
     query_set = read_image_set(queries)
     if "network" in enhancer:
         expect = {**network_expectation(name, enhancer), **(expect or {})}

@@ -134,6 +134,11 @@ class _ImageWriter:
         write_attrs(self.h5, attrs)
 
 
+def _image_shape(image_size: int, channels: int) -> tuple[int, ...]:
+    """One stored image: grey [H, W], colour [H, W, 3] (channels last, as the files hold them)."""
+    return (image_size, image_size) if channels == 1 else (image_size, image_size, 3)
+
+
 def _bad_line(entry: Entry, reason: str) -> str:
     return f"{entry.path}: {reason}"
 
@@ -150,16 +155,13 @@ def ingest_folder(
     threads: int,
 ) -> None:
     """Rule ingest_folder: the image folder of config `dataset.folder` -> the image sets
-    `train_all` and `test` (`image_size` px, `channels` 1) and the JSON `report`; `seed` draws
+    `train_all` and `test` (`image_size` px; `channels` 1: uint8 [N, H, W], 3: [N, H, W, 3]) and the JSON `report`; `seed` draws
     the test split when the folder gives none. See the module docstring."""
     settings = {**DEFAULTS, **dict(folder)}
     if settings["on_bad_image"] not in ("error", "skip"):
         raise ValueError(f"config key 'dataset.folder.on_bad_image': {settings['on_bad_image']!r}, not error or skip")
-    if channels != 1:
-        raise ValueError(
-            f"config key 'dataset.channels': {channels}; the image sets hold grey images only "
-            "(uint8 [N, H, W]): colour (3) is decoded by cbir.folder but not yet stored"
-        )
+    if channels not in (1, 3):
+        raise ValueError(f"config key 'dataset.channels': {channels}, not 1 (grey) or 3 (colour)")
     root, skip, max_pixels = Path(settings["path"]), settings["on_bad_image"] == "skip", int(settings["max_pixels"])
     found = scan(root, settings["manifest"])
     classes = found.classes
@@ -199,7 +201,7 @@ def ingest_folder(
         writers = {}
         for name, path in (("train_all", train_all), ("test", test)):
             tmp = stack.enter_context(atomic_path(path))
-            writers[name] = _ImageWriter(stack.enter_context(h5py.File(tmp, "w")), (image_size, image_size))
+            writers[name] = _ImageWriter(stack.enter_context(h5py.File(tmp, "w")), _image_shape(image_size, channels))
         seen: dict[bytes, int] = {}  # pixel digest -> index in `kept` of its first image
         repeats: list[dict] = []  # equal images within one split: kept
         counts = {split: dict.fromkeys(classes, 0) for split in ("train", "validation", "test")}

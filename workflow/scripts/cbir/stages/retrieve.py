@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from cbir.checkpoint import CheckpointError, identity, public_meta
+from cbir.checkpoint import identity, public_meta
 from cbir.h5store import (
     Embeddings,
     check_same_model,
@@ -25,7 +25,7 @@ from cbir.h5store import (
 )
 from cbir.inference import embed
 from cbir.search import SearchError, ranking_measures, topk
-from cbir.stages.common import check_gallery_model, load_network
+from cbir.stages.common import check_gallery_model, check_input_size, load_network
 from cbir.tables import split_qset
 
 log = logging.getLogger("cbir.stages.retrieve")
@@ -210,11 +210,7 @@ def search_query_sets(
     check_gallery_model(model, meta, gallery, gallery_set.attrs)
     for i, (source, name, emb, out) in enumerate(zip(images, names, embeddings, results, strict=True)):
         image_set = first if i == 0 else read_image_set(source)
-        size, expected = tuple(image_set.images.shape[1:]), tuple(meta.get("input_size", first.images.shape[1:]))
-        if size != expected:
-            raise CheckpointError(
-                f"{model}: trained on {expected[0]}x{expected[1]} images but {source} holds {size[0]}x{size[1]}"
-            )
+        check_input_size(model, meta, image_set.images.shape, source)
         _embed_with(
             net, meta, model=model, image_set=image_set, images=source, output=emb, name=name, batch_size=batch_size
         )

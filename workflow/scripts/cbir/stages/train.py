@@ -277,13 +277,15 @@ def plot_learning_curve(*, history: str | os.PathLike, figure: str | os.PathLike
 def plot_augmentation(*, train: str | os.PathLike, figure: str | os.PathLike, augment: dict, seed: int) -> None:
     """Figure like the paper's Figure 2: one training image per class and augmented versions of it.
 
-    `augment` is the config `classifier.augment`; the augmentation is drawn from `seed`.
+    `augment` is the config `classifier.augment`; the augmentation is drawn from `seed`. The figure
+    gets [0, 1] images in the stored layout: grey [n, H, W] and [n, versions, H, W], colour
+    [n, H, W, 3] and [n, versions, H, W, 3].
     """
     import torch
 
     from cbir.augment import augment as augment_batch
     from cbir.augment import seeded_generator
-    from cbir.imagemath import unit_range
+    from cbir.imagemath import from_stored, to_stored, unit_range
 
     images = read_image_set(train)
     labels = images.labels
@@ -292,9 +294,11 @@ def plot_augmentation(*, train: str | os.PathLike, figure: str | os.PathLike, au
     if len(rows) > MAX_EXAMPLE_CLASSES:
         log.info("augmentation figure: the first %d of %d classes", MAX_EXAMPLE_CLASSES, len(rows))
         rows = rows[:MAX_EXAMPLE_CLASSES]
-    originals = unit_range(torch.from_numpy(images.images[rows]))
+    originals = unit_range(from_stored(torch.from_numpy(images.images[rows])))
     generator = seeded_generator(seed)
     augmented = torch.stack([augment_batch(originals, augment, generator) for _ in range(AUGMENTED_VERSIONS)], 1)
     log.info("augmentation figure: %d images x %d versions, settings %s", len(rows), AUGMENTED_VERSIONS, augment)
     shown = [names[int(labels[r])] for r in rows]
-    save_figure(augmentation_figure(originals[:, 0].numpy(), augmented[:, :, 0].numpy(), shown), figure)
+    versions = to_stored(augmented.flatten(0, 1))  # [n * versions, C, H, W] -> stored layout
+    versions = versions.reshape(len(rows), AUGMENTED_VERSIONS, *versions.shape[1:])
+    save_figure(augmentation_figure(to_stored(originals).numpy(), versions.numpy(), shown), figure)

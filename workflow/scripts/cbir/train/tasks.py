@@ -3,7 +3,7 @@ and the held-out evaluation (paper section IV.B).
 
 The classifier minimises cross-entropy (with the recipe's label_smoothing, also in the
 held-out loss) on augmented training images (`cbir.augment`); its head is the recipe's
-`head`, its trunk initialised from `weights` (`cbir.networks.load_pretrained`). Its
+`head`, its trunk initialised from `weights` (`cbir.pretrained.load_pretrained`). Its
 training split is one uint8 tensor on the device; each batch is cut from it by index,
 normalised and augmented there. A robust key set (config `keys.<name>`) is the same
 classifier whose recipe adds `degrade: {share, degradations}`: in every batch exactly
@@ -31,7 +31,9 @@ Held-out metrics after every epoch: the classifier's cross-entropy and accuracy 
 split); an enhancer's MSE and PSNR on `eval_images` validation images degraded once with the
 stream "heldout". Both subsets are fixed by the seed.
 
-Tasks take arrays (uint8 images [N, H, W], int labels [N]), never files.
+Tasks take arrays (uint8 images, grey [N, H, W] or colour [N, H, W, 3], int labels [N]), never
+files. The network gets as many image channels as the training images have (`image_channels` in
+its arch_args for colour); the held-out images (and a feature loss's classifier) must match.
 """
 
 from __future__ import annotations
@@ -48,8 +50,9 @@ from torch import nn
 from cbir.augment import augment, check_params
 from cbir.degrade import check_specs, degrade
 from cbir.device import Runtime
-from cbir.imagemath import normalize, psnr_pm1, unit_range
-from cbir.networks import KINDS, NUM_CLASSES, create, load_pretrained
+from cbir.imagemath import from_stored, image_channels, normalize, psnr_pm1, to_stored, unit_range
+from cbir.networks import KINDS, NUM_CLASSES, create, input_channels
+from cbir.pretrained import load_pretrained
 from cbir.seeding import torch_seed
 
 log = logging.getLogger("cbir.train")
@@ -63,6 +66,18 @@ class TrainingError(ValueError):
 
 def cpu_generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed))
+
+
+def channels_of(name: str, train_images: np.ndarray, heldout_images: np.ndarray) -> int:
+    """The image channels (1 or 3) of a task's training and held-out images, which must agree."""
+    try:
+        channels = [image_channels(images) for images in (train_images, heldout_images)]
+    except ValueError as exc:
+        raise TrainingError(f"{name}: {exc}") from exc
+    if channels[0] != channels[1]:
+        kinds = ["colour" if c == 3 else "grey" for c in channels]
+        raise TrainingError(f"{name}: the training images are {kinds[0]} but the held-out images are {kinds[1]}")
+    return channels[0]
 
 
 def heldout_indices(n: int, count: int, seed: int) -> np.ndarray:
@@ -175,18 +190,22 @@ class ClassifierTask(Task):
         # Stability training (Zheng et al., CVPR 2016): the degraded images' clean twins go
         # through the network too, and the MSE between the two embeddings joins the loss.
         self.consistency = float(robust.get("consistency", 0.0)) if robust else 0.0
+        channels = channels_of(name, train_images, heldout_images)
         self.n_train = len(train_images)
         self.input_size = list(train_images.shape[1:])
         self.batch_size = min(int(recipe["batch_size"]), self.n_train)
         self.steps = max(1, self.n_train // self.batch_size)  # incomplete last batch dropped
-        self.images = torch.from_numpy(train_images).to(rt.device)
+        # [N, C, H, W] on the device: a colour split is permuted once here, not every batch
+        self.images = from_stored(torch.from_numpy(train_images).to(rt.device)).contiguous()
         self.labels = torch.from_numpy(np.asarray(train_labels, np.int64)).to(rt.device)
         rows = heldout_indices(len(heldout_images), int(recipe["eval_images"]), seed)
-        self.eval_images = torch.from_numpy(heldout_images[rows]).to(rt.device)
+        self.eval_images = from_stored(torch.from_numpy(heldout_images[rows]).to(rt.device)).contiguous()
         self.eval_targets = torch.from_numpy(np.asarray(heldout_labels[rows], np.int64)).to(rt.device)
         torch.manual_seed(torch_seed(seed, self.name, "init"))
         self.label_smoothing = float(recipe["label_smoothing"])
-        model = create("classifier", arch=recipe["arch"], num_classes=num_classes, head=recipe["head"])
+        model = create(
+            "classifier", arch=recipe["arch"], num_classes=num_classes, head=recipe["head"], image_channels=channels
+        )
         self.extra_meta = {"weights_init": load_pretrained(model, recipe["weights"]), "classes": num_classes}
         if self.class_names is not None:
             counts = np.bincount(np.asarray(train_labels, np.int64), minlength=num_classes)
@@ -225,11 +244,11 @@ class ClassifierTask(Task):
         self._pairs = None
         if len(rows):  # degrade the augmented image, as a query is degraded after capture
             clean = x[rows]
-            chosen = (clean[:, 0] * 255.0).round_().to(torch.uint8).cpu().numpy()
+            chosen = to_stored((clean * 255.0).round_().to(torch.uint8)).cpu().numpy()
             stream = f"{self.name}/epoch{epoch}/step{step}"
             degraded = degrade(chosen, self.specs, seed=self.seed, stream=stream, rescale=self.rescale, threads=1)
             x = x.clone()
-            x[rows] = unit_range(torch.from_numpy(degraded).to(self.rt.device))
+            x[rows] = unit_range(from_stored(torch.from_numpy(degraded).to(self.rt.device)))
             if self.consistency > 0:
                 self._pairs = rows
                 x = torch.cat([x, clean])
@@ -298,8 +317,15 @@ class EnhancerTask(Task):
                 f"enhancers.{name}.loss.feature is {self.feature_weight} but no trained classifier was given "
                 "(the feature term compares its embeddings); set it to 0 or pass the classifier checkpoint"
             )
+        channels = channels_of(f"enhancers.{name}", train_images, heldout_images)
+        if self.feature_weight > 0 and input_channels(classifier) != channels:
+            raise TrainingError(
+                f"enhancers.{name}.loss.feature: the classifier takes {input_channels(classifier)}-channel images "
+                f"but the training images have {channels} channels; use a classifier trained on these images"
+            )
         torch.manual_seed(torch_seed(seed, name, "init"))
-        self.model = create(network, **{key: recipe[key] for key in getattr(KINDS[network], "config_keys", ())})
+        arch_args = {key: recipe[key] for key in getattr(KINDS[network], "config_keys", ())}
+        self.model = create(network, **arch_args, image_channels=channels)
         multiple = getattr(self.model, "multiple", 1)  # the autoencoders halve the image 5 times, a unet scales-1
         if train_images.shape[1] % multiple or train_images.shape[2] % multiple:
             raise TrainingError(
@@ -321,8 +347,8 @@ class EnhancerTask(Task):
         clean = heldout_images[rows]
         degraded = degrade(clean, self.specs, seed=seed, stream="heldout", indices=rows, rescale=rescale, threads=1)
         self.eval_degraded = torch.from_numpy(degraded).to(rt.device)
-        self.eval_targets = normalize(torch.from_numpy(clean).to(rt.device))
-        baseline = psnr_pm1(normalize(self.eval_degraded), self.eval_targets).mean().item()
+        self.eval_targets = normalize(from_stored(torch.from_numpy(clean).to(rt.device)))
+        baseline = psnr_pm1(self.eval_input(slice(None)), self.eval_targets).mean().item()
         log.info("%s: held-out PSNR of the degraded input itself: %.2f dB", name, baseline)
         loss = {"pixel": self.pixel_weight, "feature": self.feature_weight}
         self.extra_meta = {"degradations": self.specs, "rescale": rescale, "heldout_input_psnr": baseline, "loss": loss}
@@ -346,10 +372,10 @@ class EnhancerTask(Task):
         if self.rt.cuda:
             pair = pair.pin_memory()
         pair = pair.to(self.rt.device, non_blocking=True)
-        return normalize(pair[0]), normalize(pair[1])
+        return normalize(from_stored(pair[0])), normalize(from_stored(pair[1]))
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
-        """The frozen classifier's embedding of normalised images [N, 1, H, W] (float32 [N, D])."""
+        """The frozen classifier's embedding of normalised images [N, C, H, W] (float32 [N, D])."""
         with self.rt.autocast():
             return self.classifier.embed(self.rt.prepare_input(images)).float()
 
@@ -369,4 +395,4 @@ class EnhancerTask(Task):
         return psnr_pm1(output, target).sum()
 
     def eval_input(self, rows):
-        return normalize(self.eval_degraded[rows])
+        return normalize(from_stored(self.eval_degraded[rows]))
