@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 
 import pytest
@@ -633,3 +634,19 @@ def test_digits_example_config_is_a_folder_overlay():
     update_config(config, yaml.safe_load((REPO / "config/digits.yaml").read_text()))
     assert config["dataset"]["source"] == "folder" and config["dataset"]["folder"]["path"] == "resources/digits"
     assert config["run"] == "digits" and config["dataset"]["image_size"] == 32
+
+
+def test_config_digest_ignores_key_order_and_sees_every_value(tmp_path):
+    from cbir.config import config_digest
+    from cbir.stages.report import record_config
+
+    config = _shipped()
+    reordered = dict(reversed(list(config.items())))
+    assert config_digest(config) == config_digest(reordered)
+    changed = copy.deepcopy(config)
+    changed["retrieval"]["ks"] = [1, 5]
+    assert config_digest(changed) != config_digest(config)
+    record_config(config=config, output=tmp_path / "config.yaml", digest=tmp_path / "config.sha256")
+    recorded = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    assert recorded == json.loads(json.dumps(config))  # the whole validated config, defaults filled
+    assert (tmp_path / "config.sha256").read_text().strip() == config_digest(recorded) == config_digest(config)

@@ -342,7 +342,8 @@ def test_only_stale_stages_rerun(tiny_run):
     try:
         write_config(workdir, retrieval={"ks": [1, 5]})
         jobs = planned_jobs(workdir)
-        assert set(jobs) == {"evaluate_retrieval", "evaluate_enhancement", "plot_gap_closed", "all"}
+        # a changed config also rewrites its record (rule record_config), and nothing else does
+        assert set(jobs) == {"evaluate_retrieval", "evaluate_enhancement", "plot_gap_closed", "record_config", "all"}
         assert jobs["evaluate_retrieval"] == jobs["evaluate_enhancement"] == 2  # test and validation tables
 
         config_path.write_text(original)
@@ -446,6 +447,6 @@ def test_editing_one_severity_table_reruns_only_that_sweep(tiny_run):
             "plot_robustness": 1,
             "robustness": 1,
         }
-        assert planned_jobs(tiny_run) == {}  # `all` does not hold the sweeps
+        assert planned_jobs(tiny_run) == {"record_config": 1, "all": 1}  # `all` holds no sweep, only the record
     finally:
         config_path.write_text(original)

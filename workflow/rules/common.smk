@@ -403,6 +403,7 @@ def final_outputs():
         ),
         expand(f"{RESULTS}/tables/{{part}}{{name}}", part=PARTS, name=tables),
         f"{RESULTS}/tables/classification.json",
+        f"{RESULTS}/config.yaml",
     ]
 
 

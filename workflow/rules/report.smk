@@ -85,3 +85,15 @@ rule plot_retrieval:
         seed=config["seed"],
     script:
         "../scripts/plot_retrieval.py"
+
+
+rule record_config:
+    output:
+        config=f"{RESULTS}/config.yaml",
+        digest=f"{RESULTS}/config.sha256",
+    log:
+        f"{LOGS}/record_config.log",
+    params:
+        config=config,  # a changed config reruns this job (params are part of its provenance)
+    script:
+        "../scripts/record_config.py"

@@ -11,6 +11,8 @@ its settings as required arguments and never carries a default of its own.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import math
 from pathlib import Path
 
@@ -19,7 +21,7 @@ import yaml
 
 from cbir.config_checks import ConfigError, Dropped, check_tuning, dropped_note, semantic_checks, severity_specs
 
-__all__ = ["ConfigError", "check_tuning", "load_schema", "severity_specs", "validate_config"]
+__all__ = ["ConfigError", "check_tuning", "config_digest", "load_schema", "severity_specs", "validate_config"]
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 
@@ -185,3 +187,9 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     _check(config, validator)  # the filled defaults must satisfy the schema too
     semantic_checks(config, validator, dropped)
     return config
+
+
+def config_digest(config: dict) -> str:
+    """sha256 of a validated config's canonical JSON (sorted keys): equal configs, equal digests,
+    whatever their YAML's order or comments."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()

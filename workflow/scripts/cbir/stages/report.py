@@ -291,6 +291,19 @@ def plot_gap_closed(*, enhancement: PathLike, output: PathLike, distance: str, k
     log.info("wrote %s", output)
 
 
+def record_config(*, config: Mapping, output: PathLike, digest: PathLike) -> None:
+    """Rule record_config: the run's validated config (every default filled) as YAML, and its
+    sha256 (`cbir.config.config_digest`), so a run's folder says how it was made (`cbir runs`)."""
+    import yaml
+
+    from cbir.config import config_digest
+
+    config = json.loads(json.dumps(dict(config), default=str))  # plain dicts and lists for YAML
+    header = "# The validated config of this run (every default filled), written by rule record_config.\n"
+    _write_text(output, header + yaml.safe_dump(config, sort_keys=False))
+    _write_text(digest, config_digest(config) + "\n")
+
+
 def runtime_table(*, benchmarks: Mapping[str, list[PathLike]], csv: PathLike, markdown: PathLike) -> pd.DataFrame:
     """The runtime table of a run from its benchmark files (`benchmarks`: rule -> its files):
     wall time, CPU time and max RSS per rule -> `csv` and `markdown`. Called when a run ends."""
