@@ -69,8 +69,16 @@ rule evaluate_calibration:
         embeddings=calibration_reads("embeddings"),
         results=calibration_reads("retrieval"),
     output:
-        csv=report(f"{RESULTS}/tables/calibration.csv", category="Calibration"),
-        markdown=report(f"{RESULTS}/tables/calibration.md", category="Calibration"),
+        csv=report(
+            f"{RESULTS}/tables/calibration.csv",
+            caption="../report/calibration_csv.rst",
+            category="Calibration",
+        ),
+        markdown=report(
+            f"{RESULTS}/tables/calibration.md",
+            caption="../report/calibration_md.rst",
+            category="Calibration",
+        ),
     log:
         f"{LOGS}/evaluate_calibration.log",
     params:
@@ -87,7 +95,11 @@ rule plot_calibration:
     input:
         f"{RESULTS}/tables/calibration.csv",
     output:
-        report(f"{RESULTS}/figures/calibration.png", category="Calibration"),
+        report(
+            f"{RESULTS}/figures/calibration.png",
+            caption="../report/calibration_png.rst",
+            category="Calibration",
+        ),
     log:
         f"{LOGS}/plot_calibration.log",
     script:

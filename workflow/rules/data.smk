@@ -109,7 +109,11 @@ rule plot_dataset:
     input:
         dataset_figure_inputs(),
     output:
-        report(f"{RESULTS}/figures/dataset.png", category="Data"),
+        report(
+            f"{RESULTS}/figures/dataset.png",
+            caption="../report/dataset.rst",
+            category="Data",
+        ),
     log:
         f"{LOGS}/plot_dataset.log",
     params:

@@ -27,7 +27,11 @@ rule plot_degradations:
     input:
         f"{RESULTS}/data/test.h5",
     output:
-        report(f"{RESULTS}/figures/degradations.png", category="Data"),
+        report(
+            f"{RESULTS}/figures/degradations.png",
+            caption="../report/degradations.rst",
+            category="Data",
+        ),
     log:
         f"{LOGS}/plot_degradations.log",
     params:

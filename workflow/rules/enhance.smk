@@ -56,7 +56,12 @@ rule plot_enhancement:
         degraded=f"{RESULTS}/queries/{{query}}.h5",
         restored=lambda wc: restored_sets(wc.query),
     output:
-        report(f"{RESULTS}/figures/enhancement_{{query}}.png", category="Enhancement"),
+        report(
+            f"{RESULTS}/figures/enhancement_{{query}}.png",
+            caption="../report/enhancement_images.rst",
+            category="Enhancement",
+            subcategory="examples (test split)",
+        ),
     log:
         f"{LOGS}/plot_enhancement/{{query}}.log",
     params:

@@ -5,9 +5,24 @@ rule evaluate_retrieval:
     input:
         unpack(searches),
     output:
-        csv=report(f"{RESULTS}/tables/{{part}}retrieval.csv", category="Retrieval"),
-        table1=report(f"{RESULTS}/tables/{{part}}table1.md", category="Retrieval"),
-        per_query=report(f"{RESULTS}/tables/{{part}}queries.md", category="Retrieval"),
+        csv=report(
+            f"{RESULTS}/tables/{{part}}retrieval.csv",
+            caption="../report/retrieval_csv.rst",
+            category="Retrieval",
+            subcategory=lambda wc: "validation split" if wc.part else "test split",
+        ),
+        table1=report(
+            f"{RESULTS}/tables/{{part}}table1.md",
+            caption="../report/table1.rst",
+            category="Retrieval",
+            subcategory=lambda wc: "validation split" if wc.part else "test split",
+        ),
+        per_query=report(
+            f"{RESULTS}/tables/{{part}}queries.md",
+            caption="../report/queries.rst",
+            category="Retrieval",
+            subcategory=lambda wc: "validation split" if wc.part else "test split",
+        ),
     log:
         f"{LOGS}/evaluate_retrieval/{{part}}tables.log",
     benchmark:
@@ -32,9 +47,17 @@ rule evaluate_enhancement:
         restored=expand(f"{RESULTS}/queries/{{{{part}}}}{{qset}}.h5", qset=RESTORED),
         tuned=expand(f"{RESULTS}/tuning/{{name}}.json", name=TUNED_ALL),
     output:
-        csv=report(f"{RESULTS}/tables/{{part}}enhancement.csv", category="Enhancement"),
+        csv=report(
+            f"{RESULTS}/tables/{{part}}enhancement.csv",
+            caption="../report/enhancement_csv.rst",
+            category="Enhancement",
+            subcategory=lambda wc: "validation split" if wc.part else "test split",
+        ),
         markdown=report(
-            f"{RESULTS}/tables/{{part}}enhancement.md", category="Enhancement"
+            f"{RESULTS}/tables/{{part}}enhancement.md",
+            caption="../report/enhancement_md.rst",
+            category="Enhancement",
+            subcategory=lambda wc: "validation split" if wc.part else "test split",
         ),
     log:
         f"{LOGS}/evaluate_enhancement/{{part}}tables.log",
@@ -61,7 +84,12 @@ rule plot_gap_closed:
     input:
         f"{RESULTS}/tables/enhancement.csv",
     output:
-        report(f"{RESULTS}/figures/gap_closed.png", category="Enhancement"),
+        report(
+            f"{RESULTS}/figures/gap_closed.png",
+            caption="../report/gap_closed.rst",
+            category="Enhancement",
+            subcategory="test split",
+        ),
     log:
         f"{LOGS}/plot_gap_closed.log",
     params:
@@ -77,7 +105,12 @@ rule plot_retrieval:
         queries=f"{RESULTS}/queries/{{qset}}.h5",
         gallery=f"{RESULTS}/data/train.h5",
     output:
-        report(f"{RESULTS}/figures/retrieval_{{qset}}.png", category="Retrieval"),
+        report(
+            f"{RESULTS}/figures/retrieval_{{qset}}.png",
+            caption="../report/retrieval_examples.rst",
+            category="Retrieval",
+            subcategory="examples (test split)",
+        ),
     log:
         f"{LOGS}/plot_retrieval/{{qset}}.log",
     params:

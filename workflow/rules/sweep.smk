@@ -99,8 +99,16 @@ rule evaluate_robustness:
         ),
         clean_results=expand(f"{RESULTS}/retrieval/{{keyset}}/{CLEAN}.h5", keyset=KEYS),
     output:
-        csv=report(f"{RESULTS}/tables/robustness.csv", category="Robustness"),
-        markdown=report(f"{RESULTS}/tables/robustness.md", category="Robustness"),
+        csv=report(
+            f"{RESULTS}/tables/robustness.csv",
+            caption="../report/robustness_csv.rst",
+            category="Robustness",
+        ),
+        markdown=report(
+            f"{RESULTS}/tables/robustness.md",
+            caption="../report/robustness_md.rst",
+            category="Robustness",
+        ),
     log:
         f"{LOGS}/evaluate_robustness.log",
     benchmark:
@@ -122,7 +130,11 @@ rule plot_robustness:
         table=f"{RESULTS}/tables/robustness.csv",
         retrieval=f"{RESULTS}/tables/retrieval.csv",
     output:
-        report(f"{RESULTS}/figures/robustness_curves.png", category="Robustness"),
+        report(
+            f"{RESULTS}/figures/robustness_curves.png",
+            caption="../report/robustness_curves.rst",
+            category="Robustness",
+        ),
     log:
         f"{LOGS}/plot_robustness.log",
     params:

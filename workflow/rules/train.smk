@@ -61,7 +61,12 @@ rule evaluate_classifier:
         test=f"{RESULTS}/data/test.h5",
     output:
         table=f"{RESULTS}/tables/classification.json",
-        figure=report(f"{RESULTS}/figures/confusion_matrix.png", category="Training"),
+        figure=report(
+            f"{RESULTS}/figures/confusion_matrix.png",
+            caption="../report/confusion_matrix.rst",
+            category="Training",
+            subcategory="classifier",
+        ),
     log:
         f"{LOGS}/evaluate_classifier.log",
     benchmark:
@@ -82,7 +87,12 @@ rule plot_learning_curve:
     input:
         f"{RESULTS}/models/{{model}}.csv",
     output:
-        report(f"{RESULTS}/figures/learning_curve_{{model}}.png", category="Training"),
+        report(
+            f"{RESULTS}/figures/learning_curve_{{model}}.png",
+            caption="../report/learning_curve.rst",
+            category="Training",
+            subcategory="learning curves",
+        ),
     log:
         f"{LOGS}/plot_learning_curve/{{model}}.log",
     wildcard_constraints:
@@ -95,7 +105,12 @@ rule plot_augmentation:
     input:
         f"{RESULTS}/data/train.h5",
     output:
-        report(f"{RESULTS}/figures/augmentation.png", category="Training"),
+        report(
+            f"{RESULTS}/figures/augmentation.png",
+            caption="../report/augmentation.rst",
+            category="Training",
+            subcategory="classifier",
+        ),
     log:
         f"{LOGS}/plot_augmentation.log",
     params:

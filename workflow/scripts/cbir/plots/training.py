@@ -23,7 +23,7 @@ def learning_curve_figure(history: dict[str, np.ndarray], title: str) -> plt.Fig
     fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(10, 3.6))
     marker = "o" if len(epochs) <= 30 else None
     ax_loss.plot(epochs, history["train_loss"], marker=marker, label="training (augmented/degraded batches)")
-    ax_loss.plot(epochs, history["heldout_loss"], marker=marker, label="held-out (test subset)")
+    ax_loss.plot(epochs, history["heldout_loss"], marker=marker, label="held-out (validation subset)")
     loss_name = "cross-entropy" if metric == "acc" else "MSE on [-1, 1]"
     if "train_consistency_mse" in history:  # robust keys with stability training (held-out: CE alone)
         loss_name = "cross-entropy (+ consistency in training)"
