@@ -9,13 +9,16 @@ from conftest import REPO
 
 LIBRARY = REPO / "workflow" / "scripts" / "cbir"
 MAX_LINES = 400
-# Layer of each top-level module or package; stages sit on top and nothing imports them.
+# Layer of each top-level module or package; stages sit on top and only the command line (the
+# user's entry point, as the rule scripts are the workflow's) imports them.
 LAYERS = {
     **dict.fromkeys(
         ["seeding", "imagemath", "fsutil", "runlog", "config", "config_checks", "tuning", "calibration"], 0
     ),  # base
+    **dict.fromkeys(["layout", "run_plan"], 0),  # base too: the names and paths of a run
     **dict.fromkeys(["norb", "h5store", "download"], 1),  # file formats
     "stages": 3,
+    "cli": 4,
 }
 COMPUTE = 2  # everything else: pure computation on arrays and tensors
 

@@ -19,13 +19,14 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from cbir.layout import SEPARATOR as SEPARATOR  # a restored query set is <query>__<enhancer>
+from cbir.layout import split_restored
 from cbir.search import DISTANCES
 
 MEASURES = ("top_k_accuracy", "precision", "map")
 STANDARD = "standard"  # the key set of the paper's classifier
 COLUMNS = ("keys", "query_set", "enhancer", "distance", "measure", "k", "value")  # then low, high, chance
 NONE = "none"  # the enhancer of a query set that was not restored
-SEPARATOR = "__"  # a restored query set is <query>__<enhancer>
 DISTANCE_NAMES = {"l2": "L2 metric", "cosine": "cosine sim"}  # the paper's row labels
 
 # Table 1 of the paper: top-k matching accuracy (%), query set -> distance -> k -> value.
@@ -56,7 +57,7 @@ class TableError(ValueError):
 
 def split_qset(qset: str) -> tuple[str, str]:
     """(query set, enhancer) of a query-set name: noisy__median -> (noisy, median), noisy -> (noisy, none)."""
-    base, _, enhancer = qset.partition(SEPARATOR)
+    base, enhancer = split_restored(qset)
     return base, enhancer or NONE
 
 

@@ -156,7 +156,7 @@ def query(args, out: TextIO, err: TextIO) -> int:
         stages["degraded"] = degrade(decoded, specs, seed=run.seed(), stream=STREAM, rescale=rescale, threads=1)
     if restorer is not None:
         # the enhance stage's own restoration of in-memory images (network or classical method)
-        from cbir.stages.enhance import _restore, network_expectation
+        from cbir.stages.enhance import network_expectation, restore_images
 
         recipe, checkpoint, tuned = restorer
         source = stages.get("degraded", decoded)
@@ -165,7 +165,7 @@ def query(args, out: TextIO, err: TextIO) -> int:
             expect = (
                 network_expectation(args.enhancer, recipe) if recipe else {"role": "enhancer", "name": args.enhancer}
             )
-        stages["restored"], _ = _restore(
+        stages["restored"], _ = restore_images(
             recipe or {},
             source,
             checkpoint,

@@ -25,7 +25,7 @@ def network_expectation(name: str, enhancer: Mapping, seed: int | None = None) -
     return {"role": "enhancer", "name": name, "arch": enhancer["network"], "recipe": dict(enhancer), "seed": seed}
 
 
-def _restore(
+def restore_images(
     enhancer: dict, images: np.ndarray, model, query_set, queries, runtime, batch_size, threads, tuned=None, expect=None
 ):
     """(restored images, attributes describing the restorer) for a network (its checkpoint
@@ -84,7 +84,7 @@ def enhance_query_set(
     query_set = read_image_set(queries)
     if "network" in enhancer:
         expect = {**network_expectation(name, enhancer), **(expect or {})}
-    restored, extra = _restore(
+    restored, extra = restore_images(
         enhancer, query_set.images, model, query_set, queries, runtime, batch_size, threads, tuned, expect
     )
     used = extra.get("enhancer_params") or {"network": enhancer["network"], "model": str(model)}
