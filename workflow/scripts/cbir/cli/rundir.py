@@ -18,23 +18,15 @@ from pathlib import Path
 import h5py
 import yaml
 
-STANDARD = "standard"  # the key set of config `classifier` (models/classifier{tag}.pt)
-JUDGE = "judge"  # evaluation only: replicate r's restored sets searched by replicate r+1's standard keys
+from cbir.layout import JUDGE, STANDARD, classifier_name, tag_of
+
+__all__ = ["JUDGE", "STANDARD", "CliError", "Run", "classifier_name", "default_config", "tag_of"]
+
 FINISHED = ("tables", "table1.md")  # written by the report, the last rule of target `all`
 
 
 class CliError(Exception):
     """Bad input to a command: the message is the one line the user sees."""
-
-
-def tag_of(replicate: int) -> str:
-    """The file-name tag of a replicate: "" for 0, "@2" for 2 (workflow/rules/common.smk: TAGS)."""
-    return f"@{replicate}" if replicate else ""
-
-
-def classifier_name(keys: str) -> str:
-    """The checkpoint name of key set `keys` (common.smk: CLASSIFIER; inverse of `cbir.checkpoint.keys_of`)."""
-    return "classifier" if keys == STANDARD else f"classifier_{keys}"
 
 
 @functools.cache
