@@ -221,3 +221,16 @@ def test_blanked_colour_images_are_one_colour():
     result[1] = [10, 200, 30]  # one colour, three levels: blanked too
     result[3, ..., 1:] = 5  # two flat channels, one with detail: not blanked
     assert blanked(source, result).tolist() == [True, True, False, False]
+
+
+def test_a_flattened_image_without_detail_is_not_blanked():
+    rng = np.random.default_rng(0)
+    source = rng.integers(0, 256, (4, 8, 8), dtype=np.uint8)
+    source[1] = 10 + rng.integers(0, 7, (8, 8))  # spans at most 7 levels: no detail to lose
+    source[2] = 10 + np.arange(64).reshape(8, 8) % 9  # spans 8 levels: detail
+    result = source.copy()
+    result[:3] = 10
+    assert blanked(source, result).tolist() == [True, False, True, False]
+    colour = np.stack([source[1], source[1], source[2]], axis=-1)[None]  # detail in one channel
+    assert blanked(colour, np.full_like(colour, 10)).tolist() == [True]
+    assert not blanked(colour[..., :2].repeat(2, axis=-1)[..., :3], np.full_like(colour, 10)).any()

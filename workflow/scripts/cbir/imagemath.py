@@ -109,16 +109,25 @@ def psnr(reference: np.ndarray, images: np.ndarray, renormalize: bool = False, a
     return psnr_from_mse(((ref - img) ** 2).reshape(len(ref), -1).mean(1))
 
 
+# A source whose every channel spans fewer grey levels than this shows no detail to wipe out (a
+# black border, a patch of night sky): a filter that flattens it has done nothing wrong.
+DETAIL_RANGE = 8
+
+
 def blanked(source: np.ndarray, result: np.ndarray) -> np.ndarray:
-    """bool [N]: images that are constant in `result` but not in `source` (same shape; grey
-    [N, H, W] or colour [N, H, W, 3], where constant means one colour: every channel flat): a
-    degradation or restoration that wiped them out (an overflow, a level that keeps no detail)."""
+    """bool [N]: images that are constant in `result` though `source` shows detail (some channel
+    spans at least `DETAIL_RANGE` levels); same shape, grey [N, H, W] or colour [N, H, W, 3], where
+    constant means one colour (every channel flat): a degradation or restoration that wiped them
+    out (an overflow, a level that keeps no detail)."""
 
-    def constant(images: np.ndarray) -> np.ndarray:
-        pixels = images.reshape(len(images), -1, images.shape[3] if images.ndim == 4 else 1)
-        return (pixels == pixels[:, :1]).all(axis=(1, 2))
+    def channels(images: np.ndarray) -> np.ndarray:
+        return images.reshape(len(images), -1, images.shape[3] if images.ndim == 4 else 1)
 
-    return constant(result) & ~constant(source)
+    flat = channels(result)
+    constant = (flat == flat[:, :1]).all(axis=(1, 2))
+    pixels = channels(source)
+    detail = (pixels.max(axis=1).astype(np.int16) - pixels.min(axis=1) >= DETAIL_RANGE).any(axis=1)
+    return constant & detail
 
 
 class BlankedImagesError(ValueError):
