@@ -2,9 +2,12 @@
 
 Installs slurm-wlm and munge if missing, starts a throwaway Slurm sized by `slurmd -C` (cluster/local_slurm.py:
 partitions named as in profiles/slurm/partitions.yaml, a GPU stand-in, no accounting database), runs the
-preflight against it, then runs a tiny config through `snakemake --workflow-profile profiles/slurm` and checks
-every Slurm job against the DAG: its partition, CPUs (the rule's threads, capped at the node's CPUs), memory,
-time limit and GPUs, all derived from dry runs rather than job names. Runs the same config locally
+preflight against it, then runs a tiny config through `snakemake --workflow-profile profiles/slurm` with the
+profile's job groups, its node size set to this node's (`--cores <CPUs> --resources mem_mb=<MB> ...`, as the
+README tells a user to), and checks every Slurm job against the DAG: its partition, CPUs (a rule's threads
+capped at the node's CPUs; a group job's widest layer), memory, time limit and GPUs, all derived from dry
+runs rather than job names; that it completed; that each group job ran the jobs planned for it; and that
+there are at least MIN_REDUCTION times fewer submissions than jobs. Runs the same config locally
 (`--cores <CPUs>`) and compares the tables byte for byte. Stops the daemons it started and removes its
 folder (kept on failure, or with --keep). Exit status 0 only if everything matched.
 
@@ -33,13 +36,17 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from local_slurm import LocalSlurm, SlurmSetupError, ensure_installed  # noqa: E402
 from slurm_preflight import (  # noqa: E402
+    DRY_RUN_CORES,
     SINFO_FORMAT,
     PlannedJob,
     choose_partition,
+    group_limits,
+    parse_dry_run,
     parse_sinfo,
     parse_slurm_minutes,
     partition_file,
     planned_jobs,
+    planned_submissions,
     report,
 )
 from slurm_preflight import main as preflight  # noqa: E402
@@ -47,6 +54,7 @@ from slurm_preflight import main as preflight  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "profiles" / "slurm"
 RUN = "slurmcheck"
+MIN_REDUCTION = 3  # at least this many times fewer Slurm submissions than jobs (the profile's groups)
 START = time.monotonic()
 
 
@@ -136,67 +144,100 @@ def compare_jobs(
 ) -> list[str]:
     """Print one line per Slurm job with what it was granted; return every mismatch with the DAG.
 
-    Expected, per job of the dry run through the profile: the partition the plugin picks, CPUs = the rule's
-    threads (from a dry run without --max-threads) capped at the node's CPUs, mem_mb, runtime and GPUs."""
-    by_comment = {job.comment: job for job in expected}
-    # Rules the profile groups run inside one Slurm job per connected group ("rule_<group>"):
-    # their jobs are not submitted one by one.
-    grouped = profile_groups()
-    group_jobs = 0
+    Expected, per submission of the dry run through the profile (`submissions`: a job outside groups, or a
+    group job): the partition the plugin picks, mem_mb, runtime and GPUs; CPUs = a rule's threads (from a dry
+    run without a thread cap) capped at the node's CPUs, or a group job's CPUs (its widest layer)."""
+    pending: dict[str, list[PlannedJob]] = {}
+    for job in expected:
+        pending.setdefault(job.comment, []).append(job)
     raw_threads = {job.comment: job.threads for job in raw}
     default = next((p.name for p in cluster.values() if p.default), None)
     gpu_partitions = {p.name for p in cluster.values() if any(n.gpus for n in p.nodes)}
     entries = yaml.safe_load(part_file.read_text())["partitions"] if part_file else {}
     reserved = {name for name, limits in entries.items() if (limits or {}).get("max_gpu", 0) > 0}
-    errors, seen = [], set()
-    log(f"{len(submitted)} Slurm jobs submitted (the DAG has {len(expected)}); what each was granted:")
+    errors = []
+    log(f"{len(submitted)} Slurm jobs submitted (the DAG through the profile: {len(expected)}); what each was granted:")
     print(
         f"  {'id':>4} {'job':44} {'partition':9} {'cpus':>4} {'mem_mb':>7} {'time':>10} {'gpus':>4}  {'state':9} vs DAG"
     )
     for sj in sorted(submitted, key=lambda j: int(j["JobId"])):
         comment = sj.get("Comment", "")
-        job = by_comment.get(comment)
-        if job is None and comment.removeprefix("rule_") in set(grouped.values()):
-            group_jobs += 1
-            members_gpu = any(j.gpus for j in expected if j.rule in grouped)
-            found = (
-                [] if sj.get("JobState") == "COMPLETED" else [f"group job {sj['JobId']}: state {sj.get('JobState')}"]
-            )
-            if members_gpu and not gpus_of(sj):
-                found.append(f"group job {sj['JobId']}: its jobs ask for a GPU but it was granted none")
-        elif job is None:
-            found = [f"Slurm job {sj['JobId']} ({comment}) matches no job of the dry run"]
+        candidates = pending.get(comment, [])
+        job = _closest(sj, candidates)
+        if job is None:
+            found = [f"Slurm job {sj['JobId']} ({comment}) matches no job of the dry run, or was submitted twice"]
         else:
+            candidates.remove(job)
             want = {
                 "partition": choose_partition(job, part_file, default),
-                "cpus": min(raw_threads.get(comment, job.threads), node_cpus),  # the rule's threads, capped
+                "cpus": job.cpus if job.members else min(raw_threads.get(comment, job.threads), node_cpus),
                 "mem_mb": job.mem_mb,
                 "runtime": job.runtime,
                 "gpus": job.gpus,
             }
             found = job_mismatches(sj, job, want, gpu_partitions, reserved)
-            found += [f"{job.label} was submitted more than once"] if comment in seen else []
-            seen.add(comment)
         print(
-            f"  {sj['JobId']:>4} {job.label if job else comment:44} {sj.get('Partition', '?'):9} "
+            f"  {sj['JobId']:>4} {job.label if job else comment:44.44} {sj.get('Partition', '?'):9} "
             f"{sj.get('NumCPUs', '?'):>4} {mem_mb_of(sj) or '-':>7} {sj.get('TimeLimit', '?'):>10} "
             f"{gpus_of(sj):>4}  {sj.get('JobState', '?'):9} {'MISMATCH' if found else 'ok'}"
         )
+        if job is not None and job.members:
+            print(f"{'':7}its {len(job.members)} jobs: {job.rule_counts}")
         errors += found
-    errors += [
-        f"{job.label} was never submitted" for job in expected if job.comment not in seen and job.rule not in grouped
-    ]
-    n_grouped = sum(job.rule in grouped for job in expected)
-    log(f"{group_jobs} group jobs ran the {n_grouped} jobs of the grouped rules ({', '.join(sorted(grouped))})")
+    errors += [f"{job.label} was never submitted" for jobs in pending.values() for job in jobs]
     if not errors:
-        log(f"all {len(expected)} jobs: partition, CPUs, memory, time limit and GPUs as the DAG asks")
+        log(f"all {len(expected)} submissions: partition, CPUs, memory, time limit and GPUs as the DAG asks")
     return errors
 
 
-def profile_groups() -> dict[str, str]:
-    """Rule -> group from the profile's `groups` list ("rule=group")."""
-    settings = yaml.safe_load((PROFILE / "config.yaml").read_text()) or {}
-    return dict(item.split("=", 1) for item in settings.get("groups", []))
+def _closest(sj: dict[str, str], candidates: list[PlannedJob]) -> PlannedJob | None:
+    """The expected job a Slurm job is: group jobs of the same rules share a comment, so the one whose
+    request it was granted (else the first)."""
+    granted = (int(sj.get("NumCPUs", 0)), mem_mb_of(sj), parse_slurm_minutes(sj.get("TimeLimit", "")))
+    for job in candidates:
+        if granted == (job.cpus, job.mem_mb, job.runtime):
+            return job
+    return candidates[0] if candidates else None
+
+
+def group_members(sj: dict[str, str]) -> list[PlannedJob]:
+    """The jobs a group's Slurm job ran, from its Slurm log (the Snakemake run inside it prints each job)."""
+    path = Path(sj.get("StdOut", ""))
+    return parse_dry_run(path.read_text(errors="replace")) if path.is_file() else []
+
+
+def check_submissions(
+    submitted: list[dict[str, str]], expected: list[PlannedJob], n_jobs: int, snakemake_log: str
+) -> list[str]:
+    """At least MIN_REDUCTION times fewer submissions than jobs, one sbatch call per Slurm job, and every
+    group's Slurm job ran the jobs of one planned group job."""
+    errors = []
+    sbatch_ids = sorted(int(i) for i in re.findall(r"has been submitted with SLURM jobid (\d+)", snakemake_log))
+    slurm_ids = sorted(int(j["JobId"]) for j in submitted)
+    groups = [j for j in expected if j.members]
+    in_groups = sum(len(g.members) for g in groups)
+    log(
+        f"submissions: {len(sbatch_ids)} sbatch calls, {len(slurm_ids)} Slurm jobs for the {n_jobs} jobs of the DAG "
+        f"({len(groups)} group jobs ran {in_groups} of them): {n_jobs / max(len(slurm_ids), 1):.1f}x fewer "
+        f"submissions than jobs (at least {MIN_REDUCTION}x required)"
+    )
+    if sbatch_ids != slurm_ids:
+        errors.append(f"sbatch reported jobs {sbatch_ids}, Slurm knows {slurm_ids}")
+    if len(slurm_ids) * MIN_REDUCTION > n_jobs:
+        errors.append(f"{len(slurm_ids)} submissions for {n_jobs} jobs: not {MIN_REDUCTION}x fewer")
+    planned = {frozenset((j.rule, tuple(j.wildcards.items())) for j in g.members) for g in groups}
+    ran = 0
+    for sj in sorted(submitted, key=lambda j: int(j["JobId"])):
+        if not sj.get("Comment", "").startswith(tuple(f"rule_{g.group}_" for g in groups)):
+            continue
+        members = group_members(sj)
+        ran += len(members)
+        log(f"group job {sj['JobId']} ran {len(members)} jobs (its Slurm log {sj.get('StdOut')})")
+        if frozenset((j.rule, tuple(j.wildcards.items())) for j in members) not in planned:
+            errors.append(f"group job {sj['JobId']} ran {len(members)} jobs, not those of a planned group job")
+    if ran != in_groups:
+        errors.append(f"the group jobs ran {ran} jobs; the dry run put {in_groups} in groups")
+    return errors
 
 
 def compare_tables(slurm_dir: Path, local_dir: Path) -> list[str]:
@@ -223,19 +264,34 @@ def compare_tables(slurm_dir: Path, local_dir: Path) -> list[str]:
     return errors
 
 
-def check_preflight(workdir: Path, raw: list[PlannedJob], cluster, part_file, cpus: int) -> list[str]:
-    """The preflight against the real Slurm: without a thread cap it must name exactly the jobs with
-    more threads than the node has CPUs; with --max-threads it must pass."""
+def node_args(cpus: int, mem_mb: int) -> list[str]:
+    """The profile's node size set to this node's: its CPUs (`cores`) and memory (`mem_mb` in `resources`;
+    the profile's other resources, the GPUs per group job, kept), as the README tells a user to."""
+    settings = yaml.safe_load((PROFILE / "config.yaml").read_text()) or {}
+    _, limits = group_limits(settings, [])
+    limits["mem_mb"] = mem_mb
+    return ["--cores", str(cpus), "--resources", *(f"{k}={v}" for k, v in limits.items())]
+
+
+def check_preflight(
+    workdir: Path, shipped: list[PlannedJob], cluster, part_file, node, adapted: list[str]
+) -> list[str]:
+    """The preflight against the real Slurm: with the profile as shipped (its node size, not this node's) it
+    must name exactly the submissions that ask for more CPUs or memory than the node has; with `adapted` (the
+    node size set to this node's) it must pass."""
     errors = []
-    too_many = sum(job.threads > cpus for job in raw)
-    never, _ = report(raw, cluster, part_file)
-    log(f"preflight without a thread cap (expect {too_many} jobs that could never start):")
+    too_big = sum(job.cpus > node.cpus or (job.mem_mb or 0) > node.mem_mb for job in shipped)
+    never, _ = report(shipped, cluster, part_file)
+    log(f"preflight with the profile as shipped (expect {too_big} submissions that could never start):")
     code = preflight(["--directory", str(workdir)])
-    if never != too_many or (code != 0) != (too_many > 0):
-        errors.append(f"preflight flagged {never} jobs (exit {code}); {too_many} have more threads than {cpus} CPUs")
-    log(f"preflight with --max-threads {cpus} (expect all ok):")
-    if preflight(["--directory", str(workdir), "--max-threads", str(cpus)]) != 0:
-        errors.append("preflight with --max-threads reports a problem")
+    if never != too_big or (code != 0) != (too_big > 0):
+        errors.append(
+            f"preflight flagged {never} submissions (exit {code}); {too_big} ask for more than "
+            f"{node.cpus} CPUs or {node.mem_mb} MB"
+        )
+    log(f"preflight with {' '.join(adapted)} (expect all ok):")
+    if preflight(["--directory", str(workdir), *adapted]) != 0:
+        errors.append(f"preflight with {' '.join(adapted)} reports a problem")
     return errors
 
 
@@ -247,12 +303,22 @@ def run_on_slurm(root: Path, config: dict, gpu: bool, timeout: float) -> tuple[l
         sinfo = ["sinfo", "--noheader", "-N", "-o", SINFO_FORMAT]
         cluster = parse_sinfo(subprocess.run(sinfo, capture_output=True, text=True).stdout)
         part_file = partition_file(PROFILE, [])
-        raw = planned_jobs(REPO / "Snakefile", workdir, PROFILE, [])
-        capped = planned_jobs(REPO / "Snakefile", workdir, PROFILE, ["--max-threads", str(slurm.cpus)])
-        errors = check_preflight(workdir, raw, cluster, part_file, slurm.cpus)
-        args = ["--workflow-profile", str(PROFILE), "--max-threads", str(slurm.cpus)]
+        adapted = node_args(slurm.cpus, slurm.mem_mb)
+        raw = planned_jobs(REPO / "Snakefile", workdir, PROFILE, ["--cores", str(DRY_RUN_CORES)])  # rule threads
+        shipped = planned_submissions(REPO / "Snakefile", workdir, PROFILE, [])
+        expected = planned_submissions(REPO / "Snakefile", workdir, PROFILE, adapted)
+        errors = check_preflight(workdir, shipped, cluster, part_file, slurm, adapted)
+        log(f"the plan: {len(raw)} jobs in {len(expected)} submissions; what each group job will ask for:")
+        for job in expected:
+            if job.members:
+                print(
+                    f"  {job.label:26} {job.cpus} CPUs, {job.mem_mb} MB, {job.runtime} min, {job.gpus} GPUs "
+                    f"[{job.rule_counts}]"
+                )
+        args = ["--workflow-profile", str(PROFILE), *adapted]
         # Poll every few seconds instead of 40 s: a fast check (MinJobAge 3600 >= 3 x 2 s keeps squeue in use).
         args += ["--slurm-init-seconds-before-status-checks", "2"]
+        args += ["--slurm-keep-successful-logs"]  # each group job's log: the jobs it ran (check_submissions)
         try:
             proc = snakemake(workdir, *args, timeout=timeout)
             if proc.returncode != 0:
@@ -262,11 +328,13 @@ def run_on_slurm(root: Path, config: dict, gpu: bool, timeout: float) -> tuple[l
             errors.append(f"the Slurm run did not finish within {timeout:.0f} s (a job the executor never saw finish?)")
             slurm.cancel_all()
         submitted = [j for j in slurm_jobs() if j.get("Comment", "").startswith("rule_")]
-        if "Falling back to 'sacct'" in (workdir / "snakemake.log").read_text():
+        main_log = (workdir / "snakemake.log").read_text()
+        if "Falling back to 'sacct'" in main_log:
             errors.append("the plugin fell back to sacct for status queries")
-        errors += compare_jobs(submitted, capped, raw, cluster, part_file, slurm.cpus)
+        errors += compare_jobs(submitted, expected, raw, cluster, part_file, slurm.cpus)
+        errors += check_submissions(submitted, expected, len(raw), main_log)
         if not gpu:
-            errors += [f"{j.label} asks for {j.gpus} GPUs on a CPU-only cluster" for j in capped if j.gpus]
+            errors += [f"{j.label} asks for {j.gpus} GPUs on a CPU-only cluster" for j in expected if j.gpus]
         return errors, slurm.cpus
 
 

@@ -2,12 +2,15 @@
 
     python cluster/slurm_preflight.py [--profile profiles/slurm] [SNAKEMAKE ARGS ...]   (or: make slurm-preflight)
 
-Reads what each job will ask for from a dry run of the whole workflow through the profile (threads,
-mem_mb, gpu, runtime, the partition the Slurm plugin picks from the profile's partitions.yaml) and what
-the cluster has from `sinfo` (CPUs, memory and GPUs of each partition's nodes, its time limit), and
-names every job that could never start: Slurm rejects some of them at submission and leaves others
-PENDING forever without a word. Then checks the executor's job status query: `sacct` fails without an
-accounting database, and the `squeue` alternative needs finished jobs to stay visible (MinJobAge).
+Reads what each submission will ask for from a dry run of the whole workflow through the profile
+(threads, mem_mb, gpu, runtime, the partition the Slurm plugin picks from the profile's partitions.yaml)
+and what the cluster has from `sinfo` (CPUs, memory and GPUs of each partition's nodes, its time limit),
+and names every submission that could never start: Slurm rejects some of them at submission and leaves
+others PENDING forever without a word. A submission is a job of a rule the profile does not group, or a
+group job (the profile's `groups`), whose request is computed as Snakemake computes it for a cluster:
+its jobs in parallel layers that each fit `cores` and `resources`, the layers' runtimes added up.
+Then checks the executor's job status query: `sacct` fails without an accounting database, and the
+`squeue` alternative needs finished jobs to stay visible (MinJobAge).
 Only nodes that can take jobs count (see USABLE_STATES): down, drained or failing nodes do not.
 Exit status 0: everything fits; 1: a job can never start or the status query cannot work;
 2: no `sinfo`, or it failed, listed nothing or printed a line this script cannot read (named on stderr).
@@ -52,21 +55,29 @@ DRY_RUN_CORES = 1_000_000  # a dry run caps threads at --cores; a cluster run do
 
 @dataclass
 class PlannedJob:
-    """One job of a dry run: what Snakemake will hand the Slurm executor."""
+    """One job of a dry run, or one group job (`members` its jobs): what Snakemake hands the Slurm executor."""
 
-    rule: str
+    rule: str  # a group job: the name the plugin gives it, "<group>_<its rules>"
     wildcards: dict[str, str] = field(default_factory=dict)
     threads: int = 1
     resources: dict[str, object] = field(default_factory=dict)
+    input: list[str] = field(default_factory=list)
+    output: list[str] = field(default_factory=list)
+    group: str | None = None  # the group of a group job, or the group a job runs in
+    group_job: int | None = None  # which group job of the dry run (its place there) a job runs in
+    members: list[PlannedJob] = field(default_factory=list)
 
     @property
     def label(self) -> str:
+        if self.members:
+            return f"group {self.group} ({len(self.members)} jobs)"
         wc = ",".join(f"{k}={v}" for k, v in self.wildcards.items())
         return f"{self.rule}[{wc}]" if wc else self.rule
 
     @property
     def comment(self) -> str:
-        """The --comment the plugin gives this job's sbatch call (how a Slurm job is traced back to it)."""
+        """The --comment the plugin gives this job's sbatch call (how a Slurm job is traced back to it);
+        a group job has no wildcards, so group jobs of the same rules share one comment."""
         wc = "_".join(self.wildcards.values()).replace("/", "_")
         return f"rule_{self.rule}_wildcards_{wc}" if wc else f"rule_{self.rule}"
 
@@ -94,6 +105,12 @@ class PlannedJob:
     @property
     def runtime(self) -> int | None:
         return int(self.resources["runtime"]) if self.resources.get("runtime") else None
+
+    @property
+    def rule_counts(self) -> str:
+        """A group job's rules and how many jobs of each, e.g. 'degrade_queries x4, split_validation'."""
+        counts = Counter(job.rule for job in self.members)
+        return ", ".join(f"{rule} x{n}" if n > 1 else rule for rule, n in sorted(counts.items()))
 
 
 @dataclass
@@ -132,26 +149,121 @@ def _pairs(text: str) -> dict[str, object]:
 
 def parse_dry_run(text: str) -> list[PlannedJob]:
     """The jobs a `snakemake -n` printed that reach Slurm: not local rules, nor rules without output
-    files (targets such as `all`, which Snakemake runs itself)."""
+    files (targets such as `all`, which Snakemake runs itself). A job printed under "Group job <name>"
+    (indented) runs in that group job: its `group` is the name, its `group_job` the group job's place."""
     jobs: list[PlannedJob] = []
     current: PlannedJob | None = None
+    indent = 0
+    group: tuple[str, int] | None = None
+    groups_seen = 0
     for line in text.splitlines():
-        head = re.match(r"^(local)?(?:rule|checkpoint) (\w+):$", line)
+        head = re.match(r"^.*\] Group job (\S+) \(jobs in lexicogr\. order\):$", line)
         if head:
-            current = None if head[1] else PlannedJob(head[2])
+            group, groups_seen, current = (head[1], groups_seen), groups_seen + 1, None
             continue
-        item = re.match(r"^    (output|wildcards|threads|resources): (.*)$", line)
-        if current is None or not item:
+        head = re.match(r"^( *)(local)?(?:rule|checkpoint) (\w+):$", line)
+        if head:
+            indent = len(head[1])
+            if indent == 0:
+                group = None
+            current = None if head[2] else PlannedJob(head[3])
+            if current is not None and group is not None and indent > 0:
+                current.group, current.group_job = group
             continue
-        if item[1] == "output":
+        item = re.match(r"^( *)(input|output|wildcards|threads|resources): (.*)$", line)
+        if current is None or not item or len(item[1]) != indent + 4:
+            continue
+        if item[2] == "output":
+            current.output = item[3].split(", ")
             jobs.append(current)
-        elif item[1] == "wildcards":
-            current.wildcards = {k: str(v) for k, v in _pairs(item[2]).items()}
-        elif item[1] == "threads":
-            current.threads = int(item[2])
+        elif item[2] == "input":
+            current.input = item[3].split(", ")
+        elif item[2] == "wildcards":
+            current.wildcards = {k: str(v) for k, v in _pairs(item[3]).items()}
+        elif item[2] == "threads":
+            current.threads = int(item[3])
         else:
-            current.resources = _pairs(item[2])
+            current.resources = {k: v for k, v in _pairs(item[3]).items() if v != "<TBD>"}
     return jobs
+
+
+def plugin_group_name(group: str, rules: list[str]) -> str:
+    """The name Snakemake gives a group job (the plugin's comment is "rule_" + this): the group and
+    its first five rules in sorted order."""
+    names = sorted(set(rules))
+    return "_".join([group, *names[:5], *(["..."] if len(names) > 5 else [])])
+
+
+def layers(members: list[PlannedJob]) -> list[list[PlannedJob]]:
+    """A group job's jobs in toposort levels (each level needs only earlier ones), as Snakemake sorts
+    them: a job depends on another of the group whose output it reads."""
+    producer = {path: job for job in members for path in job.output}
+    needs = {id(job): {id(producer[p]) for p in job.input if p in producer} for job in members}
+    done: set[int] = set()
+    levels = []
+    while len(done) < len(members):
+        level = [job for job in members if id(job) not in done and needs[id(job)] <= done]
+        if not level:
+            raise ValueError(f"the jobs of group {members[0].group} depend on each other in a cycle")
+        levels.append(level)
+        done |= {id(job) for job in level}
+    return levels
+
+
+def group_request(members: list[PlannedJob], cores: int | None, limits: dict[str, int]) -> dict[str, object]:
+    """What Snakemake asks the cluster for a group job: its jobs in toposort levels, each level cut
+    into layers that fit `cores` (--cores) and `limits` (--resources), the widest layer's CPUs, memory
+    and GPUs, and the sum of the layers' runtimes (snakemake.resources.GroupResources, run_local=False).
+    ValueError if one job alone exceeds a limit."""
+    from types import SimpleNamespace
+
+    from snakemake.resources import GroupResources, Resources
+
+    constraints = Resources.from_mapping(dict(limits))
+    constraints["_cores"] = cores
+    toposorted = [
+        [
+            SimpleNamespace(
+                resources={
+                    **{k: v for k, v in job.resources.items() if k not in {"mem", "disk"}},
+                    "_cores": job.threads,
+                    "_nodes": 1,
+                },
+                pipe_group=None,
+            )
+            for job in level
+        ]
+        for level in layers(members)
+    ]
+    try:
+        request = GroupResources.basic_layered(
+            toposorted_jobs=toposorted,
+            constraints=constraints,
+            run_local=False,
+            additive_resources=["runtime"],
+            sortby=["runtime"],
+        )
+    except Exception as err:  # ResourceInsufficiencyError, WorkflowError
+        raise ValueError(f"group {members[0].group}: {err}") from None
+    return dict(request)
+
+
+def submissions(jobs: list[PlannedJob], cores: int | None, limits: dict[str, int]) -> list[PlannedJob]:
+    """What reaches Slurm: every job outside groups as it is, and one PlannedJob per group job (its
+    `members`, its request from `group_request`)."""
+    out: list[PlannedJob] = []
+    grouped: dict[int, list[PlannedJob]] = {}
+    for job in jobs:
+        if job.group_job is None:
+            out.append(job)
+        else:
+            grouped.setdefault(job.group_job, []).append(job)
+    for members in grouped.values():
+        request = group_request(members, cores, limits)
+        name = plugin_group_name(members[0].group, [job.rule for job in members])
+        resources = {k: v for k, v in request.items() if not k.startswith("_")}
+        out.append(PlannedJob(name, {}, int(request["_cores"]), resources, group=members[0].group, members=members))
+    return out
 
 
 def parse_gres_gpus(gres: str) -> int:
@@ -288,17 +400,28 @@ def _fit_problems(job: PlannedJob, partition: str, nodes: list[Node]) -> list[st
 
 def advice(problem: str, job: PlannedJob, cluster: dict[str, Partition], partition: str | None) -> str:
     """What to change for one problem."""
+    nodes = [n for n in cluster.get(partition or "", Partition("")).nodes if n.usable]
     if "can take jobs" in problem:
         return "wait until its nodes are back (ask the cluster's admins) or send these jobs to another partition"
     if "CPUs" in problem:
-        nodes = cluster.get(partition or "", Partition("")).nodes
-        most = max((n.cpus for n in nodes if n.usable), default=1)
-        return f"cap threads with `max-threads: {most}` in the profile (rule threads: {job.threads})"
+        most = max((n.cpus for n in nodes), default=1)
+        what = "each group job's CPUs" if job.members else f"rule threads: {job.threads}"
+        return f"set `cores: {most}` in the profile, the CPUs of one node (it caps {what})"
     if "GPUs" in problem and job.gpus:
+        if job.members and job.gpus > 1:
+            return "set `gpu=1` in the profile's resources (a group job's GPUs: at most this many in parallel)"
         return "send GPU jobs to a GPU partition in partitions.yaml, or on a CPU-only cluster set runtime.device: cpu"
     if "MB memory" in problem:
+        if job.members:
+            most = max((n.mem_mb for n in nodes), default=0)
+            return f"set `mem_mb={most}` in the profile's resources, the memory of one node (it caps each group job's)"
         return "lower mem_mb (default-resources for rules that declare none) or use a partition with larger nodes"
     if "time limit" in problem:
+        if job.members:
+            return (
+                "lower runtime in the profile, or put fewer jobs in each group job (group-components), "
+                "or use a partition with a longer time limit"
+            )
         return "lower runtime in the profile or use a partition with a longer time limit"
     if "no single" in problem:
         return "lower one of the requests so that one node holds them all"
@@ -342,15 +465,47 @@ def status_report(
     )
 
 
-def _profile_setting(profile: dict, extra: list[str], name: str) -> str | None:
-    """A plugin setting from the command line (--name v / --name=v) or else the profile."""
+def _profile_setting(profile: dict, extra: list[str], name: str, *aliases: str) -> str | None:
+    """A setting from the command line (--name v / --name=v, or an alias) or else the profile."""
+    flags = [f"--{name}", *aliases]
     for i, arg in enumerate(extra):
-        if arg == f"--{name}" and i + 1 < len(extra):
+        if arg in flags and i + 1 < len(extra):
             return extra[i + 1]
-        if arg.startswith(f"--{name}="):
-            return arg.split("=", 1)[1]
+        for flag in flags:
+            if arg.startswith(f"{flag}="):
+                return arg.split("=", 1)[1]
     value = profile.get(name)
     return None if value is None else str(value)
+
+
+def _profile_list(profile: dict, extra: list[str], name: str, *aliases: str) -> list[str]:
+    """A setting of several values ("--name a=1 b=2" on the command line, which replaces the profile's;
+    in the profile a list of "a=1" or a mapping) as "key=value" strings."""
+    flags = [f"--{name}", *aliases]
+    for i, arg in enumerate(extra):
+        if arg in flags:
+            values = []
+            for value in extra[i + 1 :]:
+                if value.startswith("-"):
+                    break
+                values.append(value)
+            return values
+    value = profile.get(name) or []
+    if isinstance(value, dict):
+        return [f"{k}={v}" for k, v in value.items()]
+    return [str(v) for v in ([value] if isinstance(value, str) else value)]
+
+
+def group_limits(profile: dict, extra: list[str]) -> tuple[int | None, dict[str, int]]:
+    """(cores, resources): what Snakemake's --cores and --resources allow each group job (the limits
+    its parallel layers must fit); None and {}: no limit (a group job then asks for the sum of its
+    parallel jobs)."""
+    cores = _profile_setting(profile, extra, "cores", "-c")
+    limits = {}
+    for item in _profile_list(profile, extra, "resources", "--res"):
+        key, _, value = item.partition("=")
+        limits[key.strip()] = int(value)
+    return (None if cores in {None, "all"} else int(cores)), limits
 
 
 def _run(cmd: list[str]) -> subprocess.CompletedProcess:
@@ -370,12 +525,22 @@ def sacct_works() -> bool:
 
 
 def planned_jobs(snakefile: Path, directory: Path, profile: Path, extra: list[str]) -> list[PlannedJob]:
+    """Every job of a dry run through the profile (a group job's jobs one by one, each with its group)."""
+    settings = yaml.safe_load((profile / "config.yaml").read_text()) or {}
     cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "-d", str(directory)]
-    cmd += ["--workflow-profile", str(profile), "-n", "--forceall", "--cores", str(DRY_RUN_CORES), *extra]
-    proc = _run(cmd)
+    cmd += ["--workflow-profile", str(profile), "-n", "--forceall"]
+    if _profile_setting(settings, extra, "cores", "-c") is None:
+        cmd += ["--cores", str(DRY_RUN_CORES)]  # a dry run caps threads at --cores (1); a cluster run has none
+    proc = _run([*cmd, *extra])
     if proc.returncode != 0:
         raise SystemExit(f"the dry run failed ({' '.join(cmd)}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return parse_dry_run(proc.stdout)
+
+
+def planned_submissions(snakefile: Path, directory: Path, profile: Path, extra: list[str]) -> list[PlannedJob]:
+    """What the run through the profile submits: `submissions` of the dry run's jobs."""
+    settings = yaml.safe_load((profile / "config.yaml").read_text()) or {}
+    return submissions(planned_jobs(snakefile, directory, profile, extra), *group_limits(settings, extra))
 
 
 def partition_file(profile: Path, extra: list[str]) -> Path | None:
@@ -385,15 +550,20 @@ def partition_file(profile: Path, extra: list[str]) -> Path | None:
 
 
 def report(jobs: list[PlannedJob], cluster: dict[str, Partition], part_file: Path | None) -> tuple[int, list[str]]:
-    """(jobs that could never start, report lines), one line per rule and request."""
+    """(submissions that could never start, report lines): one line per rule and request for jobs that
+    run alone, one per group job (with its jobs)."""
     default = next((p.name for p in cluster.values() if p.default), None)
     groups: dict[tuple, list[PlannedJob]] = defaultdict(list)
     for job in jobs:
         part = choose_partition(job, part_file, default)
-        groups[(job.rule, part, job.cpus, job.mem_mb, job.gpus, job.runtime)].append(job)
+        who = job.label if job.members else job.rule
+        groups[(who, id(job) if job.members else None, part, job.cpus, job.mem_mb, job.gpus, job.runtime)].append(job)
     lines, never = [], 0
-    for (rule, part, cpus, mem, gpus, runtime), members in groups.items():
-        request = f"{rule} x{len(members)} -> {part}: {cpus} CPUs, {mem} MB, {gpus} GPUs, {runtime} min"
+    for (who, _, part, cpus, mem, gpus, runtime), members in groups.items():
+        count = "" if members[0].members else f" x{len(members)}"
+        request = f"{who}{count} -> {part}: {cpus} CPUs, {mem} MB, {gpus} GPUs, {runtime} min"
+        if members[0].members:
+            request += f" [{members[0].rule_counts}]"
         problems = job_problems(members[0], part, cluster)
         if not problems:
             lines.append(f"  ok     {request}")
@@ -422,9 +592,21 @@ def main(argv: list[str] | None = None) -> int:
     except SinfoError as err:
         print(f"slurm preflight: {err}", file=sys.stderr)
         return 2
+    settings = yaml.safe_load((args.profile / "config.yaml").read_text()) or {}
     jobs = planned_jobs(args.snakefile, args.directory, args.profile, extra)
+    cores, limits = group_limits(settings, extra)
+    try:
+        planned = submissions(jobs, cores, limits)
+    except ValueError as err:
+        print(f"slurm preflight: {err}", file=sys.stderr)
+        return 1
     part_file = partition_file(args.profile, extra)
-    print(f"Slurm preflight: {len(jobs)} jobs through {args.profile} against sinfo")
+    n_groups = sum(bool(job.members) for job in planned)
+    within = ", ".join([f"{cores} CPUs" if cores else "CPUs unlimited", *(f"{k}={v}" for k, v in limits.items())])
+    print(
+        f"Slurm preflight: {len(jobs)} jobs through {args.profile} in {len(planned)} submissions "
+        f"({n_groups} group jobs, each within {within}) against sinfo"
+    )
     for part in cluster.values():
         limit = "no time limit" if part.time_limit is None else f"time limit {part.time_limit} min"
         nodes = ", ".join(
@@ -432,10 +614,9 @@ def main(argv: list[str] | None = None) -> int:
             for n in part.nodes
         )
         print(f"  partition {part.name}{' (default)' if part.default else ''}, {limit}: {nodes}")
-    never, lines = report(jobs, cluster, part_file)
-    print("Jobs (rule x count -> partition: request):")
+    never, lines = report(planned, cluster, part_file)
+    print("Submissions (rule x count, or group job [its jobs] -> partition: request):")
     print("\n".join(lines))
-    settings = yaml.safe_load((args.profile / "config.yaml").read_text()) or {}
     init = _profile_setting(settings, extra, "slurm-init-seconds-before-status-checks")
     status_ok, status = status_report(
         _profile_setting(settings, extra, "slurm-status-command"),
@@ -445,7 +626,10 @@ def main(argv: list[str] | None = None) -> int:
         int(init) if init else PLUGIN_DEFAULT_INIT_SECONDS,
     )
     print(f"Job status: {'ok' if status_ok else 'PROBLEM'}: {status}")
-    print(f"Result: {never} of {len(jobs)} jobs could never start; status query {'ok' if status_ok else 'broken'}")
+    print(
+        f"Result: {never} of {len(planned)} submissions could never start; "
+        f"status query {'ok' if status_ok else 'broken'}"
+    )
     return 0 if never == 0 and status_ok else 1
 
 

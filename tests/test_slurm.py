@@ -218,7 +218,7 @@ def test_report_counts_the_jobs_that_could_never_start_and_says_what_to_change(c
     text = "\n".join(lines)
     assert "ok     train x1 -> gpu: 8 CPUs, 1000 MB, 1 GPUs, 60 min" in text
     assert "ok     plot x2 -> cpu" in text
-    assert "NEVER  embed x1 -> gpu" in text and "max-threads: 64" in text
+    assert "NEVER  embed x1 -> gpu" in text and "`cores: 64`" in text
     assert "NEVER  big x1 -> cpu" in text and "lower mem_mb" in text
 
 
@@ -339,7 +339,7 @@ def test_the_check_reports_every_mismatch(cluster, capsys):
     errors = check.compare_jobs(submitted, planned, planned, cluster, PROFILE / "partitions.yaml", node_cpus=32)
     assert errors == [
         "train: cpus 4 != expected 8",
-        "Slurm job 2 (rule_other) matches no job of the dry run",
+        "Slurm job 2 (rule_other) matches no job of the dry run, or was submitted twice",
         "plot was never submitted",
     ]
 
@@ -361,3 +361,201 @@ def test_the_checks_tiny_config_is_valid():
     for device in ("auto", "cpu"):
         config = validate_config(check.tiny_config(device))
         assert config["enhance"] == {"noisy": ["denoiser", "median"]} and config["runtime"]["device"] == device
+
+
+GROUP_DRY_RUN = """\
+[Tue Dec  1 11:52:51 2026]
+rule train:
+    input: data/train.h5
+    output: models/net.pt
+    jobid: 1
+    threads: 8
+    resources: tmpdir=/tmp, disk_mb=<TBD>, disk=<TBD>, mem_mb=4000, mem=4 GB, runtime=240, gpu=1
+[Tue Dec  1 11:52:51 2026] Group job report (jobs in lexicogr. order):
+
+    [Tue Dec  1 11:52:51 2026]
+    rule degrade:
+        input: data/test.h5
+        output: queries/a.h5
+        jobid: 2
+        wildcards: query=a
+        threads: 2
+        resources: tmpdir=/tmp, disk_mb=<TBD>, mem_mb=600, mem=600 MB, runtime=60
+    [Tue Dec  1 11:52:51 2026]
+    rule degrade:
+        input: data/test.h5
+        output: queries/b.h5
+        jobid: 3
+        wildcards: query=b
+        threads: 2
+        resources: tmpdir=/tmp, disk_mb=<TBD>, mem_mb=600, mem=600 MB, runtime=60
+    [Tue Dec  1 11:52:51 2026]
+    rule degrade:
+        input: data/test.h5
+        output: queries/c.h5
+        jobid: 4
+        wildcards: query=c
+        threads: 2
+        resources: tmpdir=/tmp, disk_mb=<TBD>, mem_mb=600, mem=600 MB, runtime=60
+    [Tue Dec  1 11:52:51 2026]
+    rule table:
+        input: queries/a.h5, queries/b.h5, queries/c.h5, models/net.pt
+        output: tables/table.md
+        jobid: 5
+        resources: tmpdir=/tmp, mem_mb=8000, mem=8 GB, runtime=60
+[Tue Dec  1 11:52:51 2026] Group job report (jobs in lexicogr. order):
+
+    [Tue Dec  1 11:52:51 2026]
+    rule table:
+        input: queries/a.h5
+        output: tables/other.md
+        jobid: 6
+        resources: tmpdir=/tmp, mem_mb=8000, mem=8 GB, runtime=60
+[Tue Dec  1 11:52:51 2026]
+rule all:
+    input: tables/table.md, tables/other.md
+    jobid: 0
+    resources: tmpdir=/tmp
+"""
+
+
+def test_parse_dry_run_reads_which_group_job_each_job_runs_in():
+    train, a, b, c, table, other = pf.parse_dry_run(GROUP_DRY_RUN)
+    assert (train.group, train.group_job, train.threads, train.input) == (None, None, 8, ["data/train.h5"])
+    assert {j.group for j in (a, b, c, table, other)} == {"report"}
+    assert [j.group_job for j in (a, b, c, table, other)] == [0, 0, 0, 0, 1]
+    assert table.input == ["queries/a.h5", "queries/b.h5", "queries/c.h5", "models/net.pt"]
+    assert (a.wildcards, a.threads, a.output) == ({"query": "a"}, 2, ["queries/a.h5"])
+    assert "disk_mb" not in a.resources and a.resources["mem_mb"] == 600  # <TBD> dropped
+    assert [len(level) for level in pf.layers([a, b, c, table])] == [3, 1]
+
+
+@pytest.mark.parametrize(
+    "cores, limits, asked",
+    [
+        # no limits: the three degrade jobs side by side (6 CPUs), then the table (the unsized group of old)
+        (None, {}, (6, 8000, 120)),
+        # 4 CPUs: two degrade jobs, then one, then the table; runtimes add up over the three layers
+        (4, {"mem_mb": 32000}, (4, 8000, 180)),
+        (2, {"mem_mb": 32000}, (2, 8000, 240)),
+    ],
+)
+def test_a_group_job_asks_for_its_widest_layer_within_cores_and_resources(cores, limits, asked):
+    planned = pf.submissions(pf.parse_dry_run(GROUP_DRY_RUN), cores, limits)
+    train, report, other = planned
+    assert not train.members and train.label == "train"
+    assert (report.cpus, report.mem_mb, report.runtime, report.gpus) == (*asked, 0)
+    assert report.label == "group report (4 jobs)" and report.rule_counts == "degrade x3, table"
+    assert report.comment == "rule_report_degrade_table"  # the plugin's --comment for this group job
+    assert (other.cpus, other.mem_mb, other.runtime, other.comment) == (1, 8000, 60, "rule_report_table")
+
+
+def test_the_preflight_names_a_group_job_that_no_node_holds(cluster):
+    planned = pf.submissions(pf.parse_dry_run(GROUP_DRY_RUN), None, {})
+    small = pf.parse_sinfo("cpu*|n1|4|6000|(null)|infinite|idle\ngpu|g1|4|6000|gpu:1|infinite|idle\n")
+    never, lines = pf.report(planned, small, PROFILE / "partitions.yaml")
+    text = "\n".join(lines)
+    assert never == 3  # train (8 threads), both group jobs (6 CPUs; 8000 MB)
+    assert "NEVER  group report (4 jobs) -> cpu: 6 CPUs, 8000 MB, 0 GPUs, 120 min [degrade x3, table]" in text
+    assert "set `cores: 4` in the profile" in text and "set `mem_mb=6000` in the profile's resources" in text
+
+
+def test_group_limits_come_from_the_profile_unless_the_command_line_sets_them():
+    profile = {"cores": 8, "resources": ["mem_mb=32000", "gpu=1"]}
+    assert pf.group_limits(profile, []) == (8, {"mem_mb": 32000, "gpu": 1})
+    assert pf.group_limits(profile, ["--cores", "2", "--resources", "mem_mb=1000", "-n"]) == (2, {"mem_mb": 1000})
+    assert pf.group_limits({"resources": {"mem_mb": 5}}, ["-c", "all"]) == (None, {"mem_mb": 5})
+    assert pf.group_limits({}, []) == (None, {})
+
+
+SHORT_RULES = {"degrade_queries", "enhance_queries", "tune_enhancer", "search_queries", "evaluate_retrieval"}
+
+
+def test_the_profile_groups_the_short_jobs_and_sizes_every_group_job():
+    profile = yaml.safe_load((PROFILE / "config.yaml").read_text())
+    groups = dict(item.split("=") for item in profile["groups"])
+    components = dict(item.split("=") for item in profile["group-components"])
+    assert SHORT_RULES <= set(groups) and set(groups.values()) == set(components)
+    assert not {"train_classifier", "train_enhancer"} & set(groups)  # training: one Slurm job per model
+    cores, limits = pf.group_limits(profile, [])
+    assert cores and limits["mem_mb"] and limits["gpu"] == 1  # without them a group asks for sums
+    assert {"mem_mb=local", "gpu=local"} <= set(profile["set-resource-scopes"])  # per group job, not per run
+
+
+def _fits(planned, cpus: int, mem_mb: int, gpus: int = 1) -> list[str]:
+    return [j.label for j in planned if j.cpus > cpus or (j.mem_mb or 0) > mem_mb or j.gpus > gpus]
+
+
+@pytest.fixture(scope="module")
+def check_dir(tmp_path_factory):
+    return check.make_workdir(tmp_path_factory.mktemp("slurmcheck") / "w", check.tiny_config("auto"))
+
+
+def test_the_checks_run_submits_3x_fewer_jobs_each_fitting_a_2_cpu_node(check_dir):
+    """The check's tiny config through the profile sized to its 2-CPU node: every group job fits the node
+    (through cores and resources, no job dropped) and there are at least 3x fewer submissions than jobs."""
+    adapted = check.node_args(2, 24000)
+    assert adapted == ["--cores", "2", "--resources", "mem_mb=24000", "gpu=1"]
+    jobs = pf.planned_jobs(REPO / "Snakefile", check_dir, PROFILE, adapted)
+    planned = pf.submissions(jobs, *pf.group_limits({}, adapted))
+    assert sum(max(len(j.members), 1) for j in planned) == len(jobs)  # every job runs, alone or in a group
+    assert len(planned) * check.MIN_REDUCTION <= len(jobs), (len(planned), len(jobs))
+    assert _fits(planned, 2, 24000) == []
+    assert {j.group for j in planned if j.members} == {"data", "models", "restore", "search", "report"}
+    # The profile as shipped (8 CPUs, 32000 MB a node) is too big for this node: the preflight's
+    # finding on the check's Slurm, and the original bug had the group jobs ask for sums.
+    shipped = pf.planned_submissions(REPO / "Snakefile", check_dir, PROFILE, [])
+    assert _fits(shipped, 8, 32000) == [] and _fits(shipped, 2, 24000)
+    unsized = pf.submissions(jobs, None, {})
+    assert any(j.cpus > 2 for j in unsized if j.members)
+
+
+def test_every_group_job_of_the_default_run_fits_the_profiles_node(workdir):
+    """The default config with every target (robustness sweeps, calibration too): groups valid (no group
+    depends on itself), each group job within the profile's node size and under a day."""
+    profile = yaml.safe_load((PROFILE / "config.yaml").read_text())
+    cores, limits = pf.group_limits(profile, [])
+    assert cores and limits.get("mem_mb"), "the profile's node size (cores, resources: mem_mb) sizes group jobs"
+    jobs = pf.planned_jobs(REPO / "Snakefile", workdir, PROFILE, ["all", "robustness", "calibrate"])
+    planned = pf.submissions(jobs, cores, limits)
+    assert len(planned) * check.MIN_REDUCTION <= len(jobs), (len(planned), len(jobs))
+    assert _fits(planned, cores, limits["mem_mb"]) == []
+    assert max(j.runtime for j in planned if j.members) <= 24 * 60
+
+
+INNER_LOG = """\
+[Tue Dec  1 11:52:51 2026]
+rule table:
+    input: queries/a.h5
+    output: tables/other.md
+    jobid: 6
+    resources: tmpdir=/tmp, mem_mb=8000, mem=8 GB, runtime=60
+[Tue Dec  1 11:52:52 2026]
+localrule table:
+    input: queries/a.h5
+    output: tables/other.md
+    jobid: 0
+Finished jobid: 6 (Rule: table)
+"""
+
+
+def test_the_check_counts_submissions_and_reads_what_each_group_job_ran(tmp_path):
+    planned = pf.submissions(pf.parse_dry_run(GROUP_DRY_RUN), 4, {})
+    (tmp_path / "3.log").write_text(INNER_LOG)
+    submitted = [
+        {"JobId": "1", "Comment": "rule_train"},
+        {"JobId": "2", "Comment": "rule_report_degrade_table", "StdOut": str(tmp_path / "2.log")},
+        {"JobId": "3", "Comment": "rule_report_table", "StdOut": str(tmp_path / "3.log")},
+    ]
+    log = "".join(f"Job {i} has been submitted with SLURM jobid {i} (log: x).\n" for i in (1, 2, 3))
+    # 2.log is missing: group job 2 cannot show that it ran its 4 jobs
+    assert check.check_submissions(submitted, planned, 9, log) == [
+        "group job 2 ran 0 jobs, not those of a planned group job",
+        "the group jobs ran 1 jobs; the dry run put 5 in groups",
+    ]
+    (tmp_path / "2.log").write_text(GROUP_DRY_RUN.split("Group job report")[1].replace("\n    ", "\n"))
+    assert check.check_submissions(submitted, planned, 9, log) == []
+    assert check.check_submissions(submitted, planned, 8, log) == ["3 submissions for 8 jobs: not 3x fewer"]
+    assert check.check_submissions(submitted, planned, 9, log.replace("jobid 3", "jobid 4")) == [
+        "sbatch reported jobs [1, 2, 4], Slurm knows [1, 2, 3]"
+    ]
