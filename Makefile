@@ -8,9 +8,11 @@ BIN := $(VENV)/bin
 
 .PHONY: install run digits photo-tiles test test-quick lint dag rulegraph report clean
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -r requirements.txt
+	# the cbir package itself, editable: its dependencies are the pins above, its build backend too
+	$(BIN)/pip install --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 install: $(VENV)/.installed

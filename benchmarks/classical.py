@@ -17,7 +17,6 @@ sets also get an oracle: Wiener deconvolution with each image's true transfer fu
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -25,7 +24,6 @@ import numpy as np
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 
 from cbir import classical  # noqa: E402
 from cbir.config import validate_config  # noqa: E402

@@ -18,14 +18,10 @@ of --repeats wall-clock runs; on a shared machine compare the ratios, not the se
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pywt
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
 
 from cbir.degrade import degrade  # noqa: E402
 

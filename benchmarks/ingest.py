@@ -40,9 +40,6 @@ import cv2
 import numpy as np
 from PIL import Image
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
-sys.path.insert(0, str(SCRIPTS))
-
 CLASSES = 5
 SOURCE_SIZE = 256
 TARGET_SIZE = 32

@@ -14,13 +14,9 @@ FOLDER holds the six official files, plain or gzipped (default resources/synthno
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
 
 from cbir.norb import CATEGORIES, read_split_from  # noqa: E402
 

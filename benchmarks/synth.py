@@ -14,12 +14,9 @@ geometry again for every lighting; prints the ratio.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
 
 import yaml  # noqa: E402
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -37,8 +36,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import yaml
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
 
 from cbir.augment import REFERENCE_SIZE, augment, seeded_generator  # noqa: E402
 from cbir.config import validate_config  # noqa: E402

@@ -237,7 +237,7 @@ def test_help_of_the_command_and_each_subcommand(capsys):
 
 
 def test_bad_input_from_a_shell_is_one_line_and_status_2(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow" / "scripts")}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the installed package
     argv = [sys.executable, "-m", "cbir.cli", "query", "--results", str(tmp_path), "nothere", "x.png"]
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert proc.returncode == 2, shlex.join(argv)

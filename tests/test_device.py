@@ -13,7 +13,7 @@ import torch
 
 from cbir.device import GPU_ALLOCATION_VARIABLES, DeviceError, Runtime, allocated_gpus, runtime, select_device
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
+SOURCES = Path(__file__).resolve().parents[1] / "src"  # the package, for a machine without the install
 
 
 @pytest.fixture
@@ -81,7 +81,7 @@ def test_allocated_gpus_reads_the_scheduler_variables(environ, expected):
 def _select_in_subprocess(device: str, **env: str) -> subprocess.CompletedProcess:
     """select_device(device) in a fresh interpreter whose environment holds exactly `env`'s GPU variables."""
     environ = {k: v for k, v in os.environ.items() if k not in GPU_ALLOCATION_VARIABLES}
-    environ["PYTHONPATH"] = os.pathsep.join([str(SCRIPTS), environ.get("PYTHONPATH", "")])
+    environ["PYTHONPATH"] = os.pathsep.join([str(SOURCES), environ.get("PYTHONPATH", "")])
     code = f"from cbir.device import select_device; print(select_device({device!r}))"
     return subprocess.run(
         [sys.executable, "-c", code], env={**environ, **env}, capture_output=True, text=True, timeout=120

@@ -7,7 +7,7 @@ import re
 
 from conftest import REPO
 
-LIBRARY = REPO / "workflow" / "scripts" / "cbir"
+LIBRARY = REPO / "src" / "cbir"
 MAX_LINES = 400
 # Layer of each top-level module or package; stages sit on top and only the command line (the
 # user's entry point, as the rule scripts are the workflow's) imports them.

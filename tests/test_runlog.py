@@ -5,8 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import REPO
-
 SCRIPT = """
 import logging
 from cbir.runlog import progress, setup_logging
@@ -25,7 +23,7 @@ def test_uncaught_exception_goes_to_the_log_with_its_traceback(tmp_path):
     log = tmp_path / "logs" / "job.log"
     proc = subprocess.run(
         [sys.executable, "-c", SCRIPT.format(log=str(log))],
-        cwd=REPO / "workflow" / "scripts",
+        cwd=tmp_path,
         capture_output=True,
         text=True,
     )
@@ -47,7 +45,7 @@ def test_warnings_inside_a_job_reach_its_log(tmp_path):
         f"setup_logging({str(log)!r})\n"
         "np.float32(3e38) * np.float32(10)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO / "workflow" / "scripts", capture_output=True)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True)
     assert proc.returncode == 0
     text = log.read_text()
     assert "WARNING py.warnings" in text and "RuntimeWarning: overflow encountered" in text

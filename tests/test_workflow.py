@@ -9,6 +9,8 @@ import yaml
 from conftest import REPO, planned_jobs, run_snakemake, write_config
 from test_config import MINIMAL
 
+from cbir.config import SCHEMA_PATH
+
 CONDA_ADVICE = "Specify a conda environment or container for each rule."
 
 
@@ -149,7 +151,7 @@ def test_bad_config_is_rejected_before_any_job(workdir, override, message):
 
 def test_schema_documents_every_key():
     """Every property in the schema has a description, and every optional leaf a default."""
-    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
 
     def walk(node, path):
         for name, sub in node.get("properties", {}).items():

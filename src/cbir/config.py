@@ -1,6 +1,6 @@
 """The run's configuration: every default applied and every check made, once, before any job.
 
-`validate_config` is the only place that knows the schema (workflow/schemas/config.schema.yaml):
+`validate_config` is the only place that knows the schema (cbir/schemas/config.schema.yaml):
 it rejects renamed keys with the new name, validates against the schema (errors name the key as
 a dotted path, ``dataset.image_size``), fills every default the schema declares (nested
 objects, absent optional sections, array items such as each degradation's parameters, if/then
@@ -23,7 +23,7 @@ from cbir.config_checks import ConfigError, Dropped, check_tuning, dropped_note,
 
 __all__ = ["ConfigError", "check_tuning", "config_digest", "load_schema", "severity_specs", "validate_config"]
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"  # package data
 
 # Keys renamed since earlier versions: old dotted path ("*" = any name) -> the new key.
 RENAMED = {

@@ -1,9 +1,11 @@
-"""Colour batches [N, H, W, 3]: one spec and blur direction per image, noise per channel, rescale per channel."""
+"""Colour batches [N, H, W, 3]: one spec and blur direction per image, noise per channel, each
+channel clipped, then (minmax) one stretch for all channels of an image."""
 
 import numpy as np
 import pytest
 
 from cbir.degrade import DegradationError, channel_stream, degrade, degrade_float, spec_choices
+from cbir.degrade.batch import stretch_jointly
 from cbir.degrade.registry import check_shape
 from cbir.imagemath import BlankedImagesError, blanked, refuse_blanked
 from cbir.plots import plt
@@ -30,18 +32,23 @@ def test_channel_0_is_the_grey_result_of_plane_0(name, rescale, smooth_images, s
     chosen = list(specs.values()) if name == "mixed" else [specs[name]]
     out = run(images, chosen, rescale=rescale)
     assert out.shape == images.shape and out.dtype == np.uint8 and out.flags.c_contiguous
-    np.testing.assert_array_equal(out[..., 0], run(images[..., 0], chosen, rescale=rescale))
+    clipped = run(images, chosen, rescale="clip")
+    np.testing.assert_array_equal(clipped[..., 0], run(images[..., 0], chosen, rescale="clip"))
+    np.testing.assert_array_equal(out, clipped if rescale == "clip" else stretch_jointly(clipped))
 
 
 @pytest.mark.parametrize("rescale", RESCALES)
 @pytest.mark.parametrize("name", DETERMINISTIC_DIRECTION)
 def test_blur_and_lowres_degrade_every_channel_as_its_grey_plane(name, rescale, smooth_images, specs):
     images = colour_images(smooth_images)
-    out = run(images, [specs[name]], rescale=rescale)
+    out = run(images, [specs[name]], rescale="clip")
     for c in range(3):
-        np.testing.assert_array_equal(out[..., c], run(images[..., c], [specs[name]], rescale=rescale))
+        np.testing.assert_array_equal(out[..., c], run(images[..., c], [specs[name]], rescale="clip"))
     if name != "lowres":  # another direction gives another blur: the equality above pins the direction
-        assert not np.array_equal(out[..., 1], run(images[..., 1], [specs[name]], stream="other", rescale=rescale))
+        assert not np.array_equal(out[..., 1], run(images[..., 1], [specs[name]], stream="other", rescale="clip"))
+    np.testing.assert_array_equal(
+        run(images, [specs[name]], rescale=rescale), stretch_jointly(out) if rescale == "minmax" else out
+    )
 
 
 @pytest.mark.parametrize("name", ["motion_blur", "motion_blur_zc"])
@@ -58,13 +65,15 @@ def test_blur_of_a_grey_colour_image_keeps_it_grey(name, specs):
 @pytest.mark.parametrize("name", NOISES)
 def test_noise_channels_draw_from_their_own_streams(name, rescale, smooth_images, specs):
     images = colour_images(smooth_images)
-    out = run(images, [specs[name]], stream="noisy", rescale=rescale)
+    out = run(images, [specs[name]], stream="noisy", rescale="clip")
     assert channel_stream("noisy", 0) == "noisy" and channel_stream("noisy", 2) == "noisy/channel2"
     for c in (1, 2):
-        expected = run(images[..., c], [specs[name]], stream=f"noisy/channel{c}", rescale=rescale)
+        expected = run(images[..., c], [specs[name]], stream=f"noisy/channel{c}", rescale="clip")
         np.testing.assert_array_equal(out[..., c], expected)
         # Not the image's own stream: the noise is not shared across channels.
-        assert not np.array_equal(out[..., c], run(images[..., c], [specs[name]], stream="noisy", rescale=rescale))
+        assert not np.array_equal(out[..., c], run(images[..., c], [specs[name]], stream="noisy", rescale="clip"))
+    stretched = run(images, [specs[name]], stream="noisy", rescale=rescale)
+    np.testing.assert_array_equal(stretched, stretch_jointly(out) if rescale == "minmax" else out)
 
 
 def test_gaussian_fields_of_the_channels_are_independent():
@@ -96,14 +105,14 @@ def test_salt_pepper_masks_of_the_channels_are_independent(smooth_images):
 def test_every_channel_of_an_image_gets_its_spec(smooth_images, specs):
     images = colour_images(smooth_images, 40, 16)
     mixed = [specs["gaussian"], {"name": "lowres", "level": 2}]
-    out = run(images, mixed, stream="mix")
+    out = run(images, mixed, stream="mix", rescale="clip")
     choice = spec_choices(2, seed=3, stream="mix", indices=np.arange(40))
     assert 0 < choice.sum() < 40
     for k, spec in enumerate(mixed):
         rows = np.flatnonzero(choice == k)
         for c in range(3):
             stream = channel_stream("mix", c) if spec["name"] == "gaussian" else "mix"
-            expected = run(images[rows, ..., c], [spec], stream=stream, indices=rows)
+            expected = run(images[rows, ..., c], [spec], stream=stream, indices=rows, rescale="clip")
             np.testing.assert_array_equal(out[rows, ..., c], expected)
 
 
@@ -119,19 +128,28 @@ def test_results_do_not_depend_on_the_batch_nor_threads(size, smooth_images, spe
     np.testing.assert_array_equal(run(non_contiguous, mixed, stream="t", threads=2), full)
 
 
-@pytest.mark.parametrize("name", NOISES)
-def test_minmax_stretches_each_channel_and_clip_keeps_the_balance(name, specs):
-    # A dark red image: min-max per channel stretches every channel to 0..255 (the balance
-    # shifts); clip keeps the channels' levels apart.
-    images = np.broadcast_to(np.array([180, 40, 20], np.uint8), (4, 32, 32, 3)).copy()
-    images[:, :16] //= 2  # some structure, so the speckle has a range to stretch
-    stretched = run(images, [specs[name]], rescale="minmax")
-    np.testing.assert_array_equal(stretched.min(axis=(1, 2)), 0)
-    np.testing.assert_array_equal(stretched.max(axis=(1, 2)), 255)
-    clipped = run(images, [specs[name]], rescale="clip")
-    if name != "salt_pepper":  # salt and pepper are 0 and 255 in every channel
-        means = clipped.reshape(-1, 3).mean(axis=0)
-        assert means[0] > means[1] > means[2]
+@pytest.mark.parametrize("name", ["motion_blur", "lowres", "gaussian"])
+def test_minmax_keeps_the_balance_of_a_red_image(name, specs):
+    # A red image with little green and blue: a stretch per channel would lift green and blue
+    # to 0..255 like red (a pink or cyan tile); one stretch for all channels keeps them low.
+    rng = np.random.default_rng(0)
+    images = np.stack(
+        [rng.integers(120, 220, (4, 32, 32)), rng.integers(30, 50, (4, 32, 32)), rng.integers(10, 30, (4, 32, 32))],
+        axis=-1,
+    ).astype(np.uint8)
+    out = run(images, [specs[name]], rescale="minmax")
+    assert (out.reshape(4, -1).min(axis=1) == 0).all() and (out.reshape(4, -1).max(axis=1) == 255).all()
+    means = out.reshape(-1, 3).mean(axis=0)
+    assert means[0] > 2 * means[1] and means[1] > means[2]
+    assert out[..., 1].max() < 200  # green is not stretched to the full range
+
+
+def test_stretch_jointly_by_hand():
+    images = np.array([[[[10, 20, 30], [40, 50, 60]]], [[[7, 7, 7], [7, 7, 7]]]], np.uint8)  # [2, 1, 2, 3]
+    out = stretch_jointly(images)
+    expected = np.floor((images[0].astype(float) - 10) * 255 / 50 + 0.5)
+    np.testing.assert_array_equal(out[0], expected)
+    np.testing.assert_array_equal(out[1], images[1])  # constant: kept
 
 
 def test_clean_colour_is_a_copy(smooth_images):

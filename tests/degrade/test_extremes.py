@@ -9,14 +9,14 @@ import warnings
 import numpy as np
 import pytest
 import yaml
-from conftest import REPO
 from degrade.conftest import make_smooth_images
 
 from cbir.classical import wiener
+from cbir.config import SCHEMA_PATH
 from cbir.degrade import degrade
 from cbir.imagemath import blanked
 
-SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())
 
 
 def _bounds(properties: dict, name: str) -> list[float]:

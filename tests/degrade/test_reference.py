@@ -5,7 +5,6 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO
 
 from cbir.degrade import DEFINITIONS, NAMES, degrade, degrade_float, finish
 
@@ -38,7 +37,7 @@ def test_mixed_specs_draw_the_same_choice_as_degrade(smooth_images, specs):
     assert set(DEFINITIONS) == set(NAMES)
 
 
-def test_the_production_path_does_not_import_pywavelets():
+def test_the_production_path_does_not_import_pywavelets(tmp_path):
     code = (
         "import sys, numpy as np\n"
         "from cbir.degrade import degrade\n"
@@ -48,4 +47,4 @@ def test_the_production_path_does_not_import_pywavelets():
         " seed=0, stream='s', rescale='minmax', threads=1)\n"
         "assert 'pywt' not in sys.modules, 'pywt imported'\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO / "workflow" / "scripts")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cbir.config import SCHEMA_PATH
 from cbir.synth import RenderParams
 
 REPO = Path(__file__).resolve().parents[2]
@@ -13,7 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def schema_defaults() -> dict:
     """The defaults of config `dataset.synthetic` (seed included), read from the schema."""
-    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
     properties = schema["properties"]["dataset"]["properties"]["synthetic"]["properties"]
     return {name: spec["default"] for name, spec in properties.items()}
 

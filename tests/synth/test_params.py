@@ -6,13 +6,13 @@ import pytest
 import yaml
 from conftest import REPO
 
-from cbir.config import ConfigError, validate_config
+from cbir.config import SCHEMA_PATH, ConfigError, validate_config
 from cbir.synth import params as synth_params
 from cbir.synth.params import RenderParams
 
 
 def _schema_section() -> dict:
-    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
     return schema["properties"]["dataset"]["properties"]["synthetic"]["properties"]
 
 

@@ -4,7 +4,6 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
 import psutil
 from snakemake.logging import logger

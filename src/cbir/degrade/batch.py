@@ -10,8 +10,11 @@ plane through the same kernels:
 - the noises are drawn independently per channel: channel 0 from the image's stream (equal
   to the grey result of plane 0), channel c > 0 from the stream `channel_stream(stream, c)`,
   ``"<stream>/channel<c>"`` (so a grey stream of that name would repeat it);
-- the rescale acts per channel plane: ``minmax`` stretches each channel on its own and can
-  shift the colour balance; ``clip`` does not.
+- the rescale keeps the colour balance: ``clip`` clips each channel to [0, 1]; ``minmax``
+  clips each channel too, then stretches the image to [0, 1] with one scale and offset for
+  all its channels (`stretch_jointly`). A min-max per channel would stretch a channel with
+  little contrast (the green of a red photograph) as far as one with much, turning a blurred
+  or low-resolution red tile pink or cyan: a colour change the paper's degradations do not make.
 """
 
 from __future__ import annotations
@@ -132,5 +135,22 @@ def degrade(
         for k, part in blocks:
             kernel, params, is_noise = kernels[k]
             tasks.append((kernel, params, noise if is_noise else rand, planes[c], out[c], part))
-    _run(tasks, rescale, threads)
-    return np.ascontiguousarray(np.moveaxis(out, 0, 3)) if colour else out[0]
+    _run(tasks, "clip" if colour else rescale, threads)
+    if not colour:
+        return out[0]
+    out = np.ascontiguousarray(np.moveaxis(out, 0, 3))
+    return stretch_jointly(out) if rescale == "minmax" else out
+
+
+def stretch_jointly(images: np.ndarray) -> np.ndarray:
+    """uint8 [N, H, W, 3] -> each image's levels mapped affinely onto 0..255, one map for all its
+    channels (round half up, as `finish`); a constant image is kept as it is."""
+    if not len(images):
+        return images
+    flat = images.reshape(len(images), -1)
+    lo = flat.min(axis=1).astype(np.float32)
+    span = flat.max(axis=1) - lo
+    scale = np.float32(255) / np.where(span > 0, span, np.float32(1))
+    stretched = (flat - lo[:, None]) * scale[:, None] + np.float32(0.5)
+    stretched = np.where((span > 0)[:, None], stretched, flat + np.float32(0.5))
+    return np.clip(stretched, 0, 255).astype(np.uint8).reshape(images.shape)
