@@ -77,7 +77,7 @@ if FOLDER:
         log:
             f"{LOGS}/ingest_folder.log",
         benchmark:
-            f"{LOGS}/benchmarks/ingest_folder.tsv"
+            f"{LOGS}/benchmarks/ingest_folder/ingest.tsv"
         threads: 8
         resources:
             mem_mb=MEM_MB["ingest_folder"],
