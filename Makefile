@@ -39,7 +39,7 @@ test-quick: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/snakefmt --check Snakefile workflow
+	$(BIN)/snakefmt --check workflow
 	$(BIN)/pytest -q tests/test_workflow.py -k "lint or snakefmt"
 
 dag: install

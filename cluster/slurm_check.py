@@ -88,7 +88,7 @@ def make_workdir(path: Path, config: dict) -> Path:
 
 
 def snakemake(workdir: Path, *args: str, timeout: float) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args]
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), "-d", str(workdir), *args]
     log("$ " + " ".join(cmd))
     with open(workdir / "snakemake.log", "w") as out:
         proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, timeout=timeout)
@@ -304,9 +304,9 @@ def run_on_slurm(root: Path, config: dict, gpu: bool, timeout: float) -> tuple[l
         cluster = parse_sinfo(subprocess.run(sinfo, capture_output=True, text=True).stdout)
         part_file = partition_file(PROFILE, [])
         adapted = node_args(slurm.cpus, slurm.mem_mb)
-        raw = planned_jobs(REPO / "Snakefile", workdir, PROFILE, ["--cores", str(DRY_RUN_CORES)])  # rule threads
-        shipped = planned_submissions(REPO / "Snakefile", workdir, PROFILE, [])
-        expected = planned_submissions(REPO / "Snakefile", workdir, PROFILE, adapted)
+        raw = planned_jobs(REPO / "workflow" / "Snakefile", workdir, PROFILE, ["--cores", str(DRY_RUN_CORES)])  # rule threads
+        shipped = planned_submissions(REPO / "workflow" / "Snakefile", workdir, PROFILE, [])
+        expected = planned_submissions(REPO / "workflow" / "Snakefile", workdir, PROFILE, adapted)
         errors = check_preflight(workdir, shipped, cluster, part_file, slurm, adapted)
         log(f"the plan: {len(raw)} jobs in {len(expected)} submissions; what each group job will ask for:")
         for job in expected:

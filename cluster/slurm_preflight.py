@@ -577,7 +577,7 @@ def report(jobs: list[PlannedJob], cluster: dict[str, Partition], part_file: Pat
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", type=Path, default=REPO / "profiles" / "slurm")
-    parser.add_argument("--snakefile", type=Path, default=REPO / "Snakefile")
+    parser.add_argument("--snakefile", type=Path, default=REPO / "workflow" / "Snakefile")
     parser.add_argument("--directory", type=Path, default=Path.cwd(), help="Snakemake's working directory")
     args, extra = parser.parse_known_args(argv)
     if shutil.which("sinfo") is None:

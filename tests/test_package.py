@@ -32,7 +32,7 @@ def test_the_cbir_command_is_installed(tmp_path):
 def test_no_sys_path_inserts_left():
     roots = ["src", "workflow", "benchmarks", "tests", "examples"]
     files = [p for root in roots for p in (REPO / root).rglob("*") if p.suffix in (".py", ".smk")]
-    files.append(REPO / "Snakefile")
+    files.append(REPO / "workflow" / "Snakefile")
     # cluster/'s tools are scripts that import each other (and their tests import them), not cbir
     offenders = [
         f"{p.relative_to(REPO)}: {line.strip()}"

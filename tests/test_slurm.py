@@ -291,7 +291,7 @@ def test_the_profile_never_overrides_threads():
 def test_the_workflow_through_the_profile_asks_for_its_rules_threads(workdir):
     """A dry run of the whole workflow through profiles/slurm: every job's CPUs are its rule's threads,
     and a job goes to the GPU partition exactly when it asks for a GPU."""
-    jobs = pf.planned_jobs(REPO / "Snakefile", workdir, PROFILE, [])
+    jobs = pf.planned_jobs(REPO / "workflow" / "Snakefile", workdir, PROFILE, [])
     assert len(jobs) > 10 and max(j.threads for j in jobs) > 1  # threads not capped by the dry run
     for planned in jobs:
         assert planned.cpus == planned.threads, planned.label
@@ -496,7 +496,7 @@ def test_the_checks_run_submits_3x_fewer_jobs_each_fitting_a_2_cpu_node(check_di
     (through cores and resources, no job dropped) and there are at least 3x fewer submissions than jobs."""
     adapted = check.node_args(2, 24000)
     assert adapted == ["--cores", "2", "--resources", "mem_mb=24000", "gpu=1"]
-    jobs = pf.planned_jobs(REPO / "Snakefile", check_dir, PROFILE, adapted)
+    jobs = pf.planned_jobs(REPO / "workflow" / "Snakefile", check_dir, PROFILE, adapted)
     planned = pf.submissions(jobs, *pf.group_limits({}, adapted))
     assert sum(max(len(j.members), 1) for j in planned) == len(jobs)  # every job runs, alone or in a group
     assert len(planned) * check.MIN_REDUCTION <= len(jobs), (len(planned), len(jobs))
@@ -504,7 +504,7 @@ def test_the_checks_run_submits_3x_fewer_jobs_each_fitting_a_2_cpu_node(check_di
     assert {j.group for j in planned if j.members} == {"data", "models", "restore", "search", "report"}
     # The profile as shipped (8 CPUs, 32000 MB a node) is too big for this node: the preflight's
     # finding on the check's Slurm, and the original bug had the group jobs ask for sums.
-    shipped = pf.planned_submissions(REPO / "Snakefile", check_dir, PROFILE, [])
+    shipped = pf.planned_submissions(REPO / "workflow" / "Snakefile", check_dir, PROFILE, [])
     assert _fits(shipped, 8, 32000) == [] and _fits(shipped, 2, 24000)
     unsized = pf.submissions(jobs, None, {})
     assert any(j.cpus > 2 for j in unsized if j.members)
@@ -516,7 +516,7 @@ def test_every_group_job_of_the_default_run_fits_the_profiles_node(workdir):
     profile = yaml.safe_load((PROFILE / "config.yaml").read_text())
     cores, limits = pf.group_limits(profile, [])
     assert cores and limits.get("mem_mb"), "the profile's node size (cores, resources: mem_mb) sizes group jobs"
-    jobs = pf.planned_jobs(REPO / "Snakefile", workdir, PROFILE, ["all", "robustness", "calibrate"])
+    jobs = pf.planned_jobs(REPO / "workflow" / "Snakefile", workdir, PROFILE, ["all", "robustness", "calibrate"])
     planned = pf.submissions(jobs, cores, limits)
     assert len(planned) * check.MIN_REDUCTION <= len(jobs), (len(planned), len(jobs))
     assert _fits(planned, cores, limits["mem_mb"]) == []

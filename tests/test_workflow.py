@@ -118,7 +118,7 @@ def test_lint_is_clean_but_for_the_conda_advice():
 
 def test_snakefmt_clean():
     proc = subprocess.run(
-        [sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow"],
+        [sys.executable, "-m", "snakefmt", "--check", "workflow"],
         cwd=REPO,
         capture_output=True,
         text=True,
