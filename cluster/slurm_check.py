@@ -304,7 +304,9 @@ def run_on_slurm(root: Path, config: dict, gpu: bool, timeout: float) -> tuple[l
         cluster = parse_sinfo(subprocess.run(sinfo, capture_output=True, text=True).stdout)
         part_file = partition_file(PROFILE, [])
         adapted = node_args(slurm.cpus, slurm.mem_mb)
-        raw = planned_jobs(REPO / "workflow" / "Snakefile", workdir, PROFILE, ["--cores", str(DRY_RUN_CORES)])  # rule threads
+        raw = planned_jobs(
+            REPO / "workflow" / "Snakefile", workdir, PROFILE, ["--cores", str(DRY_RUN_CORES)]
+        )  # rule threads
         shipped = planned_submissions(REPO / "workflow" / "Snakefile", workdir, PROFILE, [])
         expected = planned_submissions(REPO / "workflow" / "Snakefile", workdir, PROFILE, adapted)
         errors = check_preflight(workdir, shipped, cluster, part_file, slurm, adapted)
