@@ -175,7 +175,7 @@ def test_restore_dispatches_by_method():
         classical.restore(images, method="sharpen")
 
 
-# ---- colour: each channel plane restored as a grey image ----------------------------------
+# ---- colour: each channel plane restored alike; one min-max per image ----------------------
 
 
 def colour_images(n: int, size: int) -> np.ndarray:
@@ -208,20 +208,46 @@ COLOUR_RESTORERS = {
 }
 
 
+PLANE_BY_PLANE = ("median", "nlmeans")  # no final min-max: exactly the grey restorer per plane
+
+
 @pytest.mark.parametrize("name", COLOUR_RESTORERS)
-def test_colour_is_restored_channel_by_channel_exactly_as_grey(name):
+def test_colour_is_restored_channel_by_channel(name):
     params, make = COLOUR_RESTORERS[name]
     method = name.split()[0]
     images = make(5, 32)
     out = classical.restore(images, method=method, **params)
     assert out.dtype == np.uint8 and out.shape == images.shape
     assert not np.array_equal(out, images)  # the restorer did something: the comparison is not vacuous
-    for c in range(3):
-        grey = classical.restore(np.ascontiguousarray(images[..., c]), method=method, **params)
-        np.testing.assert_array_equal(out[..., c], grey, err_msg=f"channel {c}")
     direct = classical.interpolate if method in classical.INTERPOLATIONS else getattr(classical, method)
     kwargs = {"method": method} if method in classical.INTERPOLATIONS else params
     np.testing.assert_array_equal(direct(images, **kwargs), out)
+    if method in PLANE_BY_PLANE:
+        for c in range(3):
+            grey = classical.restore(np.ascontiguousarray(images[..., c]), method=method, **params)
+            np.testing.assert_array_equal(out[..., c], grey, err_msg=f"channel {c}")
+    else:  # three equal planes: the joint min-max is each plane's, so the grey result, replicated
+        grey_images = np.repeat(images[..., :1], 3, axis=-1)
+        grey = classical.restore(np.ascontiguousarray(images[..., 0]), method=method, **params)
+        replicated = classical.restore(grey_images, method=method, **params)
+        for c in range(3):
+            np.testing.assert_array_equal(replicated[..., c], grey, err_msg=f"channel {c}")
+
+
+@pytest.mark.parametrize("method", ["wiener", "lanczos"])
+def test_colour_min_max_is_one_for_all_channels(method):
+    # a red image with little green and blue keeps its hue: a min-max per channel would stretch
+    # green and blue to the full range like red
+    rng = np.random.default_rng(3)
+    small = np.stack(
+        [rng.integers(120, 220, (4, 8, 8)), rng.integers(30, 50, (4, 8, 8)), rng.integers(10, 30, (4, 8, 8))], axis=-1
+    ).astype(np.uint8)
+    images = small.repeat(4, 1).repeat(4, 2)  # block factor 4 for the interpolation
+    params = {"sigma": 0.05, "T": 1.0, "zero_centre": False, "nsr": 0.1} if method == "wiener" else {}
+    out = classical.restore(images, method=method, **params)
+    means = out.reshape(-1, 3).mean(axis=0)
+    assert means[0] > 2 * means[1] and means[1] > means[2]
+    assert out[..., 1].max() < 200 and out[..., 0].max() == 255
 
 
 def test_colour_block_factors_need_every_channel_and_bad_shapes_are_refused():

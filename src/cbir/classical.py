@@ -2,9 +2,11 @@
 
 Each maps uint8 query images [N, H, W] (as the pipeline stores them: every degraded image
 min-max rescaled to [0, 255]) to uint8 images of the same shape. Colour images [N, H, W, 3]
-(RGB, channels last) are restored one channel plane at a time with the same parameters
-(`_per_channel`): channel c of the result is exactly the grey restorer's result on channel c,
-so each plane also gets its own final min-max and `interpolate` its own block factor.
+(RGB, channels last) are restored channel by channel with the same parameters: `median` and
+`nlmeans` are exactly the grey restorer on each plane (`_per_channel`); `wiener` filters each
+plane alike and `interpolate` resizes the three planes of an image together (one block factor
+for the image), and both end with one min-max for all channels of an image, as the colour
+degradations do (a min-max per channel would shift the hues).
 
 - `median`: median filter, the textbook remedy for salt and pepper;
 - `nlmeans`: non-local means (OpenCV's fastNlMeansDenoising), for the noises;
@@ -179,7 +181,6 @@ def _blind_filter(shape: tuple[int, int], sigma: float, T: float, zero_centre: b
     return w
 
 
-@_per_channel
 def wiener(images: np.ndarray, *, sigma: float, T: float, zero_centre: bool, nsr: float) -> np.ndarray:
     """Deconvolution of motion-blurred query images without knowing each image's blur, then min-max.
 
@@ -196,12 +197,12 @@ def wiener(images: np.ndarray, *, sigma: float, T: float, zero_centre: bool, nsr
     image moves its three planes alike, and its expectation depends on the shape alone).
     """
     images = _check_images(images)
-    shape = tuple(images.shape[1:])
-    w = _blind_filter(shape, float(sigma), float(T), bool(zero_centre), float(nsr))
-    out = np.empty(images.shape, np.float32)
+    planes = np.moveaxis(images, 3, 1) if images.ndim == 4 else images  # colour: [N, 3, H, W]
+    w = _blind_filter(tuple(planes.shape[-2:]), float(sigma), float(T), bool(zero_centre), float(nsr))
+    out = np.empty(planes.shape, np.float32)
     for start in range(0, len(images), _CHUNK):
-        out[start : start + _CHUNK] = _filtered(images[start : start + _CHUNK].astype(np.float64) / 255, w)
-    return _minmax(out)
+        out[start : start + _CHUNK] = _filtered(planes[start : start + _CHUNK].astype(np.float64) / 255, w)
+    return _minmax(np.moveaxis(out, 1, 3) if images.ndim == 4 else out)
 
 
 # ---------------------------------------------------------------------------------------
@@ -224,7 +225,6 @@ def block_factors(images: np.ndarray) -> np.ndarray:
     return factors
 
 
-@_per_channel
 def interpolate(images: np.ndarray, *, method: str) -> np.ndarray:
     """Upscale each nearest-neighbour-upscaled image from its block values (its small image)
     with `method` ("bicubic" or "lanczos", cv2.resize, pixel centres aligned), then min-max.
@@ -233,7 +233,7 @@ def interpolate(images: np.ndarray, *, method: str) -> np.ndarray:
     if method not in INTERPOLATIONS:
         raise ValueError(f"interpolate method {method!r}: expected one of {sorted(INTERPOLATIONS)}")
     flag = INTERPOLATIONS[method]
-    rows, cols = images.shape[1:]  # grey: `_per_channel` hands over one plane at a time
+    rows, cols = images.shape[1:3]
     out = images.copy()
     factors = block_factors(images)
     for f in np.unique(factors[factors > 1]):
