@@ -1,11 +1,22 @@
-"""Colour batches [N, H, W, 3]: one spec and blur direction per image, noise per channel, each
-channel clipped, then (minmax) one stretch for all channels of an image."""
+"""Colour batches [N, H, W, 3]: one spec and blur direction per image, noise per channel, and
+(minmax) one scale and offset for all channels of an image."""
 
 import numpy as np
 import pytest
 
-from cbir.degrade import DegradationError, channel_stream, degrade, degrade_float, spec_choices
+from cbir.degrade import (
+    CounterRandom,
+    DegradationError,
+    blur_with,
+    channel_stream,
+    check_specs,
+    degrade,
+    degrade_float,
+    finish,
+    spec_choices,
+)
 from cbir.degrade.batch import stretch_jointly
+from cbir.degrade.motion import blur_params
 from cbir.degrade.registry import check_shape
 from cbir.imagemath import BlankedImagesError, blanked, refuse_blanked
 from cbir.plots import plt
@@ -21,6 +32,27 @@ def colour_images(smooth_images, n=10, size=32):
     return np.stack([smooth_images(n, size, seed=s) for s in (0, 1, 2)], axis=-1)
 
 
+def minmax_reference(images, specs, stream="q", seed=3):
+    """The colour minmax by definition: the blur's float channels (the public float blur, each
+    image's direction) through one `finish` per image; every other spec clipped per channel,
+    then `stretch_jointly`."""
+    specs = check_specs(specs)
+    expected = stretch_jointly(run(images, specs, stream=stream, rescale="clip"))
+    idx = np.arange(len(images))
+    choice = spec_choices(len(specs), seed=seed, stream=stream, indices=idx)
+    rand = CounterRandom.for_stream(seed, stream, idx)
+    for k, spec in enumerate(specs):
+        if spec["name"] == "motion_blur":
+            rows = np.flatnonzero(choice == k)
+            if not len(rows):
+                continue
+            a, b = blur_params(rand.subset(rows), spec["sigma"])
+            zc, T = spec["zero_centre"], spec["T"] / 255
+            g = [blur_with(images[rows, ..., c].astype(np.float32), a, b, T=T, zero_centre=zc) for c in range(3)]
+            expected[rows] = finish(np.stack(g, axis=-1), "minmax")
+    return expected
+
+
 def run(images, specs, stream="q", **kw):
     return degrade(images, specs, seed=3, stream=stream, **{"rescale": "minmax", "threads": 1, **kw})
 
@@ -34,7 +66,7 @@ def test_channel_0_is_the_grey_result_of_plane_0(name, rescale, smooth_images, s
     assert out.shape == images.shape and out.dtype == np.uint8 and out.flags.c_contiguous
     clipped = run(images, chosen, rescale="clip")
     np.testing.assert_array_equal(clipped[..., 0], run(images[..., 0], chosen, rescale="clip"))
-    np.testing.assert_array_equal(out, clipped if rescale == "clip" else stretch_jointly(clipped))
+    np.testing.assert_array_equal(out, clipped if rescale == "clip" else minmax_reference(images, chosen))
 
 
 @pytest.mark.parametrize("rescale", RESCALES)
@@ -46,9 +78,8 @@ def test_blur_and_lowres_degrade_every_channel_as_its_grey_plane(name, rescale, 
         np.testing.assert_array_equal(out[..., c], run(images[..., c], [specs[name]], rescale="clip"))
     if name != "lowres":  # another direction gives another blur: the equality above pins the direction
         assert not np.array_equal(out[..., 1], run(images[..., 1], [specs[name]], stream="other", rescale="clip"))
-    np.testing.assert_array_equal(
-        run(images, [specs[name]], rescale=rescale), stretch_jointly(out) if rescale == "minmax" else out
-    )
+    expected = minmax_reference(images, [specs[name]]) if rescale == "minmax" else out
+    np.testing.assert_array_equal(run(images, [specs[name]], rescale=rescale), expected)
 
 
 @pytest.mark.parametrize("name", ["motion_blur", "motion_blur_zc"])
@@ -142,6 +173,19 @@ def test_minmax_keeps_the_balance_of_a_red_image(name, specs):
     means = out.reshape(-1, 3).mean(axis=0)
     assert means[0] > 2 * means[1] and means[1] > means[2]
     assert out[..., 1].max() < 200  # green is not stretched to the full range
+
+
+def test_the_authors_blur_keeps_both_signs_of_its_zero_mean_channels(specs):
+    # zero_centre removes each channel's mean: clipping before the stretch would keep only the
+    # positive half (a dark image); the joint min-max of the float channels centres it
+    rng = np.random.default_rng(1)
+    images = np.stack(
+        [rng.integers(120, 220, (4, 32, 32)), rng.integers(30, 50, (4, 32, 32)), rng.integers(10, 30, (4, 32, 32))],
+        axis=-1,
+    ).astype(np.uint8)
+    out = run(images, [specs["motion_blur_zc"]], rescale="minmax")
+    clipped = stretch_jointly(run(images, [specs["motion_blur_zc"]], rescale="clip"))
+    assert 80 < out.mean() < 175 and clipped.mean() < 60
 
 
 def test_stretch_jointly_by_hand():

@@ -11,8 +11,10 @@ plane through the same kernels:
   to the grey result of plane 0), channel c > 0 from the stream `channel_stream(stream, c)`,
   ``"<stream>/channel<c>"`` (so a grey stream of that name would repeat it);
 - the rescale keeps the colour balance: ``clip`` clips each channel to [0, 1]; ``minmax``
-  clips each channel too, then stretches the image to [0, 1] with one scale and offset for
-  all its channels (`stretch_jointly`). A min-max per channel would stretch a channel with
+  maps the image to [0, 1] with one scale and offset for all its channels: the motion blur's
+  unclipped float channels through one `finish` (the authors' blur removes each channel's
+  mean, so its values are half negative), the others (whose values stay in [0, 1] but for
+  the noises' outliers) clipped per channel, then stretched together (`stretch_jointly`). A min-max per channel would stretch a channel with
   little contrast (the green of a red photograph) as far as one with much, turning a blurred
   or low-resolution red tile pink or cyan: a colour change the paper's degradations do not make.
 """
@@ -25,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from cbir.degrade.lowres import lowres_kernel
-from cbir.degrade.motion import motion_blur_kernel
+from cbir.degrade.motion import blur_params, blur_with, motion_blur_kernel
 from cbir.degrade.noise import gaussian_kernel, salt_pepper_kernel, speckle_kernel
 from cbir.degrade.random import CounterRandom
 from cbir.degrade.registry import (
@@ -37,7 +39,7 @@ from cbir.degrade.registry import (
     check_specs,
     params_of,
 )
-from cbir.degrade.rescale import check_rescale
+from cbir.degrade.rescale import check_rescale, finish
 
 # name -> kernel(p, rand, params, rescale, out) writing uint8 `out` for the uint8 block p.
 KERNELS = {
@@ -139,7 +141,27 @@ def degrade(
     if not colour:
         return out[0]
     out = np.ascontiguousarray(np.moveaxis(out, 0, 3))
-    return stretch_jointly(out) if rescale == "minmax" else out
+    if rescale != "minmax":
+        return out
+    blurred = np.isin(choice, [k for k, spec in enumerate(specs) if spec["name"] == "motion_blur"])
+    out[~blurred] = stretch_jointly(out[~blurred])
+    for k, spec in enumerate(specs):
+        if spec["name"] == "motion_blur":
+            _blur_jointly(planes, np.flatnonzero(choice == k), rand, spec, out)
+    return out
+
+
+def _blur_jointly(planes: np.ndarray, rows: np.ndarray, rand: CounterRandom, spec: dict, out: np.ndarray) -> None:
+    """Rows `rows` of colour `out`: the blur of each channel plane (the kernel's float values,
+    each image's one direction), then one min-max per image over its three channels."""
+    for start in range(0, len(rows), 1024):  # bounded float temporaries
+        part = rows[start : start + 1024]
+        a, b = blur_params(rand.subset(part), spec["sigma"])
+        g = [
+            blur_with(planes[c][part].astype(np.float32), a, b, T=spec["T"] / 255, zero_centre=spec["zero_centre"])
+            for c in range(3)
+        ]
+        out[part] = finish(np.stack(g, axis=-1), "minmax")
 
 
 def stretch_jointly(images: np.ndarray) -> np.ndarray:
