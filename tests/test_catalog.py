@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import jinja2
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, beside_example_folders
 from docutils import nodes
 from docutils.core import publish_doctree
 from snakemake.utils import update_config
@@ -117,7 +117,8 @@ def render(template: str, config: dict, wildcards: dict) -> str:
 def rendered_captions() -> dict[Path, set[str]]:
     """Every caption file rendered under every shipped config and every wildcard combination."""
     combos = [dict(zip(WILDCARDS, values, strict=True)) for values in product(*WILDCARDS.values())]
-    shipped = configs().values()
+    with beside_example_folders():
+        shipped = configs().values()
     return {
         path: {render(path.read_text(), config, combo) for config in shipped for combo in combos}
         for path in sorted(CAPTIONS.glob("*.rst"))

@@ -8,7 +8,7 @@ import re
 
 import pytest
 import yaml
-from conftest import REPO, run_snakemake
+from conftest import REPO, beside_example_folders, run_snakemake
 
 from cbir import layout as layout_module
 from cbir import run_plan, tables
@@ -75,7 +75,8 @@ def merged(base: dict, overlay: dict) -> dict:
 def layout_of(path: str) -> RunLayout:
     """The layout of a run of config/config.yaml with the config file `path` over it (the Snakefile's order)."""
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    return RunLayout(validate_config(merged(config, yaml.safe_load((REPO / path).read_text()))))
+    with beside_example_folders():  # a folder config's files must exist to validate
+        return RunLayout(validate_config(merged(config, yaml.safe_load((REPO / path).read_text()))))
 
 
 def test_restored_names_round_trip():
