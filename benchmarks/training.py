@@ -39,7 +39,8 @@ import yaml
 
 from cbir.augment import REFERENCE_SIZE, augment, seeded_generator  # noqa: E402
 from cbir.config import validate_config  # noqa: E402
-from cbir.device import Runtime, runtime  # noqa: E402
+from cbir.device import Placement  # noqa: E402
+from cbir.device import placement as resolve_placement  # noqa: E402
 from cbir.imagemath import unit_range  # noqa: E402
 from cbir.networks import Classifier  # noqa: E402
 from cbir.train.tasks import EnhancerTask  # noqa: E402
@@ -101,23 +102,23 @@ class PilImages(torch.utils.data.Dataset):
         return self.transform(Image.fromarray(self.images[i])), int(self.labels[i])
 
 
-def make_model(arch: str, head: str, rt: Runtime):
+def make_model(arch: str, head: str, placement: Placement):
     torch.manual_seed(0)
-    model = rt.prepare_model(Classifier(arch, head=head))
-    return model, torch.optim.Adam(model.parameters(), lr=1e-3), rt.grad_scaler()
+    model = placement.prepare_model(Classifier(arch, head=head))
+    return model, torch.optim.Adam(model.parameters(), lr=1e-3), placement.grad_scaler()
 
 
-def step(model, optimizer, scaler, rt: Runtime, x: torch.Tensor, y: torch.Tensor) -> None:
-    with rt.autocast():
-        loss = F.cross_entropy(model(rt.prepare_input(x)).float(), y)
+def step(model, optimizer, scaler, placement: Placement, x: torch.Tensor, y: torch.Tensor) -> None:
+    with placement.autocast():
+        loss = F.cross_entropy(model(placement.prepare_input(x)).float(), y)
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     scaler.step(optimizer)
     scaler.update()
 
 
-def sync(rt: Runtime) -> None:
-    if rt.cuda:
+def sync(placement: Placement) -> None:
+    if placement.cuda:
         torch.cuda.synchronize()
 
 
@@ -129,25 +130,25 @@ def ours(
     batch: int,
     steps: int,
     warmup: int,
-    rt: Runtime,
+    placement: Placement,
     train: bool = True,
 ) -> float:
     """Images/s of training steps fed from a device tensor; input pipeline alone without `train`."""
-    model, optimizer, scaler = make_model(arch, head, rt)
+    model, optimizer, scaler = make_model(arch, head, placement)
     model.train()
-    data = torch.from_numpy(images).to(rt.device)
-    target = torch.from_numpy(labels).to(rt.device)
-    generator = seeded_generator(0, rt.device)
-    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0)).to(rt.device)
+    data = torch.from_numpy(images).to(placement.device)
+    target = torch.from_numpy(labels).to(placement.device)
+    generator = seeded_generator(0, placement.device)
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0)).to(placement.device)
     for k in range(warmup + steps):
         if k == warmup:
-            sync(rt)
+            sync(placement)
             started = time.perf_counter()
         index = order[(k * batch) % len(images) :][:batch]
         x = augment(unit_range(data[index]), AUGMENT, generator) * 2 - 1
         if train:
-            step(model, optimizer, scaler, rt, x, target[index])
-    sync(rt)
+            step(model, optimizer, scaler, placement, x, target[index])
+    sync(placement)
     return steps * batch / (time.perf_counter() - started)
 
 
@@ -159,40 +160,40 @@ def baseline(
     batch: int,
     steps: int,
     warmup: int,
-    rt: Runtime,
+    placement: Placement,
     workers: int,
     train: bool = True,
 ) -> float:
     """Images/s of training steps fed by the PIL DataLoader; input pipeline alone without `train`."""
-    model, optimizer, scaler = make_model(arch, head, rt)
+    model, optimizer, scaler = make_model(arch, head, placement)
     model.train()
     loader = torch.utils.data.DataLoader(
         PilImages(images, labels),
         batch_size=batch,
         shuffle=True,
         num_workers=workers,
-        pin_memory=rt.cuda,
+        pin_memory=placement.cuda,
         drop_last=True,
         persistent_workers=workers > 0,
     )
     batches = iter(loader)
     for k in range(warmup + steps):
         if k == warmup:
-            sync(rt)
+            sync(placement)
             started = time.perf_counter()
         try:
             x, y = next(batches)
         except StopIteration:
             batches = iter(loader)
             x, y = next(batches)
-        x, y = x.to(rt.device, non_blocking=True), y.to(rt.device, non_blocking=True)
+        x, y = x.to(placement.device, non_blocking=True), y.to(placement.device, non_blocking=True)
         if train:
-            step(model, optimizer, scaler, rt, x, y)
-    sync(rt)
+            step(model, optimizer, scaler, placement, x, y)
+    sync(placement)
     return steps * batch / (time.perf_counter() - started)
 
 
-def enhancer_rate(name: str, size: int, feature: float, steps: int, warmup: int, rt: Runtime) -> float:
+def enhancer_rate(name: str, size: int, feature: float, steps: int, warmup: int, placement: Placement) -> float:
     """Images/s of the enhancer `name`'s training steps on random images of `size` px."""
     network, args, batch, degradations = ENHANCERS[name]
     rng = np.random.default_rng(0)
@@ -201,37 +202,37 @@ def enhancer_rate(name: str, size: int, feature: float, steps: int, warmup: int,
         "network": network, "degradations": degradations, "loss": {"pixel": 1.0, "feature": feature},
         "width": 32, "depth": 8, "scales": 3, **args, "batch_size": batch, "steps_per_epoch": 1, "eval_images": 8,
     }  # fmt: skip
-    classifier = rt.prepare_model(Classifier("resnet18")) if feature else None
+    classifier = placement.prepare_model(Classifier("resnet18")) if feature else None
     task = EnhancerTask(
-        name, train_images=images, heldout_images=images[:8], recipe=recipe, seed=0, rt=rt, rescale="minmax",
-        classifier=classifier,
+        name, train_images=images, heldout_images=images[:8], recipe=recipe, seed=0, placement=placement,
+        rescale="minmax", classifier=classifier,
     )  # fmt: skip
-    model = rt.prepare_model(task.model).train()
-    optimizer, scaler = torch.optim.Adam(model.parameters(), lr=1e-3), rt.grad_scaler()
+    model = placement.prepare_model(task.model).train()
+    optimizer, scaler = torch.optim.Adam(model.parameters(), lr=1e-3), placement.grad_scaler()
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
     for k in range(warmup + steps):
         if k == warmup:
-            sync(rt)
+            sync(placement)
             started = time.perf_counter()
         x, y = task.batch(order[(k * batch) % len(images) :][:batch], 0, k, None)
-        with rt.autocast():
-            output = model(rt.prepare_input(x))
+        with placement.autocast():
+            output = model(placement.prepare_input(x))
         loss, _ = task.loss_parts(output, y)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
-    sync(rt)
+    sync(placement)
     return steps * batch / (time.perf_counter() - started)
 
 
-def enhancers(names: list[str], size: int, steps: int, warmup: int, rt: Runtime) -> None:
+def enhancers(names: list[str], size: int, steps: int, warmup: int, placement: Placement) -> None:
     print("enhancer training steps (degradation, forward, loss, backward, Adam), images/s")
     print(f"{'restorer':12} {'network':21} {'px':>3} {'batch':>5} {'pixel':>8} {'+feature':>9}")
     for name in names:
         network, args, batch, _ = ENHANCERS[name]
-        plain = enhancer_rate(name, size, 0.0, steps, warmup, rt)
-        feature = enhancer_rate(name, size, 1.0, steps, warmup, rt)
+        plain = enhancer_rate(name, size, 0.0, steps, warmup, placement)
+        feature = enhancer_rate(name, size, 1.0, steps, warmup, placement)
         label = network + "".join(f" {k[0]}{v}" for k, v in args.items())
         print(f"{name:12} {label:21} {size:3d} {batch:5d} {plain:8.0f} {feature:9.0f}", flush=True)
 
@@ -250,13 +251,13 @@ def main() -> None:
     parser.add_argument("--enhancers", nargs="+", choices=sorted(ENHANCERS), help="time these restorers instead")
     parser.add_argument("--size", type=int, default=32, help="image side for --enhancers")
     args = parser.parse_args()
-    rt = runtime({**default_config()["runtime"], "device": args.device}, args.threads)
-    steps = args.steps or (50 if rt.cuda else 5)
-    warmup = args.warmup if args.warmup is not None else (10 if rt.cuda else 1)
-    name = torch.cuda.get_device_name() if rt.cuda else f"CPU, {torch.get_num_threads()} threads"
+    placement = resolve_placement({**default_config()["runtime"], "device": args.device}, args.threads)
+    steps = args.steps or (50 if placement.cuda else 5)
+    warmup = args.warmup if args.warmup is not None else (10 if placement.cuda else 1)
+    name = torch.cuda.get_device_name() if placement.cuda else f"CPU, {torch.get_num_threads()} threads"
     if args.enhancers:
         print(f"device: {name}; {steps} timed steps after {warmup} warm-up")
-        enhancers(args.enhancers, args.size, steps, warmup, rt)
+        enhancers(args.enhancers, args.size, steps, warmup, placement)
         return
     print(f"device: {name}; {steps} timed steps after {warmup} warm-up; baseline workers {args.workers}")
     print("training step (input pipeline + model), then the input pipeline alone, in images/s")
@@ -269,10 +270,10 @@ def main() -> None:
         n = max(batch * 4, 512)
         images = rng.integers(0, 256, (n, size, size), dtype=np.uint8)
         labels = rng.integers(0, 5, n).astype(np.int64)
-        fast = ours(images, labels, arch, head, batch, steps, warmup, rt)
-        slow = baseline(images, labels, arch, head, batch, steps, warmup, rt, args.workers)
-        feed = ours(images, labels, arch, head, batch, steps * 4, warmup, rt, train=False)
-        load = baseline(images, labels, arch, head, batch, steps * 4, warmup, rt, args.workers, train=False)
+        fast = ours(images, labels, arch, head, batch, steps, warmup, placement)
+        slow = baseline(images, labels, arch, head, batch, steps, warmup, placement, args.workers)
+        feed = ours(images, labels, arch, head, batch, steps * 4, warmup, placement, train=False)
+        load = baseline(images, labels, arch, head, batch, steps * 4, warmup, placement, args.workers, train=False)
         print(
             f"{config:8} {arch:9} {size:3d} {batch:5d} {fast:9.0f} {slow:9.0f} {fast / slow:6.2f} "
             f"{feed:11.0f} {load:10.0f} {feed / load:6.1f}",

@@ -85,7 +85,7 @@ def make_run(
         labels = np.arange(n) % n_classes
         splits[split] = images_of(labels, channels, rng)
         write_image_set(run / "data" / f"{split}.h5", splits[split], split_columns(labels), {**attrs, "split": split})
-    settings = run_config()
+    recorded = run_config()
     input_size = [SIZE, SIZE] + ([3] if colour else [])
     torch.manual_seed(0)
     classifier = Classifier("resnet18", num_classes=n_classes, image_channels=channels)
@@ -93,10 +93,10 @@ def make_run(
     model = run / "models" / "classifier.pt"
     save_checkpoint(model, classifier.state_dict(), meta)
     upscaler = SRCNN(image_channels=channels)
-    recipe = settings["enhancers"]["upscaler"]  # as training records it: every default filled
+    recipe = recorded["enhancers"]["upscaler"]  # as training records it: every default filled
     meta = {"name": "upscaler", **architecture(upscaler), "input_size": input_size, "recipe": recipe, "seed": SEED}
     save_checkpoint(run / "models" / "upscaler.pt", upscaler.state_dict(), meta)
-    batch_size, retrieval = settings["inference"]["batch_size"], settings["retrieval"]
+    batch_size, retrieval = recorded["inference"]["batch_size"], recorded["retrieval"]
     gallery = run / "embeddings" / "standard" / "gallery.h5"
     embed_images(
         model=model,
@@ -125,7 +125,7 @@ def make_run(
     (run / "tables").mkdir()
     (run / "tables" / "table1.md").write_text("| table |\n")
     if config:
-        (run / "config.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+        (run / "config.yaml").write_text(yaml.safe_dump(recorded, sort_keys=False))
         (run / "config.sha256").write_text(DIGEST + "\n")
         (run / "tuning").mkdir()
         (run / "tuning" / "median.json").write_text(json.dumps({"enhancer": "median", "chosen": CHOSEN}))

@@ -24,7 +24,7 @@ from cbir.checkpoint import (
     save_checkpoint,
     weights_sha256,
 )
-from cbir.device import runtime
+from cbir.device import placement
 from cbir.fsutil import DiskFullError
 from cbir.networks import SRCNN, Classifier, architecture
 from cbir.train.loop import partial_path, train
@@ -104,12 +104,12 @@ def test_unfinished_training_checkpoint_is_refused(tmp_path):
             heldout_images=images[:10],
             recipe=UPSCALER,
             seed=0,
-            rt=runtime(CPU, 1),
+            placement=placement(CPU, 1),
             rescale="minmax",
         )
         digests = {"train": "a", "test": "b"}
         return train(
-            task, digests=digests, source="toy", settings=CPU, partial=partial_path(model_path), stop_after=stop_after
+            task, digests=digests, source="toy", runtime=CPU, partial=partial_path(model_path), stop_after=stop_after
         )
 
     assert run(stop_after=1) is None

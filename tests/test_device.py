@@ -1,5 +1,5 @@
-"""Runtime settings: device choice, threads, AMP / channels_last only on CUDA, and a GPU that a
-batch system allocated but torch cannot use."""
+"""The config section `runtime` placed on this node (`Placement`): device choice, threads, AMP /
+channels_last only on CUDA, and a GPU that a batch system allocated but torch cannot use."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cbir.device import GPU_ALLOCATION_VARIABLES, DeviceError, Runtime, allocated_gpus, runtime, select_device
+from cbir.device import GPU_ALLOCATION_VARIABLES, DeviceError, Placement, allocated_gpus, placement, select_device
 
 SOURCES = Path(__file__).resolve().parents[1] / "src"  # the package, for a machine without the install
 
@@ -23,16 +23,16 @@ def restore_threads():
     torch.set_num_threads(threads)
 
 
-def test_cpu_runtime_ignores_amp_and_channels_last(restore_threads):
-    rt = runtime({"device": "cpu", "amp": True, "channels_last": True}, 1)
-    assert rt == Runtime(torch.device("cpu"), None, False) and not rt.cuda
+def test_cpu_placement_ignores_amp_and_channels_last(restore_threads):
+    cpu = placement({"device": "cpu", "amp": True, "channels_last": True}, 1)
+    assert cpu == Placement(torch.device("cpu"), None, False) and not cpu.cuda
     assert torch.get_num_threads() == 1
     x = torch.randn(2, 1, 4, 4)
-    assert rt.prepare_input(x) is x
-    with rt.autocast():
+    assert cpu.prepare_input(x) is x
+    with cpu.autocast():
         assert (x @ x).dtype == torch.float32
-    assert not rt.grad_scaler().is_enabled()
-    model = rt.prepare_model(torch.nn.Conv2d(1, 1, 3))
+    assert not cpu.grad_scaler().is_enabled()
+    model = cpu.prepare_model(torch.nn.Conv2d(1, 1, 3))
     assert next(model.parameters()).device.type == "cpu"
 
 
@@ -50,11 +50,11 @@ def test_cuda_without_a_gpu_is_a_clear_error():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
-def test_cuda_runtime_uses_amp_and_channels_last(restore_threads):
-    rt = runtime({"device": "cuda", "amp": True, "channels_last": True}, 1)
-    assert rt.cuda and rt.amp_dtype in (torch.bfloat16, torch.float16) and rt.channels_last
-    assert rt.prepare_input(torch.zeros(2, 3, 4, 4, device="cuda")).is_contiguous(memory_format=torch.channels_last)
-    plain = runtime({"device": "cuda", "amp": False, "channels_last": False}, 1)
+def test_cuda_placement_uses_amp_and_channels_last(restore_threads):
+    cuda = placement({"device": "cuda", "amp": True, "channels_last": True}, 1)
+    assert cuda.cuda and cuda.amp_dtype in (torch.bfloat16, torch.float16) and cuda.channels_last
+    assert cuda.prepare_input(torch.zeros(2, 3, 4, 4, device="cuda")).is_contiguous(memory_format=torch.channels_last)
+    plain = placement({"device": "cuda", "amp": False, "channels_last": False}, 1)
     assert plain.amp_dtype is None and not plain.channels_last
 
 

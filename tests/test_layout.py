@@ -114,3 +114,28 @@ def test_no_references_to_design_sections_outside_the_repository():
                 if "DESIGN section" in line
             ]
     assert not hits, hits
+
+
+# A restored set's name built from its parts: SEPARATOR in an f-string field or a concatenation,
+# a literal "__" concatenated or joined, or "__" between two f-string fields or wildcards.
+RESTORED_NAME_BUILT = re.compile(
+    r"\{SEPARATOR\b|\bSEPARATOR\}|SEPARATOR\s*\+|\+\s*SEPARATOR|SEPARATOR\.join"
+    r"|[\"']__[\"']\s*\+|\+\s*[\"']__[\"']|[\"']__[\"']\.join|\}__\{"
+)
+
+
+def test_restored_names_are_built_only_in_layout():
+    """<query>__<enhancer> is built by cbir.layout alone (`restored_name`, `SEPARATOR`): every
+    other module and rule calls it, so the name cannot drift between writer and reader."""
+    own = LIBRARY / "layout.py"
+    hits = []
+    for root, pattern in [(LIBRARY, "*.py"), (REPO / "workflow", "*.py"), (REPO / "workflow", "*.smk")]:
+        for path in sorted(root.rglob(pattern)):
+            if path == own:
+                continue
+            hits += [
+                f"{path.relative_to(REPO)}:{i}: {line.strip()}"
+                for i, line in enumerate(path.read_text().splitlines(), 1)
+                if RESTORED_NAME_BUILT.search(line)
+            ]
+    assert not hits, "build restored names with cbir.layout.restored_name:\n" + "\n".join(hits)

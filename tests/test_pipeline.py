@@ -370,7 +370,7 @@ def test_robustness_table_recomputed_from_embeddings(tiny_run):
     assert list(table.columns) == [
         "keys",
         "enhancer",
-        "degradation",
+        "sweep",
         "severity",
         "parameter",
         "value",
@@ -380,35 +380,35 @@ def test_robustness_table_recomputed_from_embeddings(tiny_run):
         "low",
         "high",
     ]
-    variants = {"gaussian": ["none", "median"], "lowres": ["none", "upscaler"]}
-    # the test split's rows only: keys x sweeps x variants x severities x distances x ks
+    enhancers = {"gaussian": ["none", "median"], "lowres": ["none", "upscaler"]}
+    # the test split's rows only: keys x sweeps x enhancers (none too) x severities x distances x ks
     assert len(table) == len(KEYS) * 2 * 2 * 3 * 2 * 3
     assert ((table["low"] <= table["top_k_accuracy"]) & (table["top_k_accuracy"] <= table["high"])).all()
     # every severity row names its value, not only its index
-    shown = table.groupby(["degradation", "severity"])[["parameter", "value"]].first()
+    shown = table.groupby(["sweep", "severity"])[["parameter", "value"]].first()
     assert shown.loc["gaussian"]["value"].astype(float).tolist() == SWEEPS["gaussian"]["severities"]
     assert set(shown.loc["gaussian"]["parameter"]) == {"sigma"} and set(shown.loc["lowres"]["parameter"]) == {"level"}
     for keys in KEYS:
         gallery = read_embeddings(results / f"embeddings/{keys}/gallery.h5")
-        for sweep, names in variants.items():
-            for variant in names:
+        for sweep, names in enhancers.items():
+            for enhancer in names:
                 for n in (1, 2, 3):
                     # the validation split's sweep (where the best restorer is chosen) ran too
-                    assert (results / f"sweeps/validation/{sweep}/embeddings/{keys}/{variant}/s{n}.h5").is_file()
-                    emb = read_embeddings(results / f"sweeps/{sweep}/embeddings/{keys}/{variant}/s{n}.h5")
+                    assert (results / f"sweeps/validation/{sweep}/embeddings/{keys}/{enhancer}/s{n}.h5").is_file()
+                    emb = read_embeddings(results / f"sweeps/{sweep}/embeddings/{keys}/{enhancer}/s{n}.h5")
                     score, band = _reference_scores(emb.features, gallery.features, "cosine")
                     relevant = gallery.labels[None, :] == emb.labels[:, None]
                     low, high = _hit_bounds(score, band, relevant, 5)
                     row = table[
                         (table["keys"] == keys)
-                        & (table.enhancer == variant)
-                        & (table.degradation == sweep)
+                        & (table.enhancer == enhancer)
+                        & (table.sweep == sweep)
                         & (table.severity == n)
                         & (table.distance == "cosine")
                         & (table.k == 5)
                     ]
                     value = row["top_k_accuracy"].item()
-                    assert 100 * low.mean() - 1e-6 <= value <= 100 * high.mean() + 1e-6, (keys, sweep, variant, n)
+                    assert 100 * low.mean() - 1e-6 <= value <= 100 * high.mean() + 1e-6, (keys, sweep, enhancer, n)
                     assert (low != high).mean() < 0.1, "near-ties must stay rare, or this test checks nothing"
     # severity 2 of `gaussian` is the paper's sigma 0.1; stronger noise is farther from the clean images
     from cbir.imagemath import psnr

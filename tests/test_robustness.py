@@ -35,7 +35,7 @@ TEST = {
     ("robust", "none", "lowres"): (85, 75),  # E 15 25
     ("robust", "denoiser", "gaussian"): (95, 85),  # E 5 15; lowres has no restorer for robust keys
 }
-# The VALIDATION split prefers the other restorer for both degradations of the standard keys.
+# The VALIDATION split prefers the other restorer for both sweeps of the standard keys.
 VALIDATION = {
     **TEST,
     ("standard", "denoiser", "gaussian"): (70, 60),  # E 30 40  mean 35
@@ -51,10 +51,10 @@ LEVEL = 0.5  # percentiles 25 and 75 of the four resamples
 def cells(accuracy, shift=1.0, level=LEVEL, extra=()) -> Cells:
     """Hand-made Cells at l2 / k=1 (plus rows at k=5 and cosine that must be ignored)."""
     rows, draws = [], []
-    for (keys, enhancer, degradation), values in accuracy.items():
+    for (keys, enhancer, sweep), values in accuracy.items():
         for severity, value in enumerate(values, 1):
             for distance, k, v in [("l2", 1, float(value)), ("l2", 5, 100.0), ("cosine", 1, 0.0)]:
-                rows.append((keys, enhancer, degradation, severity, distance, k, v, v - 3, v + 3))
+                rows.append((keys, enhancer, sweep, severity, distance, k, v, v - 3, v + 3))
                 draws.append(v + shift * SHIFTS)
     for row in extra:
         rows.append(row)
@@ -68,7 +68,7 @@ def clean_cells(levels=CLEAN) -> Cells:
 
 
 def by_hand(curves, base, clean_r, clean_base):
-    """Mean error, pooled error ratio, mCE and relative mCE of one remedy, from E per degradation
+    """Mean error, pooled error ratio, mCE and relative mCE of one remedy, from E per sweep
     (lists over severities), with plain loops."""
     pooled = [e for d in curves for e in curves[d]]
     pooled_base = [e for d in base for e in base[d]]
@@ -80,7 +80,7 @@ def by_hand(curves, base, clean_r, clean_base):
 
 
 def remedy_errors(accuracy, picks, keys, delta=0.0):
-    """E per degradation of (keys, picks[degradation]) with every accuracy moved by delta."""
+    """E per sweep of (keys, picks[sweep]) with every accuracy moved by delta."""
     return {d: [100 - (a + delta) for a in accuracy[keys, e, d]] for d, e in picks.items()}
 
 
@@ -186,14 +186,12 @@ def test_summary_errors():
     with pytest.raises(TableError, match="no baseline rows"):
         summary(without(test, keys="standard", enhancer="none"), validation, clean, distance="l2", k=1)
     with pytest.raises(TableError, match="robust keys without restorer: no rows for lowres"):
-        summary(
-            without(test, keys="robust", enhancer="none", degradation="lowres"), validation, clean, distance="l2", k=1
-        )
-    gap = without(test, enhancer="nlmeans", degradation="lowres", severity=2)
+        summary(without(test, keys="robust", enhancer="none", sweep="lowres"), validation, clean, distance="l2", k=1)
+    gap = without(test, enhancer="nlmeans", sweep="lowres", severity=2)
     with pytest.raises(TableError, match=r"test: standard keys, enhancer nlmeans: lowres severities \[2\] missing"):
         summary(gap, validation, clean, distance="l2", k=1)
     with pytest.raises(TableError, match="validation: no gaussian rows of the standard keys restored by nlmeans"):
-        summary(test, without(validation, enhancer="nlmeans", degradation="gaussian"), clean, distance="l2", k=1)
+        summary(test, without(validation, enhancer="nlmeans", sweep="gaussian"), clean, distance="l2", k=1)
     with pytest.raises(TableError, match="no clean-query row of the robust keys"):
         summary(test, validation, without(clean, keys="robust"), distance="l2", k=1)
     with pytest.raises(TableError, match="distance 'l2' and k=10"):
@@ -257,7 +255,7 @@ def test_table_row_order():
         ("standard", "none", "lowres", 3, ones),
     ]
     frame = sweep_cells(runs, Resampler(None, seed=0, n_resamples=5)).table
-    order = list(frame[["keys", "degradation", "enhancer", "severity", "distance"]].itertuples(index=False, name=None))
+    order = list(frame[["keys", "sweep", "enhancer", "severity", "distance"]].itertuples(index=False, name=None))
     assert order[:8] == [
         ("standard", "lowres", "none", 3, "l2"),  # standard keys first; lowres appeared first in all runs
         ("standard", "lowres", "none", 3, "cosine"),  # l2 before cosine, whatever the dict order
@@ -341,9 +339,9 @@ def test_labelled_table_keeps_the_severity_index():
     out = labelled(table, labels)
     assert tuple(out.columns) == CSV_COLUMNS and CSV_COLUMNS[:4] == COLUMNS[:4]
     pd.testing.assert_frame_equal(out[list(COLUMNS)], table)
-    gaussian = out[out["degradation"] == "gaussian"]
+    gaussian = out[out["sweep"] == "gaussian"]
     assert dict(zip(gaussian["severity"], gaussian["value"], strict=True)) == {1: "0.04", 2: "0.07"}
-    assert set(out.loc[out["degradation"] == "lowres", "value"]) == {""}  # not labelled: empty
+    assert set(out.loc[out["sweep"] == "lowres", "value"]) == {""}  # not labelled: empty
 
 
 def test_markdown_severity_columns_show_their_values():

@@ -83,6 +83,7 @@ def test_restored_names_round_trip():
     assert restored_name("noisy", "median") == "noisy__median"
     assert split_restored("noisy__median") == ("noisy", "median")
     assert split_restored("noisy") == ("noisy", "")
+    assert restored_name("noisy", "none") == "noisy"  # enhancer none: the query set itself
     for query, enhancer in [("clean", "denoiser"), ("blurry_eq9", "wiener"), ("lowres", "lanczos")]:
         assert split_restored(restored_name(query, enhancer)) == (query, enhancer)
     # the tables split names the same way, with the same separator
@@ -133,10 +134,11 @@ def test_wildcard_constraints(small):
         "query": "clean|noisy|blurry",
         "qset": "|".join(small.query_sets),
         "enhancer": "deblurrer|denoiser|median|nlmeans|wiener",
-        "keyset": "standard|robust",
+        "key_set": "standard|robust",
         "sweep": "blur",
-        "variant": "none|deblurrer|denoiser|median|nlmeans|wiener",
     }
+    # retrieve_sweep's own: the unrestored image sets of a sweep too
+    assert small.sweep_enhancer_constraint() == "none|deblurrer|denoiser|median|nlmeans|wiener"
     bare = RunLayout(validate_config({"queries": {"clean": []}}))
     assert bare.wildcard_constraints()["enhancer"] == bare.wildcard_constraints()["sweep"] == "(?!)"
     assert bare.wildcard_constraints()["rep"] == "|"  # the schema's default: one replicate, no tag
@@ -204,8 +206,8 @@ def test_expectations(small):
 
 def test_search_paths(small):
     assert small.search_outputs("embeddings", ["clean"], ["noisy__denoiser"]) == [
-        f"{R}/embeddings/{{keyset}}{{rep}}/{{part}}clean.h5",
-        f"{R}/embeddings/{{keyset}}{{rep}}/{{part}}noisy__denoiser{{rep}}.h5",
+        f"{R}/embeddings/{{key_set}}{{rep}}/{{part}}clean.h5",
+        f"{R}/embeddings/{{key_set}}{{rep}}/{{part}}noisy__denoiser{{rep}}.h5",
     ]
     assert small.search_outputs("retrieval", [], ["x"], folder="judge") == [
         f"{R}/retrieval/judge{{rep}}/{{part}}x{{rep}}.h5"
@@ -246,7 +248,8 @@ def test_sweep_paths(small):
         "model": f"{R}/models/deblurrer.pt",
     }
     runs = small.sweep_runs()
-    assert len(runs) == 2 * 4 * 2 * 3  # parts x variants x key sets x severities
+    assert small.sweep_enhancers("blur") == ["none", "deblurrer", "nlmeans", "wiener"]
+    assert len(runs) == 2 * 4 * 2 * 3  # parts x enhancers (none too) x key sets x severities
     assert runs[0] == ["", "standard", "none", "blur", 1] and runs[-1] == ["validation/", "robust", "wiener", "blur", 3]
     assert small.sweep_outputs("embeddings")[-1] == f"{R}/sweeps/validation/blur/embeddings/robust/wiener/s3.h5"
     assert small.robustness_outputs() == [

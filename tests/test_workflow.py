@@ -90,11 +90,11 @@ def test_nothing_that_trains_or_chooses_reads_the_test_split(workdir):
 def test_dry_run_robustness_target(workdir):
     jobs = planned_jobs(workdir, "robustness")
     sweeps = yaml.safe_load((REPO / "config/config.yaml").read_text())["sweeps"]
-    variants = sum(1 + len(sweep["enhancers"]) for sweep in sweeps.values())
-    # on the test split and on the validation split (where each degradation's best restorer is chosen)
+    enhancers = sum(1 + len(sweep["enhancers"]) for sweep in sweeps.values())  # `none` too
+    # on the test split and on the validation split (where each sweep's best restorer is chosen)
     assert jobs["degrade_sweep"] == 2 * len(sweeps) == 10
-    assert jobs["enhance_sweep"] == 2 * (variants - len(sweeps))
-    assert jobs["retrieve_sweep"] == 2 * 2 * variants  # x key sets x splits
+    assert jobs["enhance_sweep"] == 2 * (enhancers - len(sweeps))
+    assert jobs["retrieve_sweep"] == 2 * 2 * enhancers  # x key sets x splits
     assert jobs["evaluate_robustness"] == jobs["plot_robustness"] == jobs["robustness"] == 1
     # it needs retrieval.csv (the clean levels), so the main line runs first, but no figure of it
     assert jobs["evaluate_retrieval"] == 1 and "plot_retrieval" not in jobs

@@ -7,7 +7,7 @@ A checkpoint is ``{"meta": {...}, "state_dict": {...}}`` saved with torch.save. 
   [H, W, 3] (colour: arch_args hold ``image_channels`` 3) and ``normalization`` (how inputs are
   prepared, `cbir.imagemath`);
 - ``seed``, ``epochs_done``, ``epochs``, ``complete``, ``history`` (the per-epoch rows);
-- ``recipe`` (the config section that trained it), ``runtime`` (device settings),
+- ``recipe`` (the config section that trained it), ``runtime`` (the config section: device, AMP, channels_last),
   ``data`` (the training files, sizes and a digest of the images) and ``fingerprint``,
   the part of them that must match for a resume;
 - ``optimizer``, ``scheduler`` and ``scaler`` states for resuming, and ``rng``: the random

@@ -1,7 +1,8 @@
 """Where torch runs: device choice, CPU threads, mixed precision and memory format.
 
-The settings are the config section `runtime`: device (auto: CUDA when present, cpu or
-cuda), amp and channels_last. Training (`runtime`) honours all three: on CUDA, AMP uses
+The config section `runtime` says where to run: device (auto: CUDA when present, cpu or
+cuda), amp and channels_last. Training resolves it to a `Placement` on this node
+(`placement`: torch device, AMP dtype, channels_last) and honours all three: on CUDA, AMP uses
 bfloat16 where supported (no loss scaling needed) and float16 with a GradScaler
 otherwise, and channels_last is applied to the model and the inputs; both are ignored on
 the CPU. Inference takes only the device (`select_device`): it runs in float32 with the
@@ -28,7 +29,9 @@ class DeviceError(ValueError):
 
 
 @dataclass(frozen=True)
-class Runtime:
+class Placement:
+    """Where and how training runs on this node: the config section `runtime` resolved (`placement`)."""
+
     device: torch.device
     amp_dtype: torch.dtype | None  # None: full precision
     channels_last: bool
@@ -105,18 +108,18 @@ def select_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def runtime(settings: dict, threads: int) -> Runtime:
-    """The training Runtime for the config section `runtime`; uses `threads` CPU threads."""
-    device = select_device(settings["device"])
+def placement(runtime: dict, threads: int) -> Placement:
+    """The training Placement for the config section `runtime`; uses `threads` CPU threads."""
+    device = select_device(runtime["device"])
     torch.set_num_threads(int(threads))
     cuda = device.type == "cuda"
     amp_dtype = None
-    if cuda and settings["amp"]:
+    if cuda and runtime["amp"]:
         amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    channels_last = cuda and bool(settings["channels_last"])
+    channels_last = cuda and bool(runtime["channels_last"])
     if cuda:
         torch.backends.cudnn.benchmark = True
     log.info(
         "device %s, threads %d, amp %s, channels_last %s", device, torch.get_num_threads(), amp_dtype, channels_last
     )
-    return Runtime(device, amp_dtype, channels_last)
+    return Placement(device, amp_dtype, channels_last)

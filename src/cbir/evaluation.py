@@ -29,10 +29,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from cbir.layout import restored_name
 from cbir.measures import RANKING_MEASURES, average_precision_at_k, precision_per_query, relevant_counts, top_k_hits
 from cbir.search import DISTANCES
 from cbir.stats import Interval, Resampler, chance_levels, gap_closed, mcnemar_exact
-from cbir.tables import NONE, SEPARATOR, STANDARD, TableError, split_qset
+from cbir.tables import NONE, STANDARD, TableError, split_qset
 
 MEASURES = ("top_k_accuracy", "precision", "map")
 COLUMNS = ("keys", "query_set", "enhancer", "distance", "measure", "k", "value", "low", "high", "chance")
@@ -233,7 +234,7 @@ def enhancement_frame(
     for keys in key_sets:
         for query, enhancers in enhance.items():
             for enhancer in [*([] if keys == STANDARD else [NONE]), *enhancers]:
-                name = query if enhancer == NONE else f"{query}{SEPARATOR}{enhancer}"
+                name = restored_name(query, enhancer)
                 if name not in quality:
                     raise TableError(f"no PSNR / SSIM for the image set {name}")
                 for distance, k in combos:
@@ -251,7 +252,7 @@ def enhancement_frame(
                     blind = (nan,) * 5
                     if enhancer != NONE:
                         own_clean = hits(keys, clean, distance, k)
-                        restored_clean = hits(keys, f"{clean}{SEPARATOR}{enhancer}", distance, k)
+                        restored_clean = hits(keys, restored_name(clean, enhancer), distance, k)
                         b_change, b_p = _compare(resampler, restored_clean, own_clean)
                         blind = (100.0 * restored_clean.mean(), b_change.value, b_change.low, b_change.high, b_p)
                     gap_cell = gap.gap.scaled(100.0)

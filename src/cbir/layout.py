@@ -7,9 +7,10 @@ file a rule reads or writes. Its methods take plain strings (wildcard values) wh
 have wildcards; common.smk unpacks them. Nothing here imports Snakemake or touches a file, so
 the whole layout is unit-tested (tests/test_run_layout.py).
 
-Names:
+Names (docs/design.md, "Names", has the glossary):
     restored query set  <query>__<enhancer> (`restored_name`, `split_restored`: the one place
-                        that builds or splits it; `__` never occurs in configured names)
+                        that builds or splits it; `__` never occurs in configured names; enhancer
+                        `none` names the query set itself, unrestored)
     replicate tag       "" for replicate 0, "@r" for replicate r (`tag_of`, `replicate_of`),
                         after a network's, key set's or network-restored set's file name
     part                "" (the test split) or "validation/" (the validation split), before a
@@ -35,8 +36,9 @@ NEVER = "(?!)"  # a wildcard constraint that matches nothing (an empty list of n
 
 
 def restored_name(query: str, enhancer: str) -> str:
-    """The restored query set of `query` by `enhancer`: noisy, median -> noisy__median."""
-    return f"{query}{SEPARATOR}{enhancer}"
+    """The restored query set of `query` by `enhancer`: noisy, median -> noisy__median; enhancer
+    `none` (no enhancer may be called so) is the query set itself: noisy, none -> noisy."""
+    return query if enhancer == NONE else f"{query}{SEPARATOR}{enhancer}"
 
 
 def split_restored(name: str) -> tuple[str, str]:
@@ -148,10 +150,14 @@ class RunLayout(NamedTargets):
             "query": "|".join(self.queries),
             "qset": "|".join(self.query_sets),
             "enhancer": "|".join(self.used) or NEVER,
-            "keyset": "|".join(self.keys),
+            "key_set": "|".join(self.keys),
             "sweep": "|".join(self.sweeps) or NEVER,
-            "variant": "|".join([NONE, *self.used]),
         }
+
+    def sweep_enhancer_constraint(self) -> str:
+        """The wildcard `enhancer` of a sweep's searched image sets (rule retrieve_sweep): `none`
+        (unrestored) or an enhancer in use; the global constraint leaves `none` out."""
+        return "|".join([NONE, *self.used])
 
     # Data ---------------------------------------------------------------------------------
 
@@ -268,7 +274,7 @@ class RunLayout(NamedTargets):
 
     # Searches -----------------------------------------------------------------------------
 
-    def search_outputs(self, kind: str, shared: Sequence[str], own: Sequence[str], folder: str = "{keyset}"):
+    def search_outputs(self, kind: str, shared: Sequence[str], own: Sequence[str], folder: str = "{key_set}"):
         """The per-set files (kind embeddings or retrieval) of one search job: `shared` as named,
         `own` tagged with the job's replicate (the wildcard rep appears twice)."""
         root = self.path(kind, f"{folder}{{rep}}", "{part}")

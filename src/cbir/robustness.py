@@ -13,10 +13,11 @@ value under each resample, so that a summary of many cells gets its interval by 
 once per resample (all cells share the resamples) and taking percentiles.
 
 Error E = 100 - top-k accuracy (%, the paper's eq. 8) at one distance and k. A remedy is a key
-set without restorer, or a key set with the "best restorer" of each degradation: the enhancer
-with the lowest mean error over that degradation's severities on the VALIDATION split (numbers
-reported are the test split's). Baseline: this run's standard keys, no restorer. Per remedy r:
-    mean_error    mean of E_r(d, s) over every degradation d and severity s;
+set without restorer, or a key set with the "best restorer" of each sweep (one degradation at
+growing strength; table column `sweep`): the enhancer with the lowest mean error over that
+sweep's severities on the VALIDATION split (numbers reported are the test split's). Baseline:
+this run's standard keys, no restorer. Per remedy r:
+    mean_error    mean of E_r(d, s) over every sweep d and severity s;
     error_ratio   mean_error / the baseline's mean_error (pooled error ratio; below 1 is better);
     mce           ImageNet-C's mean corruption error, mean over d of
                   sum_s E_r(d, s) / sum_s E_base(d, s) (ImageNet-C normalises by AlexNet, here
@@ -24,7 +25,7 @@ reported are the test split's). Baseline: this run's standard keys, no restorer.
     relative_mce  ImageNet-C's relative mCE, mean over d of
                   sum_s (E_r(d, s) - E_r,clean) / sum_s (E_base(d, s) - E_base,clean), with
                   E_clean the error of the clean test queries searched by the remedy's key set
-                  without restorer. Not defined (NaN, with the reason) where a degradation's
+                  without restorer. Not defined (NaN, with the reason) where a sweep's
                   denominator is <= 0 or its interval includes 0.
 A ratio whose denominator is 0 is NaN.
 
@@ -50,7 +51,7 @@ from cbir.search import DISTANCES
 from cbir.stats import Resampler, StatsError
 from cbir.tables import NONE, STANDARD, TableError, ordered
 
-COLUMNS = ("keys", "enhancer", "degradation", "severity", "distance", "k", "top_k_accuracy", "low", "high")
+COLUMNS = ("keys", "enhancer", "sweep", "severity", "distance", "k", "top_k_accuracy", "low", "high")
 # What severity n stands for: the varied parameter and its value as text ("0.07"; a mixture, one
 # value drawn per image, as the config writes it: "[1, 1, 2]"); empty where the files do not say.
 LABEL_COLUMNS = ("parameter", "value")
@@ -84,12 +85,12 @@ SUMMARY_COLUMNS = (
 BEST = "best restorer"
 MEASURE = "top_k_accuracy"
 
-# (keys, enhancer, degradation, severity, (distance, measure, k) -> per-query values [Nq] as
+# (keys, enhancer, sweep, severity, (distance, measure, k) -> per-query values [Nq] as
 # `cbir.evaluation.per_query_values` gives them; only top_k_accuracy is read)
 Run = tuple[str, str, str, int, Mapping[tuple[str, str, int], np.ndarray]]
-# keys -> degradation -> (chosen enhancer, candidate -> its mean validation error, %)
+# keys -> sweep -> (chosen enhancer, candidate -> its mean validation error, %)
 Choices = dict[str, dict[str, tuple[str, dict[str, float]]]]
-# (degradation, severity) -> (parameter, value text): what each severity stands for
+# (sweep, severity) -> (parameter, value text): what each severity stands for
 Labels = Mapping[tuple[str, int], tuple[str, str]]
 
 
@@ -126,7 +127,7 @@ def severity_labels(specs: Mapping[int, Sequence[Mapping] | None]) -> dict[int, 
 def labelled(table: pd.DataFrame, labels: Labels) -> pd.DataFrame:
     """`table` (COLUMNS) with the LABEL_COLUMNS after `severity` (CSV_COLUMNS): each row's
     (parameter, value) from `labels`, empty where it has none."""
-    keys = zip(table["degradation"], table["severity"].astype(int), strict=True)
+    keys = zip(table["sweep"], table["severity"].astype(int), strict=True)
     pairs = [labels.get(key, ("", "")) for key in keys]
     out = table.copy()
     out["parameter"] = [p for p, _ in pairs]
@@ -152,32 +153,32 @@ def _rank(values: Iterable, first: Sequence = ()) -> dict:
 
 
 def _order(frame: pd.DataFrame) -> np.ndarray:
-    """Row positions by keys (standard first), degradation (appearance), enhancer (none first),
+    """Row positions by keys (standard first), sweep (appearance), enhancer (none first),
     severity, distance (cbir.search.DISTANCES order, then appearance) and k."""
     ranks = {
         "keys": _rank(frame["keys"], [STANDARD]),
-        "degradation": _rank(frame["degradation"]),
+        "sweep": _rank(frame["sweep"]),
         "enhancer": _rank(frame["enhancer"], [NONE]),
         "distance": _rank(frame["distance"], DISTANCES),
     }
     keyed = pd.DataFrame({c: frame[c].map(r) for c, r in ranks.items()} | {c: frame[c] for c in ("severity", "k")})
     keyed = keyed.reset_index(drop=True)
-    by = ["keys", "degradation", "enhancer", "severity", "distance", "k"]
+    by = ["keys", "sweep", "enhancer", "severity", "distance", "k"]
     return keyed.sort_values(by, kind="stable").index.to_numpy()
 
 
 def sweep_cells(runs: Iterable[Run], resampler: Resampler) -> Cells:
     """Every run's top-k accuracy (%) at each (distance, k) of its values with its interval,
-    sorted (keys, degradation, enhancer, severity, distance, k), all from `resampler` (the
+    sorted (keys, sweep, enhancer, severity, distance, k), all from `resampler` (the
     split's one). Raises TableError on a run given twice, one without top-k values, or values
     that do not fit the resampler's queries."""
     rows, draws, seen = [], [], set()
-    for keys, enhancer, degradation, severity, values in runs:
+    for keys, enhancer, sweep, severity, values in runs:
         severity = int(severity)
-        where = f"{keys} keys, {degradation} severity {severity}, enhancer {enhancer}"
-        if (keys, enhancer, degradation, severity) in seen:
+        where = f"{keys} keys, {sweep} severity {severity}, enhancer {enhancer}"
+        if (keys, enhancer, sweep, severity) in seen:
             raise TableError(f"{where}: given twice")
-        seen.add((keys, enhancer, degradation, severity))
+        seen.add((keys, enhancer, sweep, severity))
         hits = {(distance, int(k)): v for (distance, measure, k), v in values.items() if measure == MEASURE}
         if not hits:
             raise TableError(f"{where}: no per-query top-k accuracy")
@@ -187,7 +188,7 @@ def sweep_cells(runs: Iterable[Run], resampler: Resampler) -> Cells:
                 draws.append(100.0 * resampler.resampled_means(v))
             except StatsError as exc:
                 raise TableError(f"{where} [{distance}, k={k}]: {exc}") from exc
-            rows.append((keys, enhancer, degradation, severity, distance, k, cell.value, cell.low, cell.high))
+            rows.append((keys, enhancer, sweep, severity, distance, k, cell.value, cell.low, cell.high))
     if not rows:
         raise TableError("no sweep retrievals")
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
@@ -201,7 +202,7 @@ def distance_order(distances: Iterable[str]) -> list[str]:
 
 
 def _errors(cells: Cells, distance: str, k: int, split: str) -> tuple[dict[tuple, np.ndarray], pd.DataFrame]:
-    """(keys, enhancer, degradation, severity) -> E [1 + B] (the point, then each resample), and
+    """(keys, enhancer, sweep, severity) -> E [1 + B] (the point, then each resample), and
     the rows at (distance, k)."""
     mask = ((cells.table["distance"] == distance) & (cells.table["k"] == k)).to_numpy()
     if not mask.any():
@@ -209,47 +210,45 @@ def _errors(cells: Cells, distance: str, k: int, split: str) -> tuple[dict[tuple
     part = cells.table[mask]
     values = 100.0 - np.column_stack([part["top_k_accuracy"].to_numpy(np.float64), cells.resampled[mask]])
     errors = {}
-    names = part[["keys", "enhancer", "degradation", "severity"]].itertuples(index=False, name=None)
-    for (keys, enhancer, degradation, severity), row in zip(names, values, strict=True):
-        key = (keys, enhancer, degradation, int(severity))
+    names = part[["keys", "enhancer", "sweep", "severity"]].itertuples(index=False, name=None)
+    for (keys, enhancer, sweep, severity), row in zip(names, values, strict=True):
+        key = (keys, enhancer, sweep, int(severity))
         if key in errors:
-            raise TableError(
-                f"{split}: two rows for {keys} keys, {degradation} severity {severity}, enhancer {enhancer}"
-            )
+            raise TableError(f"{split}: two rows for {keys} keys, {sweep} severity {severity}, enhancer {enhancer}")
         errors[key] = row
     return errors, part
 
 
 def _layout(errors: Mapping[tuple, np.ndarray], part: pd.DataFrame) -> tuple[list[str], dict[str, list[int]]]:
-    """The degradations (table order) and each one's severities, set by the baseline."""
-    degradations = list(dict.fromkeys(part["degradation"]))
-    severities = {d: sorted(s for (kk, e, dd, s) in errors if (kk, e, dd) == (STANDARD, NONE, d)) for d in degradations}
+    """The sweeps (table order) and each one's severities, set by the baseline."""
+    sweeps = list(dict.fromkeys(part["sweep"]))
+    severities = {d: sorted(s for (kk, e, dd, s) in errors if (kk, e, dd) == (STANDARD, NONE, d)) for d in sweeps}
     if not any(severities.values()):
         raise TableError(f"no baseline rows ({STANDARD} keys, enhancer {NONE})")
-    lacking = [d for d in degradations if not severities[d]]
+    lacking = [d for d in sweeps if not severities[d]]
     if lacking:
         raise TableError(f"the baseline ({STANDARD} keys, enhancer {NONE}) has no rows for {', '.join(lacking)}")
-    return degradations, severities
+    return sweeps, severities
 
 
-def _curve(errors, keys: str, enhancer: str, degradation: str, severities: list[int], split: str):
-    """E [S, 1 + B] at the baseline's severities of `degradation`; None when there is no row at all."""
-    rows = [errors.get((keys, enhancer, degradation, s)) for s in severities]
+def _curve(errors, keys: str, enhancer: str, sweep: str, severities: list[int], split: str):
+    """E [S, 1 + B] at the baseline's severities of `sweep`; None when there is no row at all."""
+    rows = [errors.get((keys, enhancer, sweep, s)) for s in severities]
     if all(r is None for r in rows):
         return None
     missing = [s for s, r in zip(severities, rows, strict=True) if r is None]
     if missing:
-        raise TableError(f"{split}: {keys} keys, enhancer {enhancer}: {degradation} severities {missing} missing")
+        raise TableError(f"{split}: {keys} keys, enhancer {enhancer}: {sweep} severities {missing} missing")
     return np.stack(rows)
 
 
 def choose_restorers(test: Cells, validation: Cells, *, distance: str, k: int) -> Choices:
-    """Per key set with restored test runs and per degradation, the enhancer with the lowest
-    mean error over the degradation's severities on the validation split (ties: the first in
-    table order; none where no enhancer restored that degradation), with every candidate's
+    """Per key set with restored test runs and per sweep, the enhancer with the lowest
+    mean error over the sweep's severities on the validation split (ties: the first in
+    table order; none where no enhancer restored that sweep), with every candidate's
     validation mean error. Choosing on validation keeps the test numbers honest."""
     errors, part = _errors(test, distance, k, "test")
-    degradations, severities = _layout(errors, part)
+    sweeps, severities = _layout(errors, part)
     held_out, _ = _errors(validation, distance, k, "validation")
     choices: Choices = {}
     for keys in _rank(part["keys"], [STANDARD]):
@@ -257,7 +256,7 @@ def choose_restorers(test: Cells, validation: Cells, *, distance: str, k: int) -
         if not restorers:
             continue
         choices[keys] = {}
-        for d in degradations:
+        for d in sweeps:
             scores = {}
             for e in restorers:
                 if _curve(errors, keys, e, d, severities[d], "test") is None:
@@ -290,12 +289,12 @@ def _intervals(x: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray, np.
     return x[..., 0], low, high
 
 
-def _undefined(excess: np.ndarray, degradations: Sequence[str], level: float) -> str:
-    """Why the relative mCE is not defined ("" when it is): a degradation whose baseline excess
+def _undefined(excess: np.ndarray, sweeps: Sequence[str], level: float) -> str:
+    """Why the relative mCE is not defined ("" when it is): a sweep whose baseline excess
     error over clean, excess [D, 1 + B], is not positive or has an interval including 0."""
     value, low, high = _intervals(excess, level)
     reasons = []
-    for d, v, lo, hi in zip(degradations, value, low, high, strict=True):
+    for d, v, lo, hi in zip(sweeps, value, low, high, strict=True):
         if not v > 0:
             reasons.append(f"{d}: the baseline's error does not exceed its clean error (sum of E - E_clean = {v:.4g})")
         elif not lo > 0:
@@ -310,19 +309,19 @@ def summary(test: Cells, validation: Cells, clean: Cells, *, distance: str, k: i
     same resampler as `test`).
 
     Per key set (table order): (keys, "none"), then, where those keys have restored runs,
-    (keys, "best restorer"); "enhancers" names each degradation's choice. The baseline sets each
-    degradation's severities; every remedy needs all of them, else TableError. Intervals: every
+    (keys, "best restorer"); "enhancers" names each sweep's choice. The baseline sets each
+    sweep's severities; every remedy needs all of them, else TableError. Intervals: every
     number computed under each resample of the cells, then percentiles; `*_differs`: the
     interval excludes 1 (the baseline's value)."""
     errors, part = _errors(test, distance, k, "test")
-    degradations, severities = _layout(errors, part)
+    sweeps, severities = _layout(errors, part)
     choices = choose_restorers(test, validation, distance=distance, k=k)
     clean_errors, _ = _errors(clean, distance, k, "clean queries")
-    clean_of = {keys: e for (keys, _enh, _deg, _sev), e in clean_errors.items()}
+    clean_of = {keys: e for (keys, _enh, _sweep, _sev), e in clean_errors.items()}
 
-    remedies = []  # (keys, remedy, enhancers, degradation -> E [S, 1 + B])
+    remedies = []  # (keys, remedy, enhancers, sweep -> E [S, 1 + B])
     for keys in _rank(part["keys"], [STANDARD]):
-        plain = {d: _curve(errors, keys, NONE, d, severities[d], "test") for d in degradations}
+        plain = {d: _curve(errors, keys, NONE, d, severities[d], "test") for d in sweeps}
         lacking = [d for d, c in plain.items() if c is None]
         if lacking:
             raise TableError(f"{keys} keys without restorer: no rows for {', '.join(lacking)}")
@@ -336,16 +335,16 @@ def summary(test: Cells, validation: Cells, clean: Cells, *, distance: str, k: i
             }
             remedies.append((keys, BEST, ", ".join(f"{d}: {pick}" for d, (pick, _) in choices[keys].items()), best))
 
-    counts = np.array([len(severities[d]) for d in degradations])
+    counts = np.array([len(severities[d]) for d in sweeps])
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    stacked = np.stack([np.concatenate([curves[d] for d in degradations]) for *_, curves in remedies])  # [R, C, 1+B]
+    stacked = np.stack([np.concatenate([curves[d] for d in sweeps]) for *_, curves in remedies])  # [R, C, 1+B]
     clean_e = np.stack([clean_of[keys] for keys, *_ in remedies])  # [R, 1 + B]
     sums = np.add.reduceat(stacked, starts, axis=1)  # [R, D, 1 + B]: sum over severities
     mean_error = stacked.mean(axis=1)
     error_ratio = _divide(mean_error, mean_error[0])
     mce = _divide(sums, sums[0]).mean(axis=1)
     excess = sums - counts[None, :, None] * clean_e[:, None, :]
-    note = _undefined(excess[0], degradations, test.level)
+    note = _undefined(excess[0], sweeps, test.level)
     relative = np.full_like(mce, np.nan) if note else _divide(excess, excess[0]).mean(axis=1)
 
     level = test.level

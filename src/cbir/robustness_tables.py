@@ -43,9 +43,10 @@ def robustness_markdown(
 ) -> str:
     """A markdown report: per distance (`summaries`: distance -> `summary` at k), the summary per
     remedy, the restorers chosen on validation with every candidate's validation error, and per
-    degradation the test split's top-k accuracy per severity with intervals, one row per (keys,
+    sweep the test split's top-k accuracy per severity with intervals, one row per (keys,
     enhancer), with each key set's clean accuracy; each severity's column names its parameter
-    value (`labels`: (degradation, severity) -> (parameter, value), `cbir.robustness.severity_labels`)."""
+    value (`labels`: (sweep, severity) -> (parameter, value), `cbir.robustness.severity_labels`).
+    The text calls a sweep a degradation, as ImageNet-C calls its corruptions."""
     labels = labels or {}
     resamples = test.resampled.shape[1]
     parts = [
@@ -111,24 +112,24 @@ def robustness_markdown(
             r.keys: _percent(r.top_k_accuracy, r.low, r.high)
             for r in clean.table[(clean.table["distance"] == distance) & (clean.table["k"] == k)].itertuples()
         }
-        for degradation in dict.fromkeys(part["degradation"]):
-            sub = part[part["degradation"] == degradation]
+        for sweep in dict.fromkeys(part["sweep"]):
+            sub = part[part["sweep"] == sweep]
             severities = sorted({int(s) for s in sub["severity"]})
             values = {
                 (r.keys, r.enhancer, int(r.severity)): Cell(r.top_k_accuracy, r.low, r.high) for r in sub.itertuples()
             }
-            keysets = ordered(sub["keys"], [STANDARD])
-            stated = ", ".join(f"{keys} keys {levels.get(keys, MISSING)} %" for keys in keysets)
+            key_sets = ordered(sub["keys"], [STANDARD])
+            stated = ", ".join(f"{keys} keys {levels.get(keys, MISSING)} %" for keys in key_sets)
             rows = [
                 [keys, enhancer, *[fmt_cell(values.get((keys, enhancer, s))) for s in severities]]
-                for keys in keysets
+                for keys in key_sets
                 for enhancer in ordered(sub.loc[sub["keys"] == keys, "enhancer"], [NONE])
             ]
             parts += [
-                f"### {degradation}\n",
+                f"### {sweep}\n",
                 f"Top-{k} accuracy (%) per severity, test split; clean test queries: {stated}.\n",
                 markdown_table(
-                    ["Keys", "Enhancer", *[severity_title(s, labels.get((degradation, s))) for s in severities]], rows
+                    ["Keys", "Enhancer", *[severity_title(s, labels.get((sweep, s))) for s in severities]], rows
                 ),
             ]
     return "\n".join(parts)

@@ -8,7 +8,7 @@ method of the run's layout. Pure like it: no Snakemake, no file system.
 
 from __future__ import annotations
 
-NONE = "none"  # the unrestored variant of a sweep
+NONE = "none"  # the enhancer of an unrestored image set (no enhancer may be called so)
 
 
 class NamedTargets:
@@ -16,33 +16,33 @@ class NamedTargets:
 
     # Severity sweeps ----------------------------------------------------------------------
 
-    def sweep_variants(self, sweep: str) -> list[str]:
-        """The image sets of one sweep: unrestored (`none`) and each of its enhancers."""
+    def sweep_enhancers(self, sweep: str) -> list[str]:
+        """The enhancers of one sweep's image sets: `none` (unrestored), then each of its own."""
         return [NONE, *self.sweeps[sweep]["enhancers"]]
 
-    def sweep_file(self, kind: str, sweep: str, variant: str, n, keys: str | None = None, part: str = "") -> str:
+    def sweep_file(self, kind: str, sweep: str, enhancer: str, n, keys: str | None = None, part: str = "") -> str:
         """One severity's file of a sweep on the test split (part "") or the validation split:
         kind queries, or embeddings / retrieval of a key set."""
         folder = f"{kind}/{keys}" if keys else kind
-        return self.path("sweeps", f"{part}{sweep}", folder, variant, f"s{n}.h5")
+        return self.path("sweeps", f"{part}{sweep}", folder, enhancer, f"s{n}.h5")
 
-    def sweep_files(self, kind: str, sweep: str, variant: str, keys: str | None = None, part: str = "") -> list[str]:
+    def sweep_files(self, kind: str, sweep: str, enhancer: str, keys: str | None = None, part: str = "") -> list[str]:
         """The per-severity files of one sweep, severity 1 first."""
-        return [self.sweep_file(kind, sweep, variant, n, keys, part) for n in self.severities]
+        return [self.sweep_file(kind, sweep, enhancer, n, keys, part) for n in self.severities]
 
-    def sweep_enhancement_inputs(self, sweep: str, variant: str, part: str) -> dict:
+    def sweep_enhancement_inputs(self, sweep: str, enhancer: str, part: str) -> dict:
         """What a restorer needs for a sweep: every severity's query set, and its own inputs (a
         trained checkpoint of replicate 0, a tuned choice)."""
-        return {"queries": self.sweep_files("queries", sweep, NONE, part=part), **self.restorer_inputs(variant)}
+        return {"queries": self.sweep_files("queries", sweep, NONE, part=part), **self.restorer_inputs(enhancer)}
 
     def sweep_runs(self) -> list[list]:
         """(part, keys, enhancer, sweep, severity) of every sweep retrieval: the test split's
         (part ""), then the validation split's."""
         return [
-            [part, keys, variant, sweep, n]
+            [part, keys, enhancer, sweep, n]
             for part in self.parts
             for sweep in self.sweeps
-            for variant in self.sweep_variants(sweep)
+            for enhancer in self.sweep_enhancers(sweep)
             for keys in self.keys
             for n in self.severities
         ]
@@ -50,7 +50,8 @@ class NamedTargets:
     def sweep_outputs(self, kind: str) -> list[str]:
         """The embeddings or retrieval file of every sweep retrieval, in `sweep_runs` order."""
         return [
-            self.sweep_file(kind, sweep, variant, n, keys, part) for part, keys, variant, sweep, n in self.sweep_runs()
+            self.sweep_file(kind, sweep, enhancer, n, keys, part)
+            for part, keys, enhancer, sweep, n in self.sweep_runs()
         ]
 
     def robustness_outputs(self) -> list[str]:

@@ -12,7 +12,7 @@ from cbir.plots import plt, save_figure
 from cbir.plots.robustness import BAND_ALPHA, remedy_label, robustness_figure
 from cbir.robustness import COLUMNS
 
-# (keys, enhancer, degradation) -> top-1 l2 accuracy at severities 1, 2, 3.
+# (keys, enhancer, sweep) -> top-1 l2 accuracy at severities 1, 2, 3.
 CURVES = {
     ("standard", "none", "gaussian"): (80, 60, 40),
     ("standard", "denoiser", "gaussian"): (85, 75, 65),
@@ -43,11 +43,11 @@ LEGEND = [
 def table(curves=CURVES, half_width=4.0) -> pd.DataFrame:
     """robustness.csv rows: each value with the interval value -+ half_width (severity 2: twice that)."""
     rows = []
-    for (keys, enhancer, degradation), values in curves.items():
+    for (keys, enhancer, sweep), values in curves.items():
         for severity, value in enumerate(values, 1):
             width = half_width * (2 if severity == 2 else 1)
-            rows.append((keys, enhancer, degradation, severity, "l2", 1, float(value), value - width, value + width))
-            rows.append((keys, enhancer, degradation, severity, "cosine", 1, 5.0, 4.0, 6.0))  # not drawn
+            rows.append((keys, enhancer, sweep, severity, "l2", 1, float(value), value - width, value + width))
+            rows.append((keys, enhancer, sweep, severity, "cosine", 1, 5.0, 4.0, 6.0))  # not drawn
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
@@ -68,7 +68,7 @@ def test_panels_lines_and_legend():
     axes = fig.get_axes()
     assert len(axes) == 4  # a 2 x 3 grid with the two spare cells removed
     assert [ax.get_title() for ax in axes] == ["gaussian", "lowres", "speckle", "motion_blur"]
-    # Remedy lines of each degradation, plus one clean line per key set.
+    # Remedy lines of each sweep, plus one clean line per key set.
     assert [len(ax.lines) for ax in axes] == [4 + 2, 3 + 2, 2 + 2, 3 + 2]
     for ax in axes:
         assert ax.get_ylim() == (0, 100)
@@ -178,10 +178,8 @@ def test_severity_ticks_show_the_parameter_values():
     curves = {key: value for key, value in CURVES.items() if key[2] in ("gaussian", "lowres")}
     labelled = table(curves)
     values = {"gaussian": ("sigma", ["0.04", "0.07", "0.1"]), "lowres": ("level", ["1", "[1, 1, 2]", "[1, 2]"])}
-    labelled["parameter"] = [values[d][0] for d in labelled["degradation"]]
-    labelled["value"] = [
-        values[d][1][s - 1] for d, s in zip(labelled["degradation"], labelled["severity"], strict=True)
-    ]
+    labelled["parameter"] = [values[d][0] for d in labelled["sweep"]]
+    labelled["value"] = [values[d][1][s - 1] for d, s in zip(labelled["sweep"], labelled["severity"], strict=True)]
     fig = robustness_figure(labelled, clean=CLEAN, distance="l2", k=1)
     gaussian, lowres = fig.get_axes()
     assert [t.get_text() for t in gaussian.get_xticklabels()] == ["0.04", "0.07", "0.1"]
@@ -195,7 +193,7 @@ def test_severity_ticks_show_the_parameter_values():
     assert fig.get_axes()[0].get_xticklabels()[2].get_rotation() == 30  # long labels slant
     plt.close(fig)
     # a CSV of numbers alone reads back as floats
-    only = labelled[labelled["degradation"] == "gaussian"].assign(value=lambda f: f["value"].astype(float))
+    only = labelled[labelled["sweep"] == "gaussian"].assign(value=lambda f: f["value"].astype(float))
     fig = robustness_figure(only, clean=CLEAN, distance="l2", k=1)
     assert [t.get_text() for t in fig.get_axes()[0].get_xticklabels()] == ["0.04", "0.07", "0.1"]
     plt.close(fig)

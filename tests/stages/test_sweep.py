@@ -62,8 +62,8 @@ def folder(tmp_path):
     return tmp_path
 
 
-def paths(folder, kind, variant, keys=None):
-    where = folder / kind / (keys or "") / variant
+def paths(folder, kind, enhancer, keys=None):
+    where = folder / kind / (keys or "") / enhancer
     return [where / f"s{n}.h5" for n in (1, 2, 3)]
 
 
@@ -112,16 +112,16 @@ def test_sweep_stages_write_query_sets_like_degrade_queries_and_the_table_recomp
     assert read_image_set(paths(folder, "queries", "median")[0]).attrs["enhancer"] == "median"
 
     runs, embeddings, results = [], [], []
-    for variant in ("none", "median"):
+    for enhancer in ("none", "median"):
         for keys in ("standard", "robust"):
             retrieve_sweep(
                 model=folder / f"{keys}.pt",
                 gallery=folder / f"gallery_{keys}.h5",
-                queries=paths(folder, "queries", variant),
-                embeddings=paths(folder, "embeddings", variant, keys),
-                results=paths(folder, "retrieval", variant, keys),
+                queries=paths(folder, "queries", enhancer),
+                embeddings=paths(folder, "embeddings", enhancer, keys),
+                results=paths(folder, "retrieval", enhancer, keys),
                 sweep="gaussian",
-                variant=variant,
+                enhancer=enhancer,
                 runtime=CPU_RUNTIME,
                 batch_size=16,
                 distances=["l2", "cosine"],
@@ -129,9 +129,9 @@ def test_sweep_stages_write_query_sets_like_degrade_queries_and_the_table_recomp
                 chunk_size=8,
                 threads=1,
             )
-            runs += [(keys, variant, "gaussian", n) for n in (1, 2, 3)]
-            embeddings += paths(folder, "embeddings", variant, keys)
-            results += paths(folder, "retrieval", variant, keys)
+            runs += [(keys, enhancer, "gaussian", n) for n in (1, 2, 3)]
+            embeddings += paths(folder, "embeddings", enhancer, keys)
+            results += paths(folder, "retrieval", enhancer, keys)
     # each key set's clean test queries, searched like every query set
     clean_files = {}
     for keys in ("standard", "robust"):
@@ -172,7 +172,7 @@ def test_sweep_stages_write_query_sets_like_degrade_queries_and_the_table_recomp
     assert list(stored.columns) == list(CSV_COLUMNS)
     assert len(stored) == len(runs) * 2 * 2  # the test split only, x distances x ks
     # every top-k accuracy recomputed from the stored embeddings' labels and top-k indices alone
-    for (keys, variant, _, n), embedding, result in zip(runs, embeddings, results, strict=True):
+    for (keys, enhancer, _, n), embedding, result in zip(runs, embeddings, results, strict=True):
         gallery = read_embeddings(folder / f"gallery_{keys}.h5").labels
         labels = read_embeddings(embedding).labels
         stored_results, _ = read_retrieval(result)
@@ -195,7 +195,7 @@ def test_sweep_stages_write_query_sets_like_degrade_queries_and_the_table_recomp
                 want = 100 * np.mean((gallery[indices[:, :k]] == labels[:, None]).any(1))
                 row = stored[
                     (stored["keys"] == keys)
-                    & (stored["enhancer"] == variant)
+                    & (stored["enhancer"] == enhancer)
                     & (stored["severity"] == n)
                     & (stored["distance"] == distance)
                     & (stored["k"] == k)
@@ -216,7 +216,7 @@ def test_sweep_stages_write_query_sets_like_degrade_queries_and_the_table_recomp
 
 
 CSV_COLUMNS = (
-    *("keys", "enhancer", "degradation", "severity", "parameter", "value"),
+    *("keys", "enhancer", "sweep", "severity", "parameter", "value"),
     *("distance", "k", "top_k_accuracy", "low", "high"),
 )
 

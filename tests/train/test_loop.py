@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from train.toydata import CLASSIFIER, CPU, DENOISE, DENOISER, FEATURE_DENOISER, RESIDUAL_DENOISER, UPSCALER, toy_splits
 
 from cbir.checkpoint import read_checkpoint
-from cbir.device import runtime
+from cbir.device import placement
 from cbir.inference import embed
 from cbir.networks import Classifier, build
 from cbir.train.loop import Trained, TrainingDiverged, digest, history_fields, partial_path, train
@@ -29,7 +29,7 @@ def classifier_task(recipe=CLASSIFIER) -> ClassifierTask:
         heldout_labels=heldout_labels,
         recipe=recipe,
         seed=0,
-        rt=runtime(CPU, 1),
+        placement=placement(CPU, 1),
     )
 
 
@@ -40,7 +40,7 @@ def enhancer_task(name="upscaler", recipe=UPSCALER, classifier=None, cls=Enhance
         heldout_images=SPLITS["test"][0],
         recipe=recipe,
         seed=0,
-        rt=runtime(CPU, 1),
+        placement=placement(CPU, 1),
         rescale="minmax",
         classifier=classifier,
     )
@@ -52,7 +52,7 @@ def toy_classifier(seed=0) -> Classifier:
 
 
 def run(task, partial, stop_after=None) -> Trained | None:
-    return train(task, digests=DIGESTS, source="toy", settings=CPU, partial=partial, stop_after=stop_after)
+    return train(task, digests=DIGESTS, source="toy", runtime=CPU, partial=partial, stop_after=stop_after)
 
 
 def same_weights(a: dict, b: dict) -> bool:
@@ -146,7 +146,7 @@ def test_digests_change_the_fingerprint(tmp_path):
     partial = tmp_path / "upscaler.pt.partial"
     assert run(enhancer_task(), partial, stop_after=1) is None
     other = {"train": DIGESTS["test"], "test": DIGESTS["train"]}
-    trained = train(enhancer_task(), digests=other, source="toy", settings=CPU, partial=partial, stop_after=None)
+    trained = train(enhancer_task(), digests=other, source="toy", runtime=CPU, partial=partial, stop_after=None)
     assert len(trained.history) == 3
     assert trained.meta["fingerprint"]["data"] == other
 
@@ -237,10 +237,10 @@ def test_colour_classifier_checkpoint_describes_a_colour_network(tmp_path):
         heldout_labels=heldout_labels,
         recipe={**CLASSIFIER, "epochs": 1},
         seed=0,
-        rt=runtime(CPU, 1),
+        placement=placement(CPU, 1),
     )
     trained = train(
-        task, digests=COLOUR_DIGESTS, source="toy", settings=CPU, partial=tmp_path / "c.partial", stop_after=None
+        task, digests=COLOUR_DIGESTS, source="toy", runtime=CPU, partial=tmp_path / "c.partial", stop_after=None
     )
     meta = trained.meta
     assert meta["arch_args"] == {"arch": "resnet18", "num_classes": 5, "head": "fc", "image_channels": 3}
@@ -259,12 +259,12 @@ def test_colour_enhancer_resume_is_exact(tmp_path):
             heldout_images=COLOUR["test"][0],
             recipe={**RESIDUAL_DENOISER, "epochs": 2},
             seed=0,
-            rt=runtime(CPU, 1),
+            placement=placement(CPU, 1),
             rescale="minmax",
         )
 
     def run_colour(partial, stop_after=None):
-        return train(task(), digests=COLOUR_DIGESTS, source="toy", settings=CPU, partial=partial, stop_after=stop_after)
+        return train(task(), digests=COLOUR_DIGESTS, source="toy", runtime=CPU, partial=partial, stop_after=stop_after)
 
     whole = run_colour(tmp_path / "whole.partial")
     assert whole.meta["arch_args"]["image_channels"] == 3 and whole.meta["input_size"] == [32, 32, 3]

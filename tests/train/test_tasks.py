@@ -22,7 +22,7 @@ from train.toydata import (
 )
 
 from cbir.degrade import degrade
-from cbir.device import runtime
+from cbir.device import placement
 from cbir.imagemath import normalize, unit_range
 from cbir.networks import Classifier
 from cbir.seeding import torch_seed
@@ -48,7 +48,7 @@ def classifier_task(seed=0, recipe=CLASSIFIER, **key_set) -> ClassifierTask:
         heldout_labels=heldout_labels,
         recipe=recipe,
         seed=seed,
-        rt=runtime(CPU, 1),
+        placement=placement(CPU, 1),
         **key_set,
     )
 
@@ -60,7 +60,7 @@ def enhancer_task(name="upscaler", recipe=UPSCALER, seed=0, images=None, classif
         heldout_images=SPLITS["test"][0] if images is None else images,
         recipe=recipe,
         seed=seed,
-        rt=runtime(CPU, 1),
+        placement=placement(CPU, 1),
         rescale="minmax",
         classifier=classifier,
         classifier_path=None if classifier is None else "models/classifier.pt",
@@ -402,7 +402,7 @@ def colour_classifier_task(recipe=CLASSIFIER, heldout=None, **key_set) -> Classi
         heldout_labels=heldout_labels,
         recipe=recipe,
         seed=0,
-        rt=runtime(CPU, 1),
+        placement=placement(CPU, 1),
         **key_set,
     )
 
@@ -414,7 +414,7 @@ def colour_enhancer_task(name="denoiser", recipe=DENOISER, classifier=None) -> E
         heldout_images=COLOUR["test"][0],
         recipe=recipe,
         seed=0,
-        rt=runtime(CPU, 1),
+        placement=placement(CPU, 1),
         rescale="minmax",
         classifier=classifier,
         classifier_path=None if classifier is None else "models/classifier.pt",

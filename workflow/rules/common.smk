@@ -9,7 +9,7 @@ import psutil
 from snakemake.logging import logger
 
 from cbir.config import severity_specs, validate_config
-from cbir.layout import RunLayout
+from cbir.layout import RunLayout, restored_name
 from cbir.norb import KINDS, official_name
 from cbir.resources import estimates, memory_warnings
 
@@ -27,12 +27,14 @@ for _name in (
 ).split():
     globals()[_name] = getattr(LAYOUT, _name.lower())
 SEARCHED = LAYOUT.calibration_searched  # what one replicate's calibration search covers
+# A restored query set's file name (<query>__<enhancer>, built by cbir.layout) as wildcards.
+RESTORED_SET = restored_name("{query}", "{enhancer}")
 for _name in (
     "replicate_seed judge_tag folder_inputs restored_sets classifier_model "
     "classifier_recipe classifier_expectation enhancer_expectation search_outputs "
-    "search_plan final_outputs sweep_files sweep_runs sweep_outputs robustness_outputs "
-    "calibration_file calibration_runs calibration_images calibration_searches "
-    "calibration_reads calibration_outputs"
+    "search_plan final_outputs sweep_files sweep_runs sweep_outputs sweep_enhancer_constraint "
+    "robustness_outputs calibration_file calibration_runs calibration_images "
+    "calibration_searches calibration_reads calibration_outputs"
 ).split():
     globals()[_name] = getattr(LAYOUT, _name)
 
@@ -52,13 +54,13 @@ enhancement_inputs = unpacking(
 )
 tuning_inputs = unpacking(LAYOUT.tuning_inputs, "enhancer")
 sweep_enhancement_inputs = unpacking(
-    LAYOUT.sweep_enhancement_inputs, "sweep", "variant", "part"
+    LAYOUT.sweep_enhancement_inputs, "sweep", "enhancer", "part"
 )
 enhancer_training_inputs = unpacking(LAYOUT.enhancer_training_inputs, "enhancer", "rep")
 feature_classifier_expectation = unpacking(
     LAYOUT.feature_classifier_expectation, "enhancer", "rep"
 )
-search_inputs = unpacking(LAYOUT.search_inputs, "keyset", "rep", "part")
+search_inputs = unpacking(LAYOUT.search_inputs, "key_set", "rep", "part")
 judge_inputs = unpacking(LAYOUT.judge_inputs, "rep", "part")
 searches = unpacking(LAYOUT.searches, "part")
 

@@ -32,11 +32,11 @@ rule enhance_queries:
     input:
         unpack(enhancement_inputs),
     output:
-        f"{RESULTS}/queries/{{part}}{{query}}__{{enhancer}}{{rep}}.h5",
+        f"{RESULTS}/queries/{{part}}{RESTORED_SET}{{rep}}.h5",
     log:
-        f"{LOGS}/enhance_queries/{{part}}{{query}}__{{enhancer}}{{rep}}.log",
+        f"{LOGS}/enhance_queries/{{part}}{RESTORED_SET}{{rep}}.log",
     benchmark:
-        f"{LOGS}/benchmarks/enhance_queries/{{part}}{{query}}__{{enhancer}}{{rep}}.tsv"
+        f"{LOGS}/benchmarks/enhance_queries/{{part}}{RESTORED_SET}{{rep}}.tsv"
     threads: 8
     resources:
         mem_mb=MEM_MB["enhance_queries"],

@@ -4,21 +4,21 @@
 # The gallery (the training split) has a rule of its own: the severity sweeps search it too.
 rule embed_gallery:
     input:
-        model=lambda wc: classifier_model(wc.keyset, wc.rep),
+        model=lambda wc: classifier_model(wc.key_set, wc.rep),
         images=f"{RESULTS}/data/train.h5",
     output:
-        f"{RESULTS}/embeddings/{{keyset}}{{rep}}/gallery.h5",
+        f"{RESULTS}/embeddings/{{key_set}}{{rep}}/gallery.h5",
     log:
-        f"{LOGS}/embed_images/{{keyset}}{{rep}}/gallery.log",
+        f"{LOGS}/embed_images/{{key_set}}{{rep}}/gallery.log",
     benchmark:
-        f"{LOGS}/benchmarks/embed_gallery/{{keyset}}{{rep}}.tsv"
+        f"{LOGS}/benchmarks/embed_gallery/{{key_set}}{{rep}}.tsv"
     threads: 8
     resources:
         mem_mb=MEM_MB["embed_images"],
         gpu=GPU,
     params:
         name="gallery",
-        expect=lambda wc: classifier_expectation(wc.keyset, wc.rep),
+        expect=lambda wc: classifier_expectation(wc.key_set, wc.rep),
         runtime=config["runtime"],
         batch_size=config["inference"]["batch_size"],
     script:
@@ -35,16 +35,16 @@ rule search_queries:
         embeddings=search_outputs("embeddings", SEARCHED_SHARED, SEARCHED_OWN),
         results=search_outputs("retrieval", SEARCHED_SHARED, SEARCHED_OWN),
     log:
-        f"{LOGS}/search_queries/{{keyset}}{{rep}}/{{part}}queries.log",
+        f"{LOGS}/search_queries/{{key_set}}{{rep}}/{{part}}queries.log",
     benchmark:
-        f"{LOGS}/benchmarks/search_queries/{{keyset}}{{rep}}/{{part}}queries.tsv"
+        f"{LOGS}/benchmarks/search_queries/{{key_set}}{{rep}}/{{part}}queries.tsv"
     threads: 8
     resources:
         mem_mb=MEM_MB["search_queries"],
         gpu=GPU,
     params:
         names=SEARCHED_SHARED + SEARCHED_OWN,
-        expect=lambda wc: classifier_expectation(wc.keyset, wc.rep),
+        expect=lambda wc: classifier_expectation(wc.key_set, wc.rep),
         runtime=config["runtime"],
         batch_size=config["inference"]["batch_size"],
         # not the whole section: a change of retrieval.ks reruns the tables only

@@ -1,5 +1,5 @@
 # Severity sweeps (config `sweeps`, beyond the paper): each sweep's query sets at every severity,
-# on the test split and on the validation split (where each degradation's best restorer is
+# on the test split and on the validation split (where each sweep's best restorer is
 # chosen), restored by its enhancers, embedded and searched with every key set; one job per
 # sweep and step so that editing one severity table reruns that sweep's jobs only
 # (cbir.stages.sweep).
@@ -38,20 +38,18 @@ rule enhance_sweep:
     input:
         unpack(sweep_enhancement_inputs),
     output:
-        sweep_files("queries", "{sweep}", "{variant}", part="{part}"),
+        sweep_files("queries", "{sweep}", "{enhancer}", part="{part}"),
     log:
-        f"{LOGS}/enhance_sweep/{{part}}{{sweep}}/{{variant}}.log",
+        f"{LOGS}/enhance_sweep/{{part}}{{sweep}}/{{enhancer}}.log",
     benchmark:
-        f"{LOGS}/benchmarks/enhance_sweep/{{part}}{{sweep}}/{{variant}}.tsv"
-    wildcard_constraints:
-        variant="|".join(USED) or "(?!)",
+        f"{LOGS}/benchmarks/enhance_sweep/{{part}}{{sweep}}/{{enhancer}}.tsv"
     threads: 8
     resources:
         mem_mb=MEM_MB["enhance_queries"],
-        gpu=lambda wc: GPU * int(wc.variant in TRAINED),
+        gpu=lambda wc: GPU * int(wc.enhancer in TRAINED),
     params:
-        enhancer=lambda wc: config["enhancers"][wc.variant],
-        expect=lambda wc: enhancer_expectation(wc.variant),
+        enhancer=lambda wc: config["enhancers"][wc.enhancer],
+        expect=lambda wc: enhancer_expectation(wc.enhancer),
         runtime=config["runtime"],
         batch_size=config["inference"]["batch_size"],
     script:
@@ -60,24 +58,26 @@ rule enhance_sweep:
 
 rule retrieve_sweep:
     input:
-        model=lambda wc: classifier_model(wc.keyset),
-        gallery=f"{RESULTS}/embeddings/{{keyset}}/gallery.h5",
-        queries=lambda wc: sweep_files("queries", wc.sweep, wc.variant, part=wc.part),
+        model=lambda wc: classifier_model(wc.key_set),
+        gallery=f"{RESULTS}/embeddings/{{key_set}}/gallery.h5",
+        queries=lambda wc: sweep_files("queries", wc.sweep, wc.enhancer, part=wc.part),
     output:
         embeddings=sweep_files(
-            "embeddings", "{sweep}", "{variant}", "{keyset}", "{part}"
+            "embeddings", "{sweep}", "{enhancer}", "{key_set}", "{part}"
         ),
-        results=sweep_files("retrieval", "{sweep}", "{variant}", "{keyset}", "{part}"),
+        results=sweep_files("retrieval", "{sweep}", "{enhancer}", "{key_set}", "{part}"),
     log:
-        f"{LOGS}/retrieve_sweep/{{part}}{{sweep}}/{{keyset}}/{{variant}}.log",
+        f"{LOGS}/retrieve_sweep/{{part}}{{sweep}}/{{key_set}}/{{enhancer}}.log",
     benchmark:
-        f"{LOGS}/benchmarks/retrieve_sweep/{{part}}{{sweep}}/{{keyset}}/{{variant}}.tsv"
+        f"{LOGS}/benchmarks/retrieve_sweep/{{part}}{{sweep}}/{{key_set}}/{{enhancer}}.tsv"
+    wildcard_constraints:
+        enhancer=sweep_enhancer_constraint(),  # `none` too: the unrestored image sets
     threads: 8
     resources:
         mem_mb=MEM_MB["search_queries"],
         gpu=GPU,
     params:
-        expect=lambda wc: classifier_expectation(wc.keyset),
+        expect=lambda wc: classifier_expectation(wc.key_set),
         runtime=config["runtime"],
         batch_size=config["inference"]["batch_size"],
         distances=config["retrieval"]["distances"],
@@ -90,14 +90,16 @@ rule retrieve_sweep:
 rule evaluate_robustness:
     input:
         retrieval=f"{RESULTS}/tables/retrieval.csv",
-        galleries=expand(f"{RESULTS}/embeddings/{{keyset}}/gallery.h5", keyset=KEYS),
+        galleries=expand(f"{RESULTS}/embeddings/{{key_set}}/gallery.h5", key_set=KEYS),
         embeddings=sweep_outputs("embeddings"),
         results=sweep_outputs("retrieval"),
         # each key set's clean test queries (the clean error of the relative mCE)
         clean_embeddings=expand(
-            f"{RESULTS}/embeddings/{{keyset}}/{CLEAN}.h5", keyset=KEYS
+            f"{RESULTS}/embeddings/{{key_set}}/{CLEAN}.h5", key_set=KEYS
         ),
-        clean_results=expand(f"{RESULTS}/retrieval/{{keyset}}/{CLEAN}.h5", keyset=KEYS),
+        clean_results=expand(
+            f"{RESULTS}/retrieval/{{key_set}}/{CLEAN}.h5", key_set=KEYS
+        ),
     output:
         csv=report(
             f"{RESULTS}/tables/robustness.csv",

@@ -21,7 +21,7 @@ rule train_classifier:
         mem_mb=MEM_MB["train_classifier"],
     params:
         recipe=lambda wc: classifier_recipe(KEYS_OF[wc.classifier]),
-        keyset=lambda wc: KEYS_OF[wc.classifier],
+        key_set=lambda wc: KEYS_OF[wc.classifier],
         runtime=config["runtime"],
         seed=lambda wc: replicate_seed(wc.rep),
         rescale=config["degradation"]["rescale"],

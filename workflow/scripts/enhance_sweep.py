@@ -11,7 +11,7 @@ if __name__ == "__main__":
         tuned=snakemake.input.get("tuned"),
         outputs=list(snakemake.output),
         sweep=snakemake.wildcards.sweep,
-        name=snakemake.wildcards.variant,
+        name=snakemake.wildcards.enhancer,
         enhancer=snakemake.params.enhancer,
         runtime=snakemake.params.runtime,
         batch_size=snakemake.params.batch_size,

@@ -12,7 +12,7 @@ if __name__ == "__main__":
         embeddings=list(snakemake.output.embeddings),
         results=list(snakemake.output.results),
         sweep=snakemake.wildcards.sweep,
-        variant=snakemake.wildcards.variant,
+        enhancer=snakemake.wildcards.enhancer,
         runtime=snakemake.params.runtime,
         batch_size=snakemake.params.batch_size,
         distances=list(snakemake.params.distances),

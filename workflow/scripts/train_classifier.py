@@ -16,5 +16,5 @@ if __name__ == "__main__":
         threads=snakemake.threads,
         name=snakemake.wildcards.classifier,
         rescale=snakemake.params.rescale,
-        keys=snakemake.params.keyset,  # the key set the checkpoint records
+        keys=snakemake.params.key_set,  # the key set the checkpoint records
     )

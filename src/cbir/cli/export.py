@@ -71,7 +71,7 @@ def _size(n: float) -> str:
 def describe_run(run: Run) -> dict[str, str]:
     """One row of `cbir runs`; what a run lacks (an older or unfinished one) shows as "-"."""
     attrs, shape = read_h5_attrs(run.file("data", "train.h5"))
-    config = run.config or {}
+    config = run.recorded_config or {}
     source = (config.get("dataset") or {}).get("source") or attrs.get("source") or "-"
     image = "-" if shape is None else f"{shape[1]}x{shape[2]} {'colour' if len(shape) == 4 else 'grey'}"
     keys = run.key_sets()

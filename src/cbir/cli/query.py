@@ -129,7 +129,7 @@ def query(args, out: TextIO, err: TextIO) -> int:
     model, gallery_path, model_keys = run.searched_by(args.keys, args.replicate)
     specs = complete_degradations(args.degrade) if args.degrade else []
     restorer = run.restorer(args.enhancer, args.replicate) if args.enhancer else None
-    settings = run.settings()
+    config = run.config()
     gallery = read_embeddings(gallery_path)
     n_gallery = len(gallery.features)
     if args.k > n_gallery:
@@ -147,12 +147,12 @@ def query(args, out: TextIO, err: TextIO) -> int:
     from cbir.stages.common import check_gallery_model, load_network
 
     runtime, threads = {"device": args.device}, torch.get_num_threads()
-    batch_size = int(settings["inference"]["batch_size"])
+    batch_size = int(config["inference"]["batch_size"])
     stages = {"input": decoded}
     if specs:
         from cbir.degrade import degrade
 
-        rescale = settings["degradation"]["rescale"]
+        rescale = config["degradation"]["rescale"]
         stages["degraded"] = degrade(decoded, specs, seed=run.seed(), stream=STREAM, rescale=rescale, threads=1)
     if restorer is not None:
         # the enhance stage's own restoration of in-memory images (network or classical method)
@@ -194,7 +194,7 @@ def query(args, out: TextIO, err: TextIO) -> int:
     )
     check_gallery_model(model, meta, gallery_path, gallery.attrs)
     features = embed(net, searched, batch_size=batch_size)
-    chunk_size = int(settings["retrieval"]["chunk_size"])
+    chunk_size = int(config["retrieval"]["chunk_size"])
     indices, scores = topk(features, gallery.features, k=args.k, distance=args.distance, chunk_size=chunk_size)
 
     how = [f"degraded by {' or '.join(map(describe_spec, specs))}"] if specs else []

@@ -18,7 +18,7 @@ from pathlib import Path
 import h5py
 import yaml
 
-from cbir.layout import JUDGE, STANDARD, classifier_name, tag_of
+from cbir.layout import JUDGE, STANDARD, classifier_name, split_restored, tag_of
 
 __all__ = ["JUDGE", "STANDARD", "CliError", "Run", "classifier_name", "default_config", "tag_of"]
 
@@ -79,7 +79,7 @@ class Run:
         return str(self.path / path.relative_to(self.path))
 
     @functools.cached_property
-    def config(self) -> dict | None:
+    def recorded_config(self) -> dict | None:
         """The run's recorded config (config.yaml, every default filled); None for runs made before
         runs recorded it."""
         path = self.file("config.yaml")
@@ -93,9 +93,9 @@ class Run:
             raise CliError(f"{path}: not a config (a mapping expected)")
         return config
 
-    def settings(self) -> dict:
+    def config(self) -> dict:
         """The recorded config, else the schema's defaults (batch size, chunk size, rescale)."""
-        return self.config if self.config is not None else default_config()
+        return self.recorded_config if self.recorded_config is not None else default_config()
 
     @property
     def digest(self) -> str | None:
@@ -118,8 +118,8 @@ class Run:
         return sorted(found)
 
     def replicate_count(self) -> int:
-        if self.config is not None and isinstance(self.config.get("replicates"), int):
-            return self.config["replicates"]
+        if self.recorded_config is not None and isinstance(self.recorded_config.get("replicates"), int):
+            return self.recorded_config["replicates"]
         return max(self.replicates(), default=-1) + 1
 
     def key_sets(self) -> list[str]:
@@ -132,9 +132,10 @@ class Run:
 
     def query_sets(self) -> list[str]:
         """The configured query sets, else those the run degraded (queries/<name>.h5)."""
-        if self.config is not None and isinstance(self.config.get("queries"), dict):
-            return list(self.config["queries"])
-        return sorted(p.stem for p in self.file("queries").glob("*.h5") if "__" not in p.stem and "@" not in p.stem)
+        if self.recorded_config is not None and isinstance(self.recorded_config.get("queries"), dict):
+            return list(self.recorded_config["queries"])
+        stems = [p.stem for p in self.file("queries").glob("*.h5")]
+        return sorted(s for s in stems if not split_restored(s)[1] and "@" not in s)
 
     def learned_enhancers(self, replicate: int = 0) -> list[str]:
         """The trained restorers of a replicate (models/<name>{tag}.pt other than classifiers)."""
@@ -193,7 +194,7 @@ class Run:
         tuning/<name>.json."""
         from cbir.tuning import auto_params
 
-        config = self.config
+        config = self.recorded_config
         known = (config or {}).get("enhancers") or {}
         recipe = known.get(name) if isinstance(known, dict) else None
         checkpoint = self.file("models", f"{name}{tag_of(replicate)}.pt")
@@ -227,8 +228,8 @@ class Run:
     def seed(self) -> int:
         """The run's master seed: the recorded config's, else that of replicate 0's standard
         classifier, which trains with the master seed (common.smk: replicate_seed)."""
-        if self.config is not None and "seed" in self.config:
-            return int(self.config["seed"])
+        if self.recorded_config is not None and "seed" in self.recorded_config:
+            return int(self.recorded_config["seed"])
         from cbir.checkpoint import read_checkpoint
 
         return int(read_checkpoint(self.file("models", "classifier.pt"))["meta"]["seed"])

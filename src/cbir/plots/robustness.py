@@ -1,5 +1,5 @@
-"""Severity sweeps: top-k accuracy against the severity of each degradation (ImageNet-C style
-robustness curves), one panel per degradation, one line per remedy (key set x restorer), each
+"""Severity sweeps: top-k accuracy against the severity of each sweep's degradation (ImageNet-C
+style robustness curves), one panel per sweep, one line per remedy (key set x restorer), each
 with a light band for its 95 % interval so that overlapping remedies read as indistinguishable.
 Severities are evenly spaced and labelled with the parameter value each stands for."""
 
@@ -49,7 +49,7 @@ def severity_ticks(part: pd.DataFrame, severities: list[int]) -> tuple[list[str]
 
 def robustness_figure(table: pd.DataFrame, *, clean: Mapping[str, float], distance: str, k: int) -> plt.Figure:
     """Top-k accuracy (%) against severity at one distance and k, from robustness.csv
-    (`cbir.robustness.CSV_COLUMNS`; `parameter` and `value` may be absent): one panel per degradation (table order, up to three per row),
+    (`cbir.robustness.CSV_COLUMNS`; `parameter` and `value` may be absent): one panel per sweep (table order, up to three per row),
     one line with markers per (keys, enhancer): its colour the restorer's (grey: none), its line
     style the key set's (`RemedyStyles`), the same in every panel, over a light band of that
     colour from `low` to `high` (its interval; none where the table has no such columns); per
@@ -59,22 +59,24 @@ def robustness_figure(table: pd.DataFrame, *, clean: Mapping[str, float], distan
     rows = table[(table["distance"] == distance) & (table["k"] == k)]
     if rows.empty:
         raise ValueError(f"no robustness rows for distance {distance!r} and k={k}")
-    degradations = list(dict.fromkeys(rows["degradation"]))
-    keysets = ordered(rows["keys"], [STANDARD])
+    sweeps = list(dict.fromkeys(rows["sweep"]))
+    key_sets = ordered(rows["keys"], [STANDARD])
     remedies = [
-        (keys, enhancer) for keys in keysets for enhancer in ordered(rows.loc[rows["keys"] == keys, "enhancer"], [NONE])
+        (keys, enhancer)
+        for keys in key_sets
+        for enhancer in ordered(rows.loc[rows["keys"] == keys, "enhancer"], [NONE])
     ]
-    labels = [remedy_label(*r) for r in remedies] + [clean_label(keys) for keys in keysets if keys in clean]
+    labels = [remedy_label(*r) for r in remedies] + [clean_label(keys) for keys in key_sets if keys in clean]
     styles = RemedyStyles()  # colour: the restorer; line style: the key set
 
-    n_cols = min(COLUMNS_MAX, len(degradations))
-    n_rows = math.ceil(len(degradations) / n_cols)
+    n_cols = min(COLUMNS_MAX, len(sweeps))
+    n_rows = math.ceil(len(sweeps) / n_cols)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.6 * n_cols, 3.0 * n_rows + 0.9), squeeze=False, sharey=True)
-    for ax in axes.flat[len(degradations) :]:
+    for ax in axes.flat[len(sweeps) :]:
         fig.delaxes(ax)
     handles = {}
-    for ax, degradation in zip(axes.flat, degradations, strict=False):
-        part = rows[rows["degradation"] == degradation]
+    for ax, sweep in zip(axes.flat, sweeps, strict=False):
+        part = rows[rows["sweep"] == sweep]
         for keys, enhancer in remedies:
             line = part[(part["keys"] == keys) & (part["enhancer"] == enhancer)].sort_values("severity")
             if line.empty:
@@ -95,7 +97,7 @@ def robustness_figure(table: pd.DataFrame, *, clean: Mapping[str, float], distan
                 label=label,
                 zorder=2,
             )
-        for keys in keysets:
+        for keys in key_sets:
             if keys in clean and keys in set(part["keys"]):
                 label = clean_label(keys)
                 style = styles.linestyle(keys)
@@ -106,7 +108,7 @@ def robustness_figure(table: pd.DataFrame, *, clean: Mapping[str, float], distan
         ax.set_xticks(severities, ticks, fontsize=8, rotation=30 if slanted else 0, ha="right" if slanted else "center")
         ax.set_xlim(min(severities) - 0.3, max(severities) + 0.3)
         ax.set_ylim(0, 100)
-        ax.set_title(degradation, fontsize=10)
+        ax.set_title(sweep, fontsize=10)
         ax.set_xlabel(parameter)
         ax.grid(alpha=0.3)
     for row in axes:

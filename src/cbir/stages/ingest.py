@@ -157,13 +157,16 @@ def ingest_folder(
     """Rule ingest_folder: the image folder of config `dataset.folder` -> the image sets
     `train_all` and `test` (`image_size` px; `channels` 1: uint8 [N, H, W], 3: [N, H, W, 3]) and the JSON `report`; `seed` draws
     the test split when the folder gives none. See the module docstring."""
-    settings = {**DEFAULTS, **dict(folder)}
-    if settings["on_bad_image"] not in ("error", "skip"):
-        raise ValueError(f"config key 'dataset.folder.on_bad_image': {settings['on_bad_image']!r}, not error or skip")
+    folder_config = {**DEFAULTS, **dict(folder)}
+    if folder_config["on_bad_image"] not in ("error", "skip"):
+        raise ValueError(
+            f"config key 'dataset.folder.on_bad_image': {folder_config['on_bad_image']!r}, not error or skip"
+        )
     if channels not in (1, 3):
         raise ValueError(f"config key 'dataset.channels': {channels}, not 1 (grey) or 3 (colour)")
-    root, skip, max_pixels = Path(settings["path"]), settings["on_bad_image"] == "skip", int(settings["max_pixels"])
-    found = scan(root, settings["manifest"])
+    root, skip = Path(folder_config["path"]), folder_config["on_bad_image"] == "skip"
+    max_pixels = int(folder_config["max_pixels"])
+    found = scan(root, folder_config["manifest"])
     classes = found.classes
     given_splits = found.layout == "splits" or any(e.split for e in found.entries) or any(e.split for e, _ in found.bad)
     given_validation = any(e.split == "validation" for e in found.entries)
@@ -188,7 +191,7 @@ def ingest_folder(
         kept = [e for e, r in zip(found.entries, reasons, strict=True) if r is None or not skip]
         problems = list(found.problems)
         if not given_splits:
-            kept, more = assign_test(kept, test_share=float(settings["test_share"]), seed=seed)
+            kept, more = assign_test(kept, test_share=float(folder_config["test_share"]), seed=seed)
             problems += more
         problems += check_entries(kept, classes, str(root))
         if problems:
@@ -244,7 +247,7 @@ def ingest_folder(
             "source": "folder",
             "classes": classes,
             "folder": str(root),
-            "manifest": None if settings["manifest"] is None else str(settings["manifest"]),
+            "manifest": None if folder_config["manifest"] is None else str(folder_config["manifest"]),
             "layout": found.layout,
             "channels": int(channels),
             "image_size": int(image_size),
@@ -257,7 +260,7 @@ def ingest_folder(
         summary = {
             "source": "folder",
             "settings": {
-                **{k: settings[k] for k in ("path", "manifest", "test_share", "on_bad_image", "max_pixels")},
+                **{k: folder_config[k] for k in ("path", "manifest", "test_share", "on_bad_image", "max_pixels")},
                 "image_size": int(image_size),
                 "channels": int(channels),
                 "seed": int(seed),

@@ -29,6 +29,7 @@ from cbir.h5store import (
     read_retrieval,
 )
 from cbir.imagemath import psnr, ssim
+from cbir.layout import restored_name
 from cbir.plots import save_figure
 from cbir.plots.enhancement import gap_closed_figure
 from cbir.plots.retrieval import retrieval_figure
@@ -36,7 +37,6 @@ from cbir.runtime_tables import runtime_markdown, runtime_summary
 from cbir.seeding import stream_key
 from cbir.stats import chance_levels
 from cbir.tables import (
-    SEPARATOR,
     STANDARD,
     TableError,
     enhancement_markdown,
@@ -261,7 +261,7 @@ def evaluate_enhancement(
     )
     reference = read_image_set(clean_images)
     quality = {name: _quality(reference, path) for name, path in {**degraded, **restored}.items()}
-    missing = {f"{q}{SEPARATOR}{e}" for q, names in enhance.items() for e in names} - set(quality)
+    missing = {restored_name(q, e) for q, names in enhance.items() for e in names} - set(quality)
     if missing:
         raise TableError(f"no restored image set for {sorted(missing)}")
     table = enhancement_frame(

@@ -24,17 +24,18 @@ import pandas as pd
 from cbir.evaluation import object_ids, per_query_values
 from cbir.fsutil import atomic_path
 from cbir.h5store import read_columns, read_ranking_measures, read_retrieval
+from cbir.layout import restored_name
 from cbir.plots import save_figure
 from cbir.robustness import COLUMNS, Cells, distance_order, labelled, severity_labels, summary, sweep_cells
 from cbir.robustness_tables import robustness_markdown
 from cbir.seeding import stream_key
 from cbir.stats import Resampler
-from cbir.tables import NONE, SEPARATOR, TableError
+from cbir.tables import NONE, TableError
 
 log = logging.getLogger("cbir.stages.sweep")
 
 PathLike = str | os.PathLike
-# ((keys, enhancer, degradation, severity), embeddings file, retrieval file)
+# ((keys, enhancer, sweep, severity), embeddings file, retrieval file)
 Item = tuple[tuple[str, str, str, int], PathLike, PathLike]
 PARTS = {"": "test", "validation/": "validation"}  # a sweep run's part (workflow/rules/common.smk) -> its split
 
@@ -121,7 +122,7 @@ def retrieve_sweep(
     embeddings: Sequence[PathLike],
     results: Sequence[PathLike],
     sweep: str,
-    variant: str,
+    enhancer: str,
     runtime: dict,
     batch_size: int,
     distances: list[str],
@@ -130,16 +131,16 @@ def retrieve_sweep(
     threads: int,
     expect: Mapping | None = None,
 ) -> None:
-    """Rule retrieve_sweep: each severity's image set (`queries`: unrestored, or restored by
-    the enhancer `variant`) embedded by one key set's classifier (`model`) -> `embeddings`,
+    """Rule retrieve_sweep: each severity's image set (`queries`: restored by `enhancer`, or
+    unrestored where it is `none`) embedded by one key set's classifier (`model`) -> `embeddings`,
     and its top-k and whole-ranking measures against that key set's `gallery` embeddings ->
     `results` (`retrieve_topk`, so the files are those of the configured query sets); `expect`:
     what the checkpoint must be (`load_network`)."""
     from cbir.stages.retrieve import search_query_sets
 
-    _check_count(f"sweep {sweep} ({variant})", embeddings, len(queries))
-    _check_count(f"sweep {sweep} ({variant})", results, len(queries))
-    name = sweep if variant == NONE else f"{sweep}{SEPARATOR}{variant}"
+    _check_count(f"sweep {sweep} ({enhancer})", embeddings, len(queries))
+    _check_count(f"sweep {sweep} ({enhancer})", results, len(queries))
+    name = restored_name(sweep, enhancer)
     search_query_sets(
         model=model,
         gallery=gallery,
@@ -232,7 +233,7 @@ def load_cells(
     )
 
     def runs(chosen):
-        for (keys, enhancer, degradation, severity), embedding, result in chosen:
+        for (keys, enhancer, sweep, severity), embedding, result in chosen:
             if keys not in gallery_labels:
                 raise TableError(f"{result}: no gallery for key set {keys!r} (have {sorted(gallery_labels)})")
             labels, groups = query_columns(embedding)
@@ -241,7 +242,7 @@ def load_cells(
             stored, _ = read_retrieval(result)
             measures = read_ranking_measures(result)
             values = per_query_values(gallery_labels[keys], labels, stored, measures, ks, where=str(result))
-            yield keys, enhancer, degradation, severity, values
+            yield keys, enhancer, sweep, severity, values
 
     return sweep_cells(runs(items), resampler), (sweep_cells(runs(extra), resampler) if extra else None)
 

@@ -54,7 +54,7 @@ def read_history(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 def _train(
-    task, train_set: ImageSet, heldout_set: ImageSet, model_path, history_path, settings, stop_after, identity=None
+    task, train_set: ImageSet, heldout_set: ImageSet, model_path, history_path, runtime, stop_after, identity=None
 ) -> bool:
     """Run `task`, then write the model (its meta with `identity` added: what the network is)
     and history and drop the partial checkpoint."""
@@ -69,7 +69,7 @@ def _train(
             "validation": digest(heldout_set.images, heldout_set.labels),
         },
         source=train_set.attrs.get("source"),
-        settings=settings,
+        runtime=runtime,
         partial=partial,
         stop_after=stop_after,
     )
@@ -110,10 +110,10 @@ def train_classifier(
     many epochs in total, leaving only the in-progress checkpoint.
     """
     from cbir.checkpoint import keys_of
-    from cbir.device import runtime as training_runtime
+    from cbir.device import placement as resolve_placement
     from cbir.train.tasks import ClassifierTask
 
-    rt = training_runtime(runtime, threads)
+    placement = resolve_placement(runtime, threads)
     train_set, heldout_set = read_image_set(train), read_image_set(validation)
     names = class_names(train_set.attrs, train_set.labels, train)
     held_names = class_names(heldout_set.attrs, heldout_set.labels, validation)
@@ -127,7 +127,7 @@ def train_classifier(
         heldout_labels=heldout_set.labels,
         recipe=recipe,
         seed=int(seed),
-        rt=rt,
+        placement=placement,
         name=name,
         rescale=rescale,
         class_names=names,
@@ -160,7 +160,7 @@ def train_enhancer(
     what `classifier_expect` says (`cbir.stages.common.load_network`). False when stopped early
     by `stop_after` (see `train_classifier`).
     """
-    from cbir.device import runtime as training_runtime
+    from cbir.device import placement as resolve_placement
     from cbir.stages.common import load_network
     from cbir.train.tasks import EnhancerTask, TrainingError
 
@@ -170,7 +170,7 @@ def train_enhancer(
             f"enhancers.{name}.loss.feature is {feature}: the enhancer's training needs the trained classifier "
             "checkpoint, and none was given"
         )
-    rt = training_runtime(runtime, threads)
+    placement = resolve_placement(runtime, threads)
     train_set, heldout_set = read_image_set(train), read_image_set(validation)
     net = None
     if feature > 0:  # on the training device, eval mode; trained on this image size
@@ -190,7 +190,7 @@ def train_enhancer(
         heldout_images=heldout_set.images,
         recipe=recipe,
         seed=int(seed),
-        rt=rt,
+        placement=placement,
         rescale=rescale,
         classifier=net,
         classifier_path=None if net is None else os.fspath(classifier),

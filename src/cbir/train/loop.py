@@ -90,19 +90,19 @@ def _plain(value):
 
 
 def _train_epoch(task: Task, model: nn.Module, optimizer, scaler, epoch: int, epochs: int) -> dict:
-    rt = task.rt
+    placement = task.placement
     started = time.perf_counter()
     model.train()
     order = task.epoch_order(cpu_generator(torch_seed(task.seed, task.name, f"epoch{epoch}", "order")))
-    generator = seeded_generator(torch_seed(task.seed, task.name, f"epoch{epoch}", "augment"), rt.device)
+    generator = seeded_generator(torch_seed(task.seed, task.name, f"epoch{epoch}", "augment"), placement.device)
     lr = optimizer.param_groups[0]["lr"]
-    totals = torch.zeros(2 + len(task.loss_terms), dtype=torch.float64, device=rt.device)
+    totals = torch.zeros(2 + len(task.loss_terms), dtype=torch.float64, device=placement.device)
     seen = 0
     for step in progress(range(task.steps), total=task.steps, desc=f"{task.name} epoch {epoch + 1}/{epochs}"):
         index = order[step * task.batch_size : (step + 1) * task.batch_size]
         x, y = task.batch(index, epoch, step, generator)
-        with rt.autocast():
-            output = model(rt.prepare_input(x))
+        with placement.autocast():
+            output = model(placement.prepare_input(x))
         loss, parts = task.loss_parts(output, y)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
@@ -117,7 +117,7 @@ def _train_epoch(task: Task, model: nn.Module, optimizer, scaler, epoch: int, ep
                 ]
             )
         seen += len(index)
-    if rt.cuda:
+    if placement.cuda:
         torch.cuda.synchronize()
     train_seconds = time.perf_counter() - started
     train_loss, train_metric, *train_parts = (totals / seen).tolist()
@@ -161,25 +161,25 @@ def train(
     *,
     digests: dict[str, str],
     source: str | None,
-    settings: dict,
+    runtime: dict,
     partial: Path,
     stop_after: int | None,
 ) -> Trained | None:
     """Run (or resume) the epochs of `task`, keeping progress in `partial`.
 
     `digests` ({"train", "validation"}: `digest` of each split) join the resume fingerprint;
-    `source` (where the training split came from) and `settings` (config `runtime`) are
+    `source` (where the training split came from) and `runtime` (the config section) are
     recorded in the meta. `stop_after` ends the job after that many epochs in total and
     returns None, leaving only the partial checkpoint (a simulated kill, for tests).
     """
-    recipe, rt = task.recipe, task.rt
+    recipe, placement = task.recipe, task.placement
     epochs = int(recipe["epochs"])
-    model = rt.prepare_model(task.model)
+    model = placement.prepare_model(task.model)
     optimizer = torch.optim.Adam(model.parameters(), lr=float(recipe["lr"]))
     scheduler = torch.optim.lr_scheduler.StepLR(
         optimizer, step_size=int(recipe["lr_step"]), gamma=float(recipe["lr_gamma"])
     )
-    scaler = rt.grad_scaler()
+    scaler = placement.grad_scaler()
     arch = architecture(model)
     fingerprint = _plain(
         {
@@ -199,7 +199,7 @@ def train(
         "seed": task.seed,
         "epochs": epochs,
         "recipe": _plain(recipe),
-        "runtime": _plain(settings),
+        "runtime": _plain(runtime),
         "data": {**task.data, "train_source": source, **fingerprint["data"]},
         "fingerprint": fingerprint,
         "rng": f"epoch e seeded from (seed, {task.name!r}, e); initial weights from (seed, {task.name!r}, 'init')",

@@ -49,7 +49,7 @@ from torch import nn
 
 from cbir.augment import augment, check_params
 from cbir.degrade import check_specs, degrade
-from cbir.device import Runtime
+from cbir.device import Placement
 from cbir.imagemath import from_stored, image_channels, normalize, psnr_pm1, to_stored, unit_range
 from cbir.networks import KINDS, NUM_CLASSES, create, input_channels
 from cbir.pretrained import load_pretrained
@@ -92,7 +92,7 @@ class Task:
     """One training job: data, batches, loss, metric and held-out evaluation.
 
     Set by the subclasses: name, metric (column suffix: acc or psnr), model (freshly
-    initialised, on the CPU), recipe, seed, rt, batch_size, steps (per epoch), n_train,
+    initialised, on the CPU), recipe, seed, placement, batch_size, steps (per epoch), n_train,
     input_size [H, W], data (sizes for the checkpoint's meta), extra_meta, eval_targets.
     Optional: loss_terms (names of the loss's parts, logged per epoch as train_<term>_mse)
     and fingerprint_extra (what else must match for a resume).
@@ -103,7 +103,7 @@ class Task:
     model: nn.Module
     recipe: dict
     seed: int
-    rt: Runtime
+    placement: Placement
     batch_size: int
     steps: int
     n_train: int
@@ -146,9 +146,9 @@ class Task:
         loss_sum = metric_sum = 0.0
         n = len(self.eval_targets)
         for start in range(0, n, EVAL_BATCH):
-            x = self.rt.prepare_input(self.eval_input(slice(start, start + EVAL_BATCH)))
+            x = self.placement.prepare_input(self.eval_input(slice(start, start + EVAL_BATCH)))
             y = self.eval_targets[start : start + EVAL_BATCH]
-            with self.rt.autocast():
+            with self.placement.autocast():
                 out = model(x)
             out = out.float()
             loss_sum += float(self.loss(out, y)) * len(y)
@@ -168,12 +168,12 @@ class ClassifierTask(Task):
         heldout_labels: np.ndarray,
         recipe: dict,
         seed: int,
-        rt: Runtime,
+        placement: Placement,
         name: str = "classifier",
         rescale: str | None = None,
         class_names: list[str] | None = None,
     ):
-        self.name, self.recipe, self.seed, self.rt = name, recipe, seed, rt
+        self.name, self.recipe, self.seed, self.placement = name, recipe, seed, placement
         # the head has one output per class the training split names (smallNORB: its five)
         self.class_names = list(class_names) if class_names is not None else None
         num_classes = len(self.class_names) if self.class_names is not None else NUM_CLASSES
@@ -196,11 +196,11 @@ class ClassifierTask(Task):
         self.batch_size = min(int(recipe["batch_size"]), self.n_train)
         self.steps = max(1, self.n_train // self.batch_size)  # incomplete last batch dropped
         # [N, C, H, W] on the device: a colour split is permuted once here, not every batch
-        self.images = from_stored(torch.from_numpy(train_images).to(rt.device)).contiguous()
-        self.labels = torch.from_numpy(np.asarray(train_labels, np.int64)).to(rt.device)
+        self.images = from_stored(torch.from_numpy(train_images).to(placement.device)).contiguous()
+        self.labels = torch.from_numpy(np.asarray(train_labels, np.int64)).to(placement.device)
         rows = heldout_indices(len(heldout_images), int(recipe["eval_images"]), seed)
-        self.eval_images = from_stored(torch.from_numpy(heldout_images[rows]).to(rt.device)).contiguous()
-        self.eval_targets = torch.from_numpy(np.asarray(heldout_labels[rows], np.int64)).to(rt.device)
+        self.eval_images = from_stored(torch.from_numpy(heldout_images[rows]).to(placement.device)).contiguous()
+        self.eval_targets = torch.from_numpy(np.asarray(heldout_labels[rows], np.int64)).to(placement.device)
         torch.manual_seed(torch_seed(seed, self.name, "init"))
         self.label_smoothing = float(recipe["label_smoothing"])
         model = create(
@@ -238,9 +238,9 @@ class ClassifierTask(Task):
     def batch(self, index, epoch, step, generator):
         """(input, labels): the batch, round(share * batch) of its images degraded; with a
         consistency weight the degraded images' clean twins follow as extra rows."""
-        index = index.to(self.rt.device)
+        index = index.to(self.placement.device)
         x = augment(unit_range(self.images[index]), self.augment, generator)
-        rows = self.degraded_positions(len(index), epoch, step).to(self.rt.device)
+        rows = self.degraded_positions(len(index), epoch, step).to(self.placement.device)
         self._pairs = None
         if len(rows):  # degrade the augmented image, as a query is degraded after capture
             clean = x[rows]
@@ -248,7 +248,7 @@ class ClassifierTask(Task):
             stream = f"{self.name}/epoch{epoch}/step{step}"
             degraded = degrade(chosen, self.specs, seed=self.seed, stream=stream, rescale=self.rescale, threads=1)
             x = x.clone()
-            x[rows] = unit_range(from_stored(torch.from_numpy(degraded).to(self.rt.device)))
+            x[rows] = unit_range(from_stored(torch.from_numpy(degraded).to(self.placement.device)))
             if self.consistency > 0:
                 self._pairs = rows
                 x = torch.cat([x, clean])
@@ -301,7 +301,7 @@ class EnhancerTask(Task):
         heldout_images: np.ndarray,
         recipe: dict,
         seed: int,
-        rt: Runtime,
+        placement: Placement,
         rescale: str,
         classifier: nn.Module | None = None,
         classifier_path: str | None = None,
@@ -332,7 +332,7 @@ class EnhancerTask(Task):
                 f"enhancers.{name}: the {network} needs dataset.image_size to be a multiple of {multiple}, "
                 f"got {train_images.shape[1]} px"
             )
-        self.name, self.recipe, self.seed, self.rt, self.rescale = name, recipe, seed, rt, rescale
+        self.name, self.recipe, self.seed, self.placement, self.rescale = name, recipe, seed, placement, rescale
         self.specs = check_specs(recipe["degradations"])
         self.train_images = np.ascontiguousarray(train_images)
         self.n_train = len(train_images)
@@ -346,8 +346,8 @@ class EnhancerTask(Task):
         rows = heldout_indices(len(heldout_images), int(recipe["eval_images"]), seed)
         clean = heldout_images[rows]
         degraded = degrade(clean, self.specs, seed=seed, stream="heldout", indices=rows, rescale=rescale, threads=1)
-        self.eval_degraded = torch.from_numpy(degraded).to(rt.device)
-        self.eval_targets = normalize(from_stored(torch.from_numpy(clean).to(rt.device)))
+        self.eval_degraded = torch.from_numpy(degraded).to(placement.device)
+        self.eval_targets = normalize(from_stored(torch.from_numpy(clean).to(placement.device)))
         baseline = psnr_pm1(self.eval_input(slice(None)), self.eval_targets).mean().item()
         log.info("%s: held-out PSNR of the degraded input itself: %.2f dB", name, baseline)
         loss = {"pixel": self.pixel_weight, "feature": self.feature_weight}
@@ -356,7 +356,7 @@ class EnhancerTask(Task):
         self.data = {"n_train": self.n_train, "n_heldout": len(rows)}
         self.classifier = None
         if self.feature_weight > 0:
-            self.classifier = rt.prepare_model(classifier).eval().requires_grad_(False)
+            self.classifier = placement.prepare_model(classifier).eval().requires_grad_(False)
             identity = {"path": None if classifier_path is None else str(classifier_path)}
             identity["digest"] = weights_digest(classifier)
             self.extra_meta["feature_classifier"] = identity
@@ -369,15 +369,15 @@ class EnhancerTask(Task):
         degraded = degrade(clean, self.specs, seed=self.seed, stream=stream, rescale=self.rescale, threads=1)
         degraded[: self.n_clean] = clean[: self.n_clean]
         pair = torch.from_numpy(np.stack([degraded, clean]))
-        if self.rt.cuda:
+        if self.placement.cuda:
             pair = pair.pin_memory()
-        pair = pair.to(self.rt.device, non_blocking=True)
+        pair = pair.to(self.placement.device, non_blocking=True)
         return normalize(from_stored(pair[0])), normalize(from_stored(pair[1]))
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """The frozen classifier's embedding of normalised images [N, C, H, W] (float32 [N, D])."""
-        with self.rt.autocast():
-            return self.classifier.embed(self.rt.prepare_input(images)).float()
+        with self.placement.autocast():
+            return self.classifier.embed(self.placement.prepare_input(images)).float()
 
     def loss_parts(self, output, target):
         pixel = F.mse_loss(output.float(), target)
