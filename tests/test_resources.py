@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import yaml
 from conftest import REPO, run_snakemake, write_config
 
 from cbir.config import validate_config
-from cbir.resources import MARGIN, estimates, images_per_split, memory_warnings
+from cbir.resources import MARGIN, estimates, gpu_visible, images_per_split, local_threads, memory_warnings
 
 
 def demo() -> dict:
@@ -69,3 +70,18 @@ def test_dry_run_warns_but_plans(workdir):
     )
     proc = run_snakemake(workdir, "-n")
     assert "rule search_queries needs about" in proc.stdout + proc.stderr
+
+
+def test_local_jobs_take_half_the_cores():
+    assert [local_threads(c) for c in (1, 2, 3, 4, 16, 64)] == [1, 1, 1, 2, 8, 8]
+
+
+def test_gpu_visible_reads_the_driver_and_the_environment(tmp_path):
+    driver = tmp_path / "gpus"
+    assert not gpu_visible({}, driver) or Path("/dev/kfd").exists()  # no driver folder
+    driver.mkdir()
+    assert not gpu_visible({}, driver) or Path("/dev/kfd").exists()  # a driver without GPUs
+    (driver / "0000:01:00.0").mkdir()
+    assert gpu_visible({}, driver) and gpu_visible({"CUDA_VISIBLE_DEVICES": "0"}, driver)
+    assert not gpu_visible({"CUDA_VISIBLE_DEVICES": ""}, driver)
+    assert not gpu_visible({"CUDA_VISIBLE_DEVICES": "-1"}, driver)

@@ -10,6 +10,7 @@ from conftest import REPO, planned_jobs, run_snakemake, write_config
 from test_config import MINIMAL
 
 from cbir.config import SCHEMA_PATH
+from cbir.resources import gpu_visible
 
 CONDA_ADVICE = "Specify a conda environment or container for each rule."
 
@@ -221,12 +222,29 @@ def test_failing_job_log_holds_its_traceback(workdir):
 
 
 def test_cpu_runtime_asks_for_no_gpu(workdir):
-    """runtime.device: cpu is the switch for CPU-only clusters: no job requests a GPU."""
+    """runtime.device: cpu is the switch for CPU-only clusters: no job requests a GPU; cuda asks for
+    one; auto asks for one in a local run only where this machine shows a GPU."""
     write_config(workdir, runtime={"device": "cpu"})
     stdout = run_snakemake(workdir, "-n").stdout
     assert "gpu=1" not in stdout and "gpu=0" in stdout
-    stdout = run_snakemake(workdir.parent / workdir.name, "-n", "--config", "runtime={'device': 'auto'}").stdout
+    stdout = run_snakemake(workdir, "-n", "--config", "runtime={'device': 'cuda'}").stdout
     assert "gpu=1" in stdout
+    stdout = run_snakemake(workdir, "-n", "--config", "runtime={'device': 'auto'}").stdout
+    assert ("gpu=1" in stdout) == gpu_visible()
+
+
+def _job_threads(stdout: str, rule: str) -> set[int]:
+    """The threads of every planned job of `rule` in a dry run's output (1 where none is printed)."""
+    blocks = re.findall(rf"^rule {rule}:\n((?:    .*\n)+)", stdout, re.M)
+    return {int(m[1]) if (m := re.search(r"threads: (\d+)", block)) else 1 for block in blocks}
+
+
+def test_local_torch_jobs_take_half_the_cores(workdir):
+    """Two torch jobs side by side: half of --cores each (rendering keeps every core)."""
+    stdout = run_snakemake(workdir, "-n", "--cores", "4").stdout
+    assert _job_threads(stdout, "train_classifier") == {2} and _job_threads(stdout, "search_queries") == {2}
+    assert _job_threads(stdout, "synthesize_smallnorb") == {4}
+    assert _job_threads(run_snakemake(workdir, "-n", "--cores", "2").stdout, "train_enhancer") == {1}
 
 
 def test_networks_only_the_sweeps_use_train_for_the_robustness_target(workdir):

@@ -10,11 +10,29 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 
 MB = 1 << 20
 PAIRS_PER_SPLIT = 24_300  # 5 categories x 5 instances x 9 elevations x 18 azimuths x 6 lightings
 TORCH_MB = 1_500  # an imported torch with its CPU kernels
 PYTHON_MB = 300  # an interpreter with numpy, h5py and friends
+
+
+def local_threads(cores: int) -> int:
+    """Threads of each torch or BLAS job in a local run of `cores` cores: half of them (1 to 8), so
+    that two jobs run side by side. Networks on 32-px images gain little from a second thread
+    (benchmarks/whole_run.py), and a job on every core leaves the other jobs waiting."""
+    return min(8, max(1, int(cores) // 2))
+
+
+def gpu_visible(environ: dict[str, str] | None = None, driver: Path = Path("/proc/driver/nvidia/gpus")) -> bool:
+    """Whether this machine shows a GPU that `runtime.device: auto` could use (an NVIDIA driver
+    with a GPU, or ROCm's /dev/kfd), without importing torch. CUDA_VISIBLE_DEVICES empty or -1
+    hides them."""
+    environ = os.environ if environ is None else environ
+    if environ.get("CUDA_VISIBLE_DEVICES", "0").strip() in ("", "-1"):
+        return False
+    return (driver.is_dir() and any(driver.iterdir())) or Path("/dev/kfd").exists()
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")

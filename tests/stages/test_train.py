@@ -23,7 +23,7 @@ from train.toydata import (
     write_toy_splits,
 )
 
-from cbir.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint
+from cbir.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint, weights_sha256
 from cbir.fsutil import DiskFullError
 from cbir.h5store import COLUMNS, write_image_set
 from cbir.networks import Classifier, architecture
@@ -37,7 +37,7 @@ from cbir.stages.train import (
     write_history,
 )
 from cbir.train.loop import partial_path
-from cbir.train.tasks import TrainingError, weights_digest
+from cbir.train.tasks import TrainingError
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +151,7 @@ def test_retrieval_aware_enhancer_records_its_loss_and_classifier(data, tmp_path
     assert meta["kind"] == "residual" and meta["arch_args"] == {"width": 8, "depth": 4}
     assert meta["loss"] == {"pixel": 1.0, "feature": 0.5} and meta["recipe"]["loss"] == recipe["loss"]
     classifier, _ = load_model(classifier_checkpoint, kind="classifier")
-    identity = {"path": str(classifier_checkpoint), "digest": weights_digest(classifier)}
+    identity = {"path": str(classifier_checkpoint), "digest": weights_sha256(classifier.state_dict())}
     assert meta["feature_classifier"] == identity
     assert meta["fingerprint"]["feature_classifier"] == identity["digest"]
     rows = history(tmp_path / "denoiser.csv")

@@ -21,6 +21,7 @@ from train.toydata import (
     toy_splits,
 )
 
+from cbir.checkpoint import weights_sha256
 from cbir.degrade import degrade
 from cbir.device import placement
 from cbir.imagemath import normalize, unit_range
@@ -32,7 +33,6 @@ from cbir.train.tasks import (
     TrainingError,
     cpu_generator,
     heldout_indices,
-    weights_digest,
 )
 
 SPLITS = toy_splits()
@@ -263,6 +263,23 @@ def test_feature_term_gradient_reaches_only_the_restorer():
     assert all(g is not None and g.abs().sum() > 0 for g in grads.values()), [k for k, g in grads.items() if g is None]
 
 
+def test_feature_goals_embedded_once_are_the_goals_embedded_per_batch():
+    classifier = toy_classifier()
+    task = enhancer_task("denoiser", FEATURE_DENOISER, classifier=classifier)
+    # 3 epochs x 4 steps x 8 images > the training images: the clean images are embedded once
+    assert task.n_train < 96 and task.train_goals.shape == (task.n_train, classifier.embedding_size)
+    index = torch.tensor([5, 0, 3, 3, 9, 1, 2, 7])
+    x, y = task.batch(index, 0, 0, None)
+    output = x.clone()  # the noisy input: a feature loss above zero
+    cached = task.loss_parts(output, y)[1][1]
+    assert task._goal is None  # used up by this target
+    uncached = task.loss_parts(output, y)[1][1]  # no goal pending: embeds y itself
+    assert cached.item() > 1e-5 and cached.item() == pytest.approx(uncached.item(), rel=1e-4)
+    # a training that draws fewer images than there are embeds each batch instead
+    few = enhancer_task("denoiser", {**FEATURE_DENOISER, "epochs": 1, "steps_per_epoch": 1}, classifier=classifier)
+    assert few.train_goals is None
+
+
 def test_feature_term_compares_embeddings_of_the_renormalised_output():
     classifier = toy_classifier()
     task = enhancer_task("denoiser", FEATURE_DENOISER, classifier=classifier)
@@ -284,11 +301,11 @@ def test_feature_term_compares_embeddings_of_the_renormalised_output():
 def test_feature_classifier_identity_in_meta_and_fingerprint():
     a, b = toy_classifier(0), toy_classifier(1)
     task = enhancer_task("denoiser", FEATURE_DENOISER, classifier=a)
-    digest = weights_digest(a)
+    digest = weights_sha256(a.state_dict())
     assert task.extra_meta["feature_classifier"] == {"path": "models/classifier.pt", "digest": digest}
     assert task.extra_meta["loss"] == {"pixel": 1.0, "feature": 0.5}
     assert task.fingerprint_extra == {"feature_classifier": digest}
-    assert weights_digest(toy_classifier(0)) == digest != weights_digest(b)
+    assert weights_sha256(toy_classifier(0).state_dict()) == digest != weights_sha256(b.state_dict())
 
 
 # ---------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ rule search_calibration:
         f"{LOGS}/search_calibration/standard{{rep}}.log",
     benchmark:
         f"{LOGS}/benchmarks/search_calibration/standard{{rep}}.tsv"
-    threads: 8
+    threads: THREADS
     resources:
         mem_mb=MEM_MB["search_queries"],
         gpu=GPU,

@@ -6,12 +6,13 @@ from pathlib import Path
 
 
 import psutil
+from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
 from cbir.config import severity_specs, validate_config
 from cbir.layout import RunLayout, restored_name
 from cbir.norb import KINDS, official_name
-from cbir.resources import estimates, memory_warnings
+from cbir.resources import estimates, gpu_visible, local_threads, memory_warnings
 
 validate_config(config)
 LAYOUT = RunLayout(config)
@@ -26,6 +27,14 @@ for _name in (
     "GRIDS GRID"
 ).split():
     globals()[_name] = getattr(LAYOUT, _name.lower())
+# Locally, torch jobs take half the cores each, and with runtime.device auto on a machine without a
+# GPU nothing asks for one (the profile's gpu cap would serialise them); a cluster keeps 8 and gpu=1.
+try:
+    THREADS = local_threads(workflow.cores) if workflow.local_exec else 8
+except WorkflowError:  # no --cores (--dag, --report): nothing runs
+    THREADS = 8
+if workflow.local_exec and config["runtime"]["device"] == "auto" and not gpu_visible():
+    GPU = 0
 SEARCHED = LAYOUT.calibration_searched  # what one replicate's calibration search covers
 # A restored query set's file name (<query>__<enhancer>, built by cbir.layout) as wildcards.
 RESTORED_SET = restored_name("{query}", "{enhancer}")

@@ -14,7 +14,7 @@ rule tune_enhancer:
         f"{LOGS}/benchmarks/tune_enhancer/{{enhancer}}.tsv"
     wildcard_constraints:
         enhancer="|".join(TUNED) or "(?!)",
-    threads: 8
+    threads: THREADS
     resources:
         mem_mb=MEM_MB["enhance_queries"],
         gpu=GPU,
@@ -37,7 +37,7 @@ rule enhance_queries:
         f"{LOGS}/enhance_queries/{{part}}{RESTORED_SET}{{rep}}.log",
     benchmark:
         f"{LOGS}/benchmarks/enhance_queries/{{part}}{RESTORED_SET}{{rep}}.tsv"
-    threads: 8
+    threads: THREADS
     resources:
         mem_mb=MEM_MB["enhance_queries"],
         gpu=lambda wc: GPU * int(wc.enhancer in TRAINED),

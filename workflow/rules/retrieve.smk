@@ -12,7 +12,7 @@ rule embed_gallery:
         f"{LOGS}/embed_images/{{key_set}}{{rep}}/gallery.log",
     benchmark:
         f"{LOGS}/benchmarks/embed_gallery/{{key_set}}{{rep}}.tsv"
-    threads: 8
+    threads: THREADS
     resources:
         mem_mb=MEM_MB["embed_images"],
         gpu=GPU,
@@ -38,7 +38,7 @@ rule search_queries:
         f"{LOGS}/search_queries/{{key_set}}{{rep}}/{{part}}queries.log",
     benchmark:
         f"{LOGS}/benchmarks/search_queries/{{key_set}}{{rep}}/{{part}}queries.tsv"
-    threads: 8
+    threads: THREADS
     resources:
         mem_mb=MEM_MB["search_queries"],
         gpu=GPU,
@@ -67,7 +67,7 @@ rule judge_restorers:
         f"{LOGS}/search_queries/judge{{rep}}/{{part}}queries.log",
     benchmark:
         f"{LOGS}/benchmarks/search_queries/judge{{rep}}/{{part}}queries.tsv"
-    threads: 8
+    threads: THREADS
     resources:
         mem_mb=MEM_MB["search_queries"],
         gpu=GPU,

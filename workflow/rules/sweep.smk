@@ -43,7 +43,7 @@ rule enhance_sweep:
         f"{LOGS}/enhance_sweep/{{part}}{{sweep}}/{{enhancer}}.log",
     benchmark:
         f"{LOGS}/benchmarks/enhance_sweep/{{part}}{{sweep}}/{{enhancer}}.tsv"
-    threads: 8
+    threads: THREADS
     resources:
         mem_mb=MEM_MB["enhance_queries"],
         gpu=lambda wc: GPU * int(wc.enhancer in TRAINED),
@@ -72,7 +72,7 @@ rule retrieve_sweep:
         f"{LOGS}/benchmarks/retrieve_sweep/{{part}}{{sweep}}/{{key_set}}/{{enhancer}}.tsv"
     wildcard_constraints:
         enhancer=sweep_enhancer_constraint(),  # `none` too: the unrestored image sets
-    threads: 8
+    threads: THREADS
     resources:
         mem_mb=MEM_MB["search_queries"],
         gpu=GPU,

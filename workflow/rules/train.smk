@@ -15,7 +15,7 @@ rule train_classifier:
         f"{LOGS}/benchmarks/train_classifier/{{classifier}}{{rep}}.tsv"
     wildcard_constraints:
         classifier="|".join(KEYS_OF),
-    threads: 8
+    threads: THREADS
     resources:
         gpu=GPU,
         mem_mb=MEM_MB["train_classifier"],
@@ -41,7 +41,7 @@ rule train_enhancer:
         f"{LOGS}/benchmarks/train_enhancer/{{enhancer}}{{rep}}.tsv"
     wildcard_constraints:
         enhancer="|".join(TRAINED) or "(?!)",
-    threads: 8
+    threads: THREADS
     resources:
         gpu=GPU,
         mem_mb=MEM_MB["train_enhancer"],
@@ -71,7 +71,7 @@ rule evaluate_classifier:
         f"{LOGS}/evaluate_classifier.log",
     benchmark:
         f"{LOGS}/benchmarks/evaluate_classifier/classifier.tsv"
-    threads: 8
+    threads: THREADS
     resources:
         mem_mb=MEM_MB["evaluate_classifier"],
         gpu=GPU,

@@ -11,10 +11,11 @@ round(share * batch) images, at positions drawn from (seed, name, epoch, step), 
 augmented like the rest and then degraded (`cbir.degrade.degrade` on the augmented image
 quantised to uint8, stream "<name>/epoch<e>/step<s>", one of `degradations` drawn per image)
 and min-max normalised, as a query is: degrading first would let the augmentation's bilinear
-resampling smooth the noise and the blocks away, so training would not see what queries hold. An enhancer trains on images degraded afresh every batch
-by `cbir.degrade.degrade` with the stream "<name>/epoch<e>/step<s>", one of the recipe's
-degradations drawn per image. Its clean batches are cut from the split in host memory
-(the degradations are numpy code) and moved to the device with their degraded copies.
+resampling smooth the noise and the blocks away, so training would not see what queries hold.
+An enhancer trains on images degraded afresh every batch by `cbir.degrade.degrade` with the
+stream "<name>/epoch<e>/step<s>", one of the recipe's degradations drawn per image. Its clean
+batches are cut from the split in host memory (the degradations are numpy code) and moved to
+the device with their degraded copies.
 
 An enhancer's loss (recipe `loss`) is pixel * MSE(restored, clean) + feature *
 MSE(f(restored'), f(clean)), both images on [-1, 1]. The second term is retrieval-aware
@@ -38,7 +39,6 @@ its arch_args for colour); the held-out images (and a feature loss's classifier)
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 
@@ -48,9 +48,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from cbir.augment import augment, check_params
+from cbir.checkpoint import weights_sha256
 from cbir.degrade import check_specs, degrade
 from cbir.device import Placement
 from cbir.imagemath import from_stored, image_channels, normalize, psnr_pm1, to_stored, unit_range
+from cbir.inference import embed
 from cbir.networks import KINDS, NUM_CLASSES, create, input_channels
 from cbir.pretrained import load_pretrained
 from cbir.seeding import torch_seed
@@ -276,16 +278,6 @@ class ClassifierTask(Task):
         return normalize(self.eval_images[rows])
 
 
-def weights_digest(model: nn.Module) -> str:
-    """A short digest of a network's state_dict (names, dtypes, shapes and values)."""
-    h = hashlib.blake2b(digest_size=12)
-    for key, value in model.state_dict().items():
-        value = value.detach().to("cpu").contiguous()
-        h.update(f"{key}:{value.dtype}:{tuple(value.shape)};".encode())
-        h.update(value.numpy().tobytes() if value.dtype != torch.bfloat16 else value.float().numpy().tobytes())
-    return h.hexdigest()
-
-
 class EnhancerTask(Task):
     """An enhancer's training; `classifier` (a trained `Classifier`) and `classifier_path`
     (where it came from, for the meta) are needed only when the recipe's loss.feature > 0,
@@ -354,20 +346,27 @@ class EnhancerTask(Task):
         self.extra_meta = {"degradations": self.specs, "rescale": rescale, "heldout_input_psnr": baseline, "loss": loss}
         self.extra_meta["clean_share"] = float(recipe.get("clean_share", 0.0))
         self.data = {"n_train": self.n_train, "n_heldout": len(rows)}
-        self.classifier = None
+        self.classifier, self.train_goals = None, None
         if self.feature_weight > 0:
             self.classifier = placement.prepare_model(classifier).eval().requires_grad_(False)
             identity = {"path": None if classifier_path is None else str(classifier_path)}
-            identity["digest"] = weights_digest(classifier)
+            identity["digest"] = weights_sha256(classifier.state_dict())
             self.extra_meta["feature_classifier"] = identity
             self.fingerprint_extra = {"feature_classifier": identity["digest"]}  # the path may move
             self.loss_terms = ("pixel", "feature")
+            # f(clean) is the same each time an image is drawn: embedded once (a third of the feature
+            # term's work per step) when training draws more images than there are
+            if int(recipe["epochs"]) * self.steps * self.batch_size > self.n_train:
+                self.train_goals = torch.from_numpy(embed(self.classifier, self.train_images, batch_size=EVAL_BATCH))
+        self._goal = None  # the goals of the batch `batch` returned last, for `loss_parts`
 
     def batch(self, index, epoch, step, generator):
         clean = self.train_images[index.numpy()]
         stream = f"{self.name}/epoch{epoch}/step{step}"
         degraded = degrade(clean, self.specs, seed=self.seed, stream=stream, rescale=self.rescale, threads=1)
         degraded[: self.n_clean] = clean[: self.n_clean]
+        if self.train_goals is not None:
+            self._goal = self.train_goals[index].to(self.placement.device)
         pair = torch.from_numpy(np.stack([degraded, clean]))
         if self.placement.cuda:
             pair = pair.pin_memory()
@@ -383,8 +382,10 @@ class EnhancerTask(Task):
         pixel = F.mse_loss(output.float(), target)
         if self.classifier is None:
             return self.pixel_weight * pixel, []  # x 1.0 is exact: the plain MSE of the paper's recipe
-        with torch.no_grad():
-            goal = self.embed(target)
+        goal, self._goal = self._goal, None  # set by `batch` for this target; evaluation embeds its own
+        if goal is None:
+            with torch.no_grad():
+                goal = self.embed(target)
         feature = F.mse_loss(self.embed(normalize(output.float().clamp(-1.0, 1.0))), goal)
         return self.pixel_weight * pixel + self.feature_weight * feature, [pixel, feature]
 
