@@ -110,7 +110,7 @@ def main() -> None:
         tables[layout] = per_rule(workdir, layout)
         print(f"{layout}: {elapsed[layout]:.0f} s", flush=True)
 
-    both = tables["previous"].join(tables["current"], lsuffix="_previous", rsuffix="_current", how="outer")
+    both = tables["previous"].add_suffix("_previous").join(tables["current"].add_suffix("_current"), how="outer")
     both = both.sort_values("wall_s_previous", ascending=False)
     print(f"\nper rule ({args.cores} cores{', quick' if args.quick else ''}); wall_s sums the jobs' own times")
     print(both.round(1).to_string())
