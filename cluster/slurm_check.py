@@ -71,6 +71,7 @@ def tiny_config(device: str) -> dict:
     config["queries"] = {"clean": [], "noisy": [{"name": "gaussian", "sigma": 0.1}]}
     config["enhance"] = {"noisy": ["denoiser", "median"]}  # a network (with the feature term) and a classical method
     config["calibration"] = {}  # it names the demo's query sets
+    config["mixtures"] = {}  # so does the mixture of unannounced degradations
     config["replicates"] = 1
     config["runtime"]["device"] = device
     config["classifier"].update(epochs=1, eval_images=100)

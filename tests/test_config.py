@@ -375,10 +375,12 @@ def test_default_remedies_train_on_the_calibrated_strengths():
     queries, enhancers = config["queries"], config["enhancers"]
     assert set(config["calibration"]) == {"noisy", "blurry", "lowres"}
     assert queries["noisy"][0] == {"name": "gaussian", "sigma": 0.34}
+    universal = [*queries["noisy"], *queries["blurry"], *queries["lowres"]]
     for query, names in config["enhance"].items():
-        trained = [n for n in names if "network" in enhancers[n]]
+        trained = [n for n in names if "network" in enhancers[n] and n != "universal"]
         assert all(enhancers[n]["degradations"] == queries[query] for n in trained), query
-    assert config["keys"]["robust"]["degradations"] == [*queries["noisy"], *queries["blurry"], *queries["lowres"]]
+    assert enhancers["universal"]["degradations"] == universal  # every kind at the sets' strengths
+    assert config["keys"]["robust"]["degradations"] == universal
     blur = queries["blurry"][0]
     assert {k: enhancers["wiener"][k] for k in ("sigma", "T", "zero_centre")} == {
         k: blur[k] for k in ("sigma", "T", "zero_centre")
@@ -543,6 +545,9 @@ def test_an_overlay_drops_query_sets_with_null():
     config = _shipped()
     overlay = {"queries": {"lowres": None}, "enhance": {"lowres": None}, "calibration": {"lowres": None}}
     update_config(config, overlay)
+    with pytest.raises(ConfigError, match=re.escape("config key 'mixtures.mixed': no query set named 'lowres'")):
+        validate_config(copy.deepcopy(config))
+    update_config(config, {"mixtures": {"mixed": ["clean", "noisy", "blurry"]}})  # a mixture of what is left
     assert "lowres" not in validate_config(config)["queries"]
 
 

@@ -15,7 +15,7 @@ LAYERS = {
     **dict.fromkeys(
         ["seeding", "imagemath", "fsutil", "runlog", "config", "config_checks", "tuning", "calibration"], 0
     ),  # base
-    **dict.fromkeys(["layout", "run_plan"], 0),  # base too: the names and paths of a run
+    **dict.fromkeys(["layout", "run_plan", "blind_plan", "kinds"], 0),  # base too: the names and paths of a run
     **dict.fromkeys(["norb", "h5store", "download"], 1),  # file formats
     "stages": 3,
     "cli": 4,

@@ -29,7 +29,11 @@ QUERIES = {
     "blurry": [{"name": "motion_blur", "sigma": 0.05, "T": 1.0}],
     "lowres": [{"name": "lowres", "level": 1}, {"name": "lowres", "level": 2}],
 }
-ENHANCE = {"noisy": ["denoiser", "median"], "blurry": ["deblurrer"], "lowres": ["upscaler", "lanczos"]}
+ENHANCE = {
+    "noisy": ["denoiser", "median"],
+    "blurry": ["deblurrer", "blind", "universal"],
+    "lowres": ["upscaler", "lanczos"],
+}
 RESTORED = [f"{q}__{e}" for q, names in ENHANCE.items() for e in names]
 BLIND = [f"clean__{e}" for names in ENHANCE.values() for e in names]  # every restorer on the clean queries
 KEYS = ["standard", "robust"]
@@ -78,6 +82,15 @@ def tiny_config(workdir, dataset=SMALLNORB_SUBSET):
         },
         "deblurrer": {"network": "autoencoder", "degradations": QUERIES["blurry"], **short},
         "upscaler": {"network": "srcnn", "degradations": QUERIES["lowres"], **short},
+        # every kind and clean images: the blind table's `universal`
+        "universal": {
+            "network": "residual",
+            "degradations": QUERIES["noisy"] + QUERIES["blurry"] + QUERIES["lowres"],
+            "loss": {"feature": 0.0},
+            "depth": 4,
+            "clean_share": 0.2,
+            **short,
+        },
     }
     write_config(
         workdir,
@@ -91,6 +104,7 @@ def tiny_config(workdir, dataset=SMALLNORB_SUBSET):
         retrieval={"distances": ["l2", "cosine"], "topk": 10, "ks": [1, 5, 10], "chunk_size": 64},
         report={"figure_queries": 2},
         keys={"robust": {"share": 0.5, "degradations": QUERIES["noisy"]}},
+        detector={"epochs": 1, "batch_size": 16, "steps_per_epoch": 2, "eval_images": 50},
     )
     path = workdir / "config" / "config.yaml"
     config = yaml.safe_load(path.read_text())
@@ -311,6 +325,53 @@ def test_enhancement_table_recomputed_from_images_and_tables(tiny_run):
     assert (results / "tables/validation/enhancement.csv").is_file()
 
 
+def test_routing_and_the_blind_table_recomputed_from_the_stored_kinds(tiny_run):
+    """mixed keeps each query's true kind; the oracle routes by it, the blind router by the
+    detector's prediction (both stored), a clean-routed query is left as it is, a noise-routed one
+    is the denoiser's output; blind.csv's values and gaps follow from the stored searches."""
+    import torch
+
+    from cbir.checkpoint import load_model
+    from cbir.degrade import KINDS
+    from cbir.inference import enhance
+    from cbir.train.detector import predict_kinds
+
+    results = tiny_run / "results" / RUN
+    mixed = read_image_set(results / "queries/mixed.h5")
+    counts = np.bincount(mixed.columns["kind"], minlength=len(KINDS))
+    assert (counts > 0).all() and counts.sum() == len(mixed)
+    oracle = read_image_set(results / "queries/mixed__oracle.h5")
+    assert np.array_equal(oracle.columns["routed_kind"], mixed.columns["kind"])
+    none = mixed.columns["kind"] == 0
+    assert np.array_equal(oracle.images[none], mixed.images[none])
+    denoiser, _ = load_model(results / "models/denoiser.pt", kind="residual", device=torch.device("cpu"))
+    noise = np.flatnonzero(mixed.columns["kind"] == KINDS.index("noise"))
+    restored = enhance(denoiser, mixed.images[noise], batch_size=64).astype(int)
+    assert np.abs(oracle.images[noise].astype(int) - restored).max() <= 1  # float rounding of another batch
+    blind = read_image_set(results / "queries/mixed__blind.h5")
+    detector, _ = load_model(results / "models/detector.pt", kind="detector", device=torch.device("cpu"))
+    assert np.array_equal(blind.columns["routed_kind"], predict_kinds(detector, mixed.images, batch_size=64))
+    kept = blind.columns["routed_kind"] == 0
+    assert np.array_equal(blind.images[kept], mixed.images[kept])
+    table = pd.read_csv(results / "tables/blind.csv")
+    assert set(table.remedy) == {"none", "oracle", "blind", "universal"} and set(table["keys"]) == set(KEYS)
+    top, low = _top1_hits(results, "standard", "clean"), _top1_hits(results, "standard", "mixed")
+    rows = table[(table.query_set == "mixed") & (table.distance == "l2") & (table.k == 1)]
+    for row in rows.itertuples():
+        after = _top1_hits(results, row.keys, row.image_set)
+        assert row.value == pytest.approx(100 * after.mean(), abs=1e-6)
+        assert row.change == pytest.approx(100 * (after.mean() - low.mean()), abs=1e-6)
+        if not np.isnan(row.gap_closed):
+            assert row.gap_closed == pytest.approx((after.mean() - low.mean()) / (top.mean() - low.mean()), abs=1e-6)
+    assert set(rows.image_set) >= {"mixed", "mixed__oracle", "mixed__blind", "mixed__universal"}
+    detector_table = pd.read_csv(results / "tables/detector.csv")
+    mixed_rows = detector_table[detector_table.query_set == "mixed"].set_index("kind")
+    predicted = blind.columns["routed_kind"]
+    for k, kind in enumerate(KINDS):
+        right = (predicted[mixed.columns["kind"] == k] == k).mean()
+        assert mixed_rows.loc[kind, "value"] == pytest.approx(100 * right, abs=1e-3)  # 6 digits stored
+
+
 def test_changing_the_test_split_plans_no_training_or_choice(tiny_run):
     """The test split feeds the final tables only: nothing that trains, tunes or chooses reruns.
     (Snakemake compares a small input's checksum, not only its time: a bare `touch` plans nothing,
@@ -360,7 +421,7 @@ def test_only_stale_stages_rerun(tiny_run):
         write_config(workdir, queries={**QUERIES, "blurry": [{"name": "motion_blur", "sigma": 0.08, "T": 1.0}]})
         jobs = planned_jobs(workdir)
         # the query set and its restored set, on the test and the validation split
-        assert jobs["degrade_queries"] == 2 and jobs["enhance_queries"] == 2
+        assert jobs["degrade_queries"] == 2 and jobs["enhance_deblurrer"] == 2
         # one search job per key set and split
         assert jobs["search_queries"] == 4 and jobs["evaluate_enhancement"] == 2
         assert not {"train_classifier", "train_enhancer", "convert_norb_to_hdf5", "tune_enhancer"} & set(jobs)

@@ -10,8 +10,8 @@ import pytest
 import yaml
 from conftest import REPO, beside_example_folders, run_snakemake
 
+from cbir import blind_plan, run_plan, tables
 from cbir import layout as layout_module
-from cbir import run_plan, tables
 from cbir.config import validate_config
 from cbir.layout import RunLayout, classifier_name, replicate_of, restored_name, split_restored, tag_of
 from cbir.seeding import stream_key
@@ -171,15 +171,20 @@ def test_folder_source_paths():
 
 def test_restorer_and_training_inputs(small):
     queries = f"{R}/queries/validation/noisy.h5"
-    assert small.enhancement_inputs("validation/", "noisy", "denoiser", "@1") == {
-        "queries": queries,
+    # one job per restorer: every set it restores (the clean set last: its blind cost), its model once
+    both = [queries, f"{R}/queries/validation/clean.h5"]
+    assert small.restored_by("denoiser") == ["noisy", "clean"]
+    assert small.enhancement_inputs("denoiser", "validation/", "@1") == {
+        "queries": both,
         "model": f"{R}/models/denoiser@1.pt",
     }
-    assert small.enhancement_inputs("validation/", "noisy", "median", "") == {
-        "queries": queries,
-        "tuned": f"{R}/tuning/median.json",
-    }
-    assert small.enhancement_inputs("", "blurry", "wiener", "") == {"queries": f"{R}/queries/blurry.h5"}
+    assert small.enhancement_inputs("median", "validation/") == {"queries": both, "tuned": f"{R}/tuning/median.json"}
+    assert small.enhancement_inputs("wiener", "") == {"queries": [f"{R}/queries/blurry.h5", f"{R}/queries/clean.h5"]}
+    assert small.enhancement_outputs("denoiser") == [
+        f"{R}/queries/{{part}}noisy__denoiser{{rep}}.h5",
+        f"{R}/queries/{{part}}clean__denoiser{{rep}}.h5",
+    ]
+    assert small.enhancement_outputs("wiener") == [f"{R}/queries/{{part}}{q}__wiener.h5" for q in ("blurry", "clean")]
     assert small.tuning_inputs("median") == {
         "queries": queries,
         "model": f"{R}/models/classifier.pt",
@@ -338,8 +343,9 @@ def test_every_file_of_a_run_lies_under_its_folder(path):
 def test_layout_is_pure():
     """No Snakemake, no file system: the two modules import only names, seeds and the calibration
     grid (which imports numpy), and read a config that names a missing folder without complaint."""
-    allowed = {"__future__", "collections.abc", "cbir.calibration", "cbir.seeding", "cbir.run_plan"}
-    for module in (layout_module, run_plan):
+    allowed = {"__future__", "collections.abc", "cbir.calibration", "cbir.seeding", "cbir.run_plan", "cbir.blind_plan"}
+    allowed |= {"cbir.kinds", "cbir.config_checks"}  # blind_plan: the kinds' names, the sweeps' specs
+    for module in (layout_module, run_plan, blind_plan):
         tree = ast.parse(open(module.__file__).read())
         imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
         imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
@@ -375,22 +381,35 @@ DEFAULT_JOBS = {
     "degrade_queries": 10,
     "degrade_sweep": 10,
     "embed_gallery": 6,
-    "enhance_queries": 52,
+    "enhance_blind": 6,
+    "enhance_deblurrer": 6,
+    "enhance_denoiser": 6,
+    "enhance_lanczos": 2,
+    "enhance_median": 2,
+    "enhance_nlmeans": 2,
+    "enhance_oracle": 6,
     "enhance_sweep": 20,
+    "enhance_universal": 6,
+    "enhance_upscaler": 6,
+    "enhance_wiener": 2,
+    "evaluate_blind": 2,
     "evaluate_calibration": 1,
     "evaluate_classifier": 1,
+    "evaluate_detector": 1,
     "evaluate_enhancement": 2,
     "evaluate_retrieval": 2,
     "evaluate_robustness": 1,
     "judge_restorers": 6,
+    "mix_queries": 2,
     "plot_augmentation": 1,
+    "plot_blind": 1,
     "plot_calibration": 1,
     "plot_dataset": 1,
     "plot_degradations": 1,
-    "plot_enhancement": 3,
+    "plot_enhancement": 4,
     "plot_gap_closed": 1,
-    "plot_learning_curve": 5,
-    "plot_retrieval": 8,
+    "plot_learning_curve": 7,
+    "plot_retrieval": 10,
     "plot_robustness": 1,
     "record_config": 1,
     "retrieve_sweep": 60,
@@ -400,7 +419,8 @@ DEFAULT_JOBS = {
     "split_validation": 1,
     "synthesize_smallnorb": 1,
     "train_classifier": 6,
-    "train_enhancer": 9,
+    "train_detector": 3,
+    "train_enhancer": 12,
     "tune_enhancer": 3,
 }
 
@@ -414,3 +434,45 @@ def test_default_dry_run_plans_todays_jobs_and_the_layouts_files(workdir):
     planned = set(re.findall(r"results/demo/\S+?(?=[,\s])", stdout))
     wanted = run.final_outputs() + run.robustness_outputs() + run.calibration_outputs() + run.sweep_outputs("retrieval")
     assert set(wanted) <= planned, sorted(set(wanted) - planned)[:5]
+
+
+def test_blind_routing_of_the_default_run():
+    """The default run's mixture, routes, detector pools and blind table, from its config alone."""
+    run = layout_of("config/config.yaml")
+    assert run.mixtures == {"mixed": ["clean", "noisy", "blurry", "lowres"]} and "mixed" in run.queries
+    assert run.routes == {"noise": "denoiser", "blur": "deblurrer", "lowres": "upscaler"}
+    assert run.routed == ["blind", "oracle"] and run.detected
+    assert run.blind_remedies() == {"blind": "blind", "oracle": "oracle", "universal": "universal"}
+    # a router's sets are the replicate's own, like a network's
+    assert {"mixed__blind", "noisy__blind", "clean__blind", "mixed__oracle"} <= set(run.searched_own)
+    assert run.routed_inputs("blind", "@1") == {
+        "detector": f"{run.results}/models/detector@1.pt",
+        "noise_model": f"{run.results}/models/denoiser@1.pt",
+        "blur_model": f"{run.results}/models/deblurrer@1.pt",
+        "lowres_model": f"{run.results}/models/upscaler@1.pt",
+    }
+    assert "detector" not in run.routed_inputs("oracle", "")
+    routing = run.route_params("blind", "@2")
+    assert routing["routes"]["noise"]["expect"]["seed"] == run.replicate_seed("@2") == routing["detector"]["seed"]
+    assert run.route_params("denoiser", "") is None
+    # the detector learns every strength of every kind: the query sets' and each sweep severity's
+    pools = run.detector_pools()
+    assert list(pools) == ["none", "noise", "blur", "lowres"] and pools["none"] == []
+    blur_sigmas = sorted(spec["sigma"] for spec in pools["blur"])
+    assert blur_sigmas == [0.02, 0.035, 0.05, 0.07, 0.1, 0.19, 0.19]  # blurry and blurry_eq9 (no zero centre)
+    assert sorted(spec["level"] for spec in pools["lowres"]) == [1, 2, 3]
+    assert len(pools["noise"]) == 3 + 15 - 1  # salt and pepper's 0.1: a query set's and a severity, once
+    assert run.detector_extremes()["motion_blur_s1"][0]["sigma"] == 0.02
+    plan = run.blind_table_plan()
+    assert list(plan) == ["mixed", "noisy", "blurry", "lowres", "clean"]
+    assert plan["mixed"] == {
+        "none": "mixed",
+        "oracle": "mixed__oracle",
+        "blind": "mixed__blind",
+        "universal": "mixed__universal",
+    }
+    assert plan["noisy"]["oracle"] == "noisy__denoiser" and plan["clean"]["oracle"] == "clean"
+    assert plan["clean"]["blind"] == "clean__blind"
+    outputs = run.final_outputs()
+    for name in ("tables/blind.csv", "tables/validation/blind.md", "tables/detector.md", "figures/blind.png"):
+        assert f"{run.results}/{name}" in outputs

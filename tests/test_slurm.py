@@ -468,7 +468,7 @@ def test_group_limits_come_from_the_profile_unless_the_command_line_sets_them():
     assert pf.group_limits({}, []) == (None, {})
 
 
-SHORT_RULES = {"degrade_queries", "enhance_queries", "tune_enhancer", "search_queries", "evaluate_retrieval"}
+SHORT_RULES = {"degrade_queries", "mix_queries", "tune_enhancer", "search_queries", "evaluate_retrieval"}
 
 
 def test_the_profile_groups_the_short_jobs_and_sizes_every_group_job():
@@ -476,7 +476,8 @@ def test_the_profile_groups_the_short_jobs_and_sizes_every_group_job():
     groups = dict(item.split("=") for item in profile["groups"])
     components = dict(item.split("=") for item in profile["group-components"])
     assert SHORT_RULES <= set(groups) and set(groups.values()) == set(components)
-    assert not {"train_classifier", "train_enhancer"} & set(groups)  # training: one Slurm job per model
+    assert not {"train_classifier", "train_enhancer", "train_detector"} & set(groups)  # one Slurm job per model
+    assert 'group:\n            "restore"' in (REPO / "workflow/rules/enhance.smk").read_text()  # enhance_<e> rules
     cores, limits = pf.group_limits(profile, [])
     assert cores and limits["mem_mb"] and limits["gpu"] == 1  # without them a group asks for sums
     assert {"mem_mb=local", "gpu=local"} <= set(profile["set-resource-scopes"])  # per group job, not per run

@@ -21,27 +21,27 @@ def test_dry_run_default_config(workdir):
     n_queries = len(config["queries"])
     used = {name for names in config["enhance"].values() for name in names}
     trained = {name for name in used if "network" in config["enhancers"][name]}
+    routed = {name for name in used if "route" in config["enhancers"][name]}
     tuned = {name for name in used if config["enhancers"][name].get("grid")}
-    # restored sets per split: each (set, enhancer) pair and each enhancer on the clean set
-    restored = {name: 1 + sum(name in names for names in config["enhance"].values()) for name in used}
     n_keys, reps = 1 + len(config["keys"]), config["replicates"]  # standard and the robust keys
-    assert n_keys == 2 and reps == 3 and len(tuned) == 3 and len(trained) == 3
+    assert n_keys == 2 and reps == 3 and len(tuned) == 3 and len(trained) == 4 and routed == {"blind", "oracle"}
     assert jobs["synthesize_smallnorb"] == 1 and "download_smallnorb" not in jobs
     assert jobs["convert_norb_to_hdf5"] == 2 and jobs["split_validation"] == 1
     # every query set on the test and the validation split, once (replicates share them)
-    assert jobs["degrade_queries"] == 2 * n_queries
+    assert jobs["degrade_queries"] == 2 * n_queries and jobs["mix_queries"] == 2 * len(config["mixtures"])
     assert jobs["train_classifier"] == n_keys * reps and jobs["train_enhancer"] == len(trained) * reps
+    assert jobs["train_detector"] == reps and jobs["evaluate_detector"] == 1
     assert jobs["tune_enhancer"] == len(tuned)  # tuned once, with replicate 0's keys
-    # classical restorations are shared; every replicate's networks restore their own
-    shared = sum(n for name, n in restored.items() if name not in trained)
-    own = sum(n for name, n in restored.items() if name in trained)
-    assert jobs["enhance_queries"] == 2 * (shared + reps * own) == 2 * (8 + 3 * 6)
+    # one job per restorer and split: classical ones shared, networks and routers per replicate
+    for name in used:
+        assert jobs[f"enhance_{name}"] == 2 * (reps if name in trained | routed else 1), name
     # one search job per key set, replicate and split: every query set embedded by one classifier
     assert jobs["embed_gallery"] == n_keys * reps and jobs["search_queries"] == 2 * n_keys * reps
     assert jobs["judge_restorers"] == 2 * reps  # each replicate's restorers judged by the next one's keys
     assert jobs["evaluate_enhancement"] == jobs["evaluate_retrieval"] == 2 and jobs["plot_gap_closed"] == 1
     assert jobs["plot_enhancement"] == len(config["enhance"])
-    assert jobs["plot_learning_curve"] == n_keys + len(trained)
+    assert jobs["plot_learning_curve"] == n_keys + len(trained) + 1  # and the detector's
+    assert jobs["evaluate_blind"] == 2 and jobs["plot_blind"] == 1
     # the severity sweeps and the calibration are named targets, not part of `all`
     assert not {"degrade_sweep", "enhance_sweep", "retrieve_sweep", "evaluate_robustness"} & set(jobs)
     assert not {"degrade_calibration", "search_calibration", "evaluate_calibration"} & set(jobs)
@@ -50,10 +50,10 @@ def test_dry_run_default_config(workdir):
 def test_dry_run_with_one_replicate(workdir):
     """One replicate: every network once, no judge job (the other key set judges)."""
     jobs = planned_jobs(workdir, "--config", "replicates=1")
-    assert jobs["train_classifier"] == 2 and jobs["train_enhancer"] == 3
+    assert jobs["train_classifier"] == 2 and jobs["train_enhancer"] == 4 and jobs["train_detector"] == 1
     assert jobs["embed_gallery"] == 2 and jobs["search_queries"] == 2 * 2
     assert "judge_restorers" not in jobs
-    assert jobs["enhance_queries"] == 2 * (8 + 6)
+    assert sum(n for rule, n in jobs.items() if rule.startswith("enhance_")) == 2 * (4 + 6)  # one per restorer
 
 
 def test_dry_run_calibrate_target(workdir):
@@ -65,7 +65,8 @@ def test_dry_run_calibrate_target(workdir):
     assert jobs["evaluate_calibration"] == jobs["plot_calibration"] == 1
     assert jobs["train_classifier"] == 3  # the standard keys of each replicate
     assert jobs["degrade_queries"] == 4
-    assert not {"train_enhancer", "enhance_queries", "search_queries", "tune_enhancer"} & set(jobs)
+    assert not {"train_enhancer", "search_queries", "tune_enhancer"} & set(jobs)
+    assert not [rule for rule in jobs if rule.startswith("enhance_")]
 
 
 def test_nothing_that_trains_or_chooses_reads_the_test_split(workdir):
@@ -182,7 +183,8 @@ def test_config_without_optional_sections_dry_runs(workdir):
     jobs = planned_jobs(workdir)
     assert jobs["synthesize_smallnorb"] == 1 and jobs["degrade_queries"] == 2 * 2  # test and validation
     # `enhance` and `enhancers` default to {}: nothing to restore, nothing to train but the classifier.
-    assert "train_enhancer" not in jobs and "enhance_queries" not in jobs and "evaluate_enhancement" not in jobs
+    assert "train_enhancer" not in jobs and "evaluate_enhancement" not in jobs
+    assert not [rule for rule in jobs if rule.startswith("enhance_")]
     assert jobs["search_queries"] == 2 and jobs["embed_gallery"] == 1 and jobs["evaluate_retrieval"] == 2
 
 
@@ -191,8 +193,9 @@ def test_only_the_enhancers_in_use_are_trained(workdir):
     config["enhancers"] = {**MINIMAL["enhancers"], "median": {"method": "median"}}
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
     jobs = planned_jobs(workdir)
-    # each restorer on noisy and (the blind cost) on the clean queries, on the test and validation splits
-    assert jobs["train_enhancer"] == 1 and jobs["enhance_queries"] == 2 * 2 * 2 and jobs["plot_learning_curve"] == 2
+    # one job per restorer and split: noisy and (the blind cost) the clean queries together
+    assert jobs["train_enhancer"] == 1 and jobs["enhance_deblurrer"] == jobs["enhance_median"] == 2
+    assert jobs["plot_learning_curve"] == 2
     assert jobs["evaluate_enhancement"] == 2
 
 

@@ -87,12 +87,14 @@ def keys_of(name: str) -> str:
 
 
 def identity(meta: Mapping) -> dict:
-    """What a checkpoint is: role (classifier or enhancer, from its kind), name (a classifier's
+    """What a checkpoint is: role (classifier, detector or enhancer, from its kind), name (a classifier's
     key set, an enhancer's name) and arch (a classifier's ResNet depth, an enhancer's network)."""
     kind = meta["kind"]
     if kind == "classifier":
         keys = meta.get("keys") or keys_of(str(meta["name"]))
         return {"role": "classifier", "name": str(keys), "arch": str((meta.get("arch_args") or {}).get("arch", kind))}
+    if kind == "detector":
+        return {"role": "detector", "name": str(meta["name"]), "arch": str(kind)}
     return {"role": "enhancer", "name": str(meta["name"]), "arch": str(kind)}
 
 

@@ -36,7 +36,7 @@ RENAMED = {
 
 # Sections whose entries an overlay config (--configfile, merged over the default) can drop by
 # setting them to null: merging can add and change names, never remove one.
-DROPPABLE = ("queries", "keys", "sweeps", "enhancers", "enhance", "calibration")
+DROPPABLE = ("queries", "mixtures", "keys", "sweeps", "enhancers", "enhance", "calibration")
 
 
 def _is_integer(checker, value) -> bool:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import jsonschema
 
+from cbir.kinds import KIND_OF, KindError, kind_of
+
 # smallNORB's training instances per category (cbir.norb.TRAIN_INSTANCES; a test keeps them equal:
 # the base layer imports no file format).
 NORB_TRAINING_OBJECTS = 5
@@ -184,6 +186,50 @@ def _check_keys(config: dict) -> None:
             )
 
 
+def _check_mixtures(config: dict, dropped: Dropped | None) -> None:
+    """Mixtures draw from configured query sets of one kind each, under names of their own;
+    routed enhancers have a restorer to route to and stay out of the sweeps."""
+    queries = config["queries"]
+    for name, members in config["mixtures"].items():
+        if name in queries:
+            raise ConfigError(f"config key 'mixtures.{name}': a query set of that name is configured in 'queries'")
+        for member in members:
+            if member not in queries:
+                raise ConfigError(
+                    f"config key 'mixtures.{name}': no query set named {member!r} in 'queries'"
+                    + dropped_note(dropped, "queries", [member])
+                )
+            try:
+                kind_of(queries[member])
+            except KindError as exc:
+                raise ConfigError(f"config key 'mixtures.{name}': query set {member!r}: {exc}") from exc
+    routers = [name for name, recipe in config["enhancers"].items() if "route" in recipe]
+    for sweep, spec in config["sweeps"].items():
+        for name in set(spec["enhancers"]) & set(routers):
+            raise ConfigError(f"config key 'sweeps.{sweep}.enhancers': {name!r} routes by kind; sweeps take no router")
+    if any(config["enhancers"][name]["route"] == "detector" for name in routers):
+        used = [s for specs in config["queries"].values() for s in specs]
+        used += [{"name": sweep["degradation"]["name"]} for sweep in config["sweeps"].values()]
+        missing = sorted({"noise", "blur", "lowres"} - {KIND_OF[s["name"]] for s in used})
+        if missing:
+            raise ConfigError(
+                f"config key 'enhancers.{routers[0]}': the detector it routes by learns every kind of degradation "
+                f"from the query sets and sweeps, but none of them is of the kind(s) {missing}"
+            )
+    in_enhance = {name for names in config["enhance"].values() for name in names}
+    targets = [
+        next((n for n in names if "route" not in config["enhancers"].get(n, {})), None)
+        for query, names in config["enhance"].items()
+        if config["queries"].get(query)
+    ]
+    for name in sorted(set(routers) & in_enhance):
+        if not any(targets):
+            raise ConfigError(
+                f"config key 'enhancers.{name}': it routes each query to its kind's restorer, but no degraded "
+                "query set in 'enhance' has a restorer other than a router"
+            )
+
+
 def _check_dataset(dataset: dict) -> None:
     """The folder source's files exist (before any job), smallNORB's sizes fit its 96-px images,
     and colour comes from a folder only (smallNORB is grey)."""
@@ -213,6 +259,8 @@ def semantic_checks(config: dict, validator: jsonschema.protocols.Validator, dro
     if max(ks) > topk:
         raise ConfigError(f"config key 'retrieval.ks': k = {max(ks)} exceeds retrieval.topk = {topk}")
     for query, names in config["enhance"].items():
+        if query in config["mixtures"]:
+            continue
         if query not in config["queries"]:
             raise ConfigError(
                 f"config key 'enhance.{query}': no query set named {query!r} in 'queries'"
@@ -233,6 +281,7 @@ def semantic_checks(config: dict, validator: jsonschema.protocols.Validator, dro
     _check_calibration(config, validator, dropped)
     check_tuning(config)
     _check_dataset(config["dataset"])
+    _check_mixtures(config, dropped)
     held = config["validation"]["instances_per_class"]
     if config["dataset"]["source"] in ("synthetic", "smallnorb") and held >= NORB_TRAINING_OBJECTS:
         raise ConfigError(

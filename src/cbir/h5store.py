@@ -1,7 +1,7 @@
 """HDF5 files of the pipeline: image sets, embeddings and retrieval results.
 
 Image set (splits and query sets): dataset ``images`` uint8 [N, H, W] (grey) or [N, H, W, 3]
-(colour, RGB, channels last; `channels_of`) plus one int64 column per name in COLUMNS. Embeddings: ``features`` float32 [N, D] plus the same
+(colour, RGB, channels last; `channels_of`) plus one int64 column per name in COLUMNS (and in OPTIONAL_COLUMNS where a set has them). Embeddings: ``features`` float32 [N, D] plus the same
 columns. Retrieval: a group per distance with ``indices`` int32 [N, K] and ``scores``
 float32 [N, K], and (files written since they exist) one float64 [N] dataset per measure
 over the whole gallery ranking, RANKING_MEASURES (`cbir.search.ranking_measures`), which
@@ -31,6 +31,9 @@ from cbir.fsutil import atomic_path
 from cbir.norb import CATEGORIES
 
 COLUMNS = ("label", "instance", "elevation", "azimuth", "lighting", "camera")
+# Columns only some sets hold, kept when present: a mixed query set's true degradation kind and a
+# routed restorer's predicted one (indices into `cbir.degrade.KINDS`).
+OPTIONAL_COLUMNS = ("kind", "routed_kind")
 # Per-query measures over the whole gallery ranking stored beside the top k (cbir.measures defines
 # them; tests keep the two lists equal: the format layer imports no computation).
 RANKING_MEASURES = ("map_full", "r_precision", "map_at_r")
@@ -94,7 +97,7 @@ def _check_columns(columns: dict[str, np.ndarray], n: int, path: Path) -> None:
     missing = [c for c in COLUMNS if c not in columns]
     if missing:
         raise StoreError(f"{path}: missing columns {missing}")
-    for name in COLUMNS:
+    for name in (*COLUMNS, *(c for c in OPTIONAL_COLUMNS if c in columns)):
         shape = np.shape(columns[name])
         if len(shape) != 1:
             raise StoreError(f"{path}: column {name!r} has shape {shape}, expected ({n},)")
@@ -179,7 +182,7 @@ def _write_table(h5: h5py.File, name: str, data: np.ndarray, columns: dict, attr
     # Whole rows per chunk (a colour image with its three planes), 256 rows like ingest's writer.
     chunk = (min(len(data), 256), *data.shape[1:]) if len(data) else None
     h5.create_dataset(name, data=data, chunks=chunk, compression="gzip", compression_opts=4, shuffle=True)
-    for col in COLUMNS:
+    for col in (*COLUMNS, *(c for c in OPTIONAL_COLUMNS if c in columns)):
         h5.create_dataset(col, data=np.asarray(columns[col], np.int64))
     write_attrs(h5, attrs)
 
@@ -200,7 +203,7 @@ def read_columns(h5: h5py.File, path: Path) -> dict[str, np.ndarray]:
     missing = [c for c in COLUMNS if c not in h5]
     if missing:
         raise StoreError(f"{path}: missing columns {missing}")
-    return {c: h5[c][()] for c in COLUMNS}
+    return {c: h5[c][()] for c in (*COLUMNS, *(c for c in OPTIONAL_COLUMNS if c in h5))}
 
 
 def read_image_set(path: str | os.PathLike) -> ImageSet:

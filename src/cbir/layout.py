@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from cbir.blind_plan import BlindPlan
 from cbir.calibration import grids as calibration_grids
 from cbir.run_plan import NONE, NamedTargets
 from cbir.seeding import stream_key
@@ -66,9 +67,11 @@ def _unique(names: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-class RunLayout(NamedTargets):
+class RunLayout(NamedTargets, BlindPlan):
     """Every derived name and path of the run a validated config describes (with the sweep and
-    calibration paths of `cbir.run_plan.NamedTargets`)."""
+    calibration paths of `cbir.run_plan.NamedTargets` and the routing of `cbir.blind_plan.BlindPlan`)."""
+
+    restored_name = staticmethod(restored_name)  # for the base classes, which cannot import it
 
     def __init__(self, config: Mapping):
         self.config = config
@@ -82,7 +85,7 @@ class RunLayout(NamedTargets):
         self.parts = list(PARTS)
         # Query sets: as configured, each restored by each of its enhancers (`enhance`, the
         # default first), and the blind cost: the clean queries restored by every enhancer.
-        self.queries = list(config["queries"])
+        self.queries = list(config["queries"]) + list(config["mixtures"])
         self.clean = next((q for q, specs in config["queries"].items() if not specs), None)
         self.enhance = config["enhance"]
         self.restored = [restored_name(q, e) for q, names in self.enhance.items() for e in names]
@@ -101,6 +104,7 @@ class RunLayout(NamedTargets):
         self.tuned = [e for e in self.used if recipes[e].get("grid")]
         self.trained_all = [e for e in self.trained if e in in_enhance]  # the sweeps' only: `robustness`
         self.tuned_all = [e for e in self.tuned if e in in_enhance]
+        self._init_blind(config, self.used)  # mixtures, routed enhancers, the detector
         # Key sets: `standard` (config `classifier`) and each of config `keys`, one classifier each.
         self.keys = [STANDARD, *config["keys"]]
         self.classifier = {keys: classifier_name(keys) for keys in self.keys}
@@ -110,8 +114,9 @@ class RunLayout(NamedTargets):
         self.tags = [tag_of(r) for r in range(self.replicates)]
         # One search of a key set and replicate covers the unrestored and classically restored
         # sets (shared by every replicate) and the sets its own networks restored (tagged).
-        self.searched_shared = [q for q in self.query_sets if split_restored(q)[1] not in self.trained]
-        self.searched_own = [q for q in self.query_sets if split_restored(q)[1] in self.trained]
+        own = set(self.trained) | set(self.routed)  # a router runs the replicate's networks
+        self.searched_shared = [q for q in self.query_sets if split_restored(q)[1] not in own]
+        self.searched_own = [q for q in self.query_sets if split_restored(q)[1] in own]
         # Calibration (target `calibrate`): the grid of each calibrated set and what one
         # replicate's search covers: the grid, each calibrated set at its configured strength
         # and the clean set (validation query sets searched again: `calibrate` needs no restorer).
@@ -251,13 +256,30 @@ class RunLayout(NamedTargets):
         validation choice of a classical method's `auto` parameters."""
         if enhancer in self.trained:
             return {"model": self.path("models", f"{enhancer}{tag}.pt")}
+        if enhancer in self.routed:
+            return self.routed_inputs(enhancer, tag)
         if enhancer in self.tuned:
             return {"tuned": self.path("tuning", f"{enhancer}.json")}
         return {}
 
-    def enhancement_inputs(self, part: str, query: str, enhancer: str, tag: str) -> dict[str, str]:
-        """What a restorer needs: the query set, and `restorer_inputs`."""
-        return {"queries": self.query_file(query, part), **self.restorer_inputs(enhancer, tag)}
+    def restored_by(self, enhancer: str) -> list[str]:
+        """The query sets `enhancer` restores, in `enhance` order: those that list it, and the
+        clean set (its blind cost)."""
+        return [q for q, names in self.enhance.items() if enhancer in names] + [self.clean]
+
+    def enhancement_outputs(self, enhancer: str) -> list[str]:
+        """One restoration job's files (wildcards part and, for a network or router, rep): every
+        set `enhancer` restores, `restored_by` order."""
+        tag = "{rep}" if enhancer in self.trained or enhancer in self.routed else ""
+        return [
+            self.path("queries", f"{{part}}{restored_name(q, enhancer)}{tag}.h5") for q in self.restored_by(enhancer)
+        ]
+
+    def enhancement_inputs(self, enhancer: str, part: str, tag: str = "") -> dict:
+        """What one restoration job needs: every query set the enhancer restores (`restored_by`
+        order), and `restorer_inputs` (of replicate `tag`): the model is loaded once for all."""
+        queries = [self.query_file(q, part) for q in self.restored_by(enhancer)]
+        return {"queries": queries, **self.restorer_inputs(enhancer, tag)}
 
     def tuning_inputs(self, enhancer: str) -> dict[str, str]:
         """What choosing a classical method's parameters reads: the validation queries of the
@@ -347,6 +369,7 @@ class RunLayout(NamedTargets):
             *[self.path("tables", f"{part}{name}") for part in PARTS for name in tables],
             self.path("tables", "classification.json"),
             self.path("config.yaml"),
+            *self.blind_outputs(),
         ]
 
     def runtime_tables(self) -> dict[str, str]:

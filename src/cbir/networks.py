@@ -23,6 +23,12 @@
 - `UNet` (`unet`): `scales` resolution levels of two 3x3 conv-BN-ReLU with width * 2^level
   channels, max-pool down, transposed conv up, skips by concatenation, a 1x1 conv to the
   correction added to the input. The side must be a multiple of 2^(scales-1).
+- `Detector` (`detector`, beyond the paper): predicts the kind of degradation of a query
+  (`cbir.degrade.KINDS`: none, noise, blur, lowres): two 3x3 conv-BN-ReLU of `width` channels at
+  full resolution (the kinds differ most in the finest scale: lowres leaves constant 2x2 / 4x4
+  blocks, noise adds per-pixel energy, blur removes it), two stride-2 conv-BN-ReLU stages of 2 and
+  4 x `width`, the global average and the global maximum of the last map concatenated, and a
+  linear layer to one logit per kind. Any image size.
 
 The last convolution of `residual` and `unet` starts at zero (weights and bias), so both
 start as the exact identity, in train and eval mode: training begins from "leave the image
@@ -36,15 +42,18 @@ Inputs are float [N, C, H, W] in [-1, 1] (`cbir.imagemath.normalize`); the enhan
 `build({"kind": ..., "arch_args": ...})` rebuilds it from a checkpoint's meta alone.
 
 Colour: every network takes `image_channels` (C: 1 grey, the default, or 3 colour): the
-classifier's stem and the restorers' first and last layers have C channels instead of 1 (SRCNN:
-its last `channels` entry). It is recorded in `arch_args` only when it is not 1, so grey networks
-keep the arch_args, weights and checkpoints they had before colour existed.
+classifier's stem, the detector's first layer and the restorers' first and last layers have C
+channels instead of 1 (SRCNN: its last `channels` entry). It is recorded in `arch_args` only when
+it is not 1, so grey networks keep the arch_args, weights and checkpoints they had before colour
+existed.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from cbir.degrade.registry import KINDS as DEGRADATION_KINDS
 
 NUM_CLASSES = 5  # smallNORB's categories: the default head
 RESNETS = ("resnet18", "resnet34")
@@ -239,9 +248,10 @@ def _zero_conv(c_in: int, kernel: int, c_out: int) -> nn.Conv2d:
     return conv
 
 
-def _conv_bn_relu(c_in: int, c_out: int) -> list[nn.Module]:
+def _conv_bn_relu(c_in: int, c_out: int, stride: int = 1) -> list[nn.Module]:
     # no conv bias: the BatchNorm's shift replaces it
-    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+    conv = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+    return [conv, nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
 
 
 class Residual(nn.Module):
@@ -318,12 +328,46 @@ class UNet(nn.Module):
         return x + self.out(feature)
 
 
-KINDS = {cls.kind: cls for cls in (Classifier, Autoencoder, ReferenceAutoencoder, SRCNN, Residual, UNet)}
-ENHANCER_KINDS = tuple(kind for kind in KINDS if kind != "classifier")  # config `enhancers.<name>.network`
+class Detector(nn.Module):
+    """The degradation detector: `features` = conv-BN-ReLU (C -> width) and conv-BN-ReLU (width ->
+    width) at full resolution, then stride-2 conv-BN-ReLU to 2 x width and to 4 x width; `head` a
+    linear layer from [global average, global maximum] of the last map (8 x width) to one logit per
+    kind of `cbir.degrade.KINDS`, in its order. The maximum keeps a local trace (a few noisy or
+    blocky pixels) that the average would dilute."""
+
+    kind = "detector"
+    config_keys = ("width",)  # recipe keys (config `detector`) that are constructor arguments
+
+    def __init__(self, *, width: int = 16, image_channels: int = 1):
+        super().__init__()
+        width = int(width)
+        if width < 1:
+            raise NetworkError(f"detector: needs width >= 1, got {width}")
+        image_channels = _image_channels(self.kind, image_channels)
+        self.arch_args = _record_channels({"width": width}, image_channels)
+        self.features = nn.Sequential(
+            *_conv_bn_relu(image_channels, width),
+            *_conv_bn_relu(width, width),
+            *_conv_bn_relu(width, 2 * width, stride=2),
+            *_conv_bn_relu(2 * width, 4 * width, stride=2),
+        )
+        self.head = nn.Linear(8 * width, len(DEGRADATION_KINDS))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[N, C, H, W] -> kind logits [N, len(KINDS)]."""
+        feature = self.features(x)
+        pooled = torch.cat([feature.mean(dim=(2, 3)), feature.amax(dim=(2, 3))], 1)
+        return self.head(pooled)
+
+
+KINDS = {cls.kind: cls for cls in (Classifier, Autoencoder, ReferenceAutoencoder, SRCNN, Residual, UNet, Detector)}
+# networks that map an image to an image (config `enhancers.<name>.network`); the classifier and the
+# detector map it to logits
+ENHANCER_KINDS = tuple(kind for kind in KINDS if kind not in ("classifier", "detector"))
 
 
 def create(kind: str, **arch_args) -> nn.Module:
-    """A freshly initialised network of `kind` (classifier or one of `ENHANCER_KINDS`)."""
+    """A freshly initialised network of `kind` (classifier, detector or one of `ENHANCER_KINDS`)."""
     if kind not in KINDS:
         raise NetworkError(f"unknown network kind {kind!r}; expected one of {sorted(KINDS)}")
     return KINDS[kind](**arch_args)

@@ -24,7 +24,7 @@ for line in memory_warnings(config, psutil.virtual_memory().total >> 20):
 for _name in (
     "RESULTS LOGS FOLDER SPLITS CLEAN ENHANCE RESTORED SWEEPS USED TRAINED TUNED "
     "TUNED_ALL KEYS KEYS_OF GPU REPLICATES TAGS SEARCHED_SHARED SEARCHED_OWN CALIBRATION "
-    "GRIDS GRID"
+    "GRIDS GRID ROUTED"
 ).split():
     globals()[_name] = getattr(LAYOUT, _name.lower())
 # Locally, torch jobs take half the cores each, and with runtime.device auto on a machine without a
@@ -41,7 +41,8 @@ RESTORED_SET = restored_name("{query}", "{enhancer}")
 for _name in (
     "replicate_seed judge_tag folder_inputs restored_sets classifier_model "
     "classifier_recipe classifier_expectation enhancer_expectation search_outputs "
-    "search_plan final_outputs sweep_files sweep_runs sweep_outputs sweep_enhancer_constraint "
+    "search_plan final_outputs restored_by enhancement_outputs sweep_files sweep_runs sweep_outputs "
+    "sweep_enhancer_constraint "
     "robustness_outputs calibration_file calibration_runs calibration_images "
     "calibration_searches calibration_reads calibration_outputs"
 ).split():
@@ -58,9 +59,20 @@ def unpacking(method, *names):
 
 
 query_source = unpacking(LAYOUT.query_source, "part")
-enhancement_inputs = unpacking(
-    LAYOUT.enhancement_inputs, "part", "query", "enhancer", "rep"
-)
+# The restorers of `enhance` (one rule each, enhance.smk) and their outputs' replicate wildcard.
+ENHANCING = [e for e in USED if any(e in names for names in ENHANCE.values())]
+REP_OF = {e: "{rep}" if e in TRAINED + ROUTED else "" for e in ENHANCING}
+
+
+def for_enhancer(method, enhancer, *names):
+    """An input or params function: LAYOUT's `method` of `enhancer` and the wildcards `names`
+    (rep "" where there is no such wildcard, as for a classical method, shared by the replicates).
+    """
+    return lambda wildcards: method(
+        enhancer, *(wildcards.get(name, "") for name in names)
+    )
+
+
 tuning_inputs = unpacking(LAYOUT.tuning_inputs, "enhancer")
 sweep_enhancement_inputs = unpacking(
     LAYOUT.sweep_enhancement_inputs, "sweep", "enhancer", "part"

@@ -28,26 +28,36 @@ rule tune_enhancer:
         "../scripts/tune_enhancer.py"
 
 
-rule enhance_queries:
-    input:
-        unpack(enhancement_inputs),
-    output:
-        f"{RESULTS}/queries/{{part}}{RESTORED_SET}{{rep}}.h5",
-    log:
-        f"{LOGS}/enhance_queries/{{part}}{RESTORED_SET}{{rep}}.log",
-    benchmark:
-        f"{LOGS}/benchmarks/enhance_queries/{{part}}{RESTORED_SET}{{rep}}.tsv"
-    threads: THREADS
-    resources:
-        mem_mb=MEM_MB["enhance_queries"],
-        gpu=lambda wc: GPU * int(wc.enhancer in TRAINED),
-    params:
-        enhancer=lambda wc: config["enhancers"][wc.enhancer],
-        expect=lambda wc: enhancer_expectation(wc.enhancer, wc.rep),
-        runtime=config["runtime"],
-        batch_size=config["inference"]["batch_size"],
-    script:
-        "../scripts/enhance_queries.py"
+# One job per restorer, split and (for a network or a router) replicate: every query set it
+# restores, the model loaded once; rules enhance_<enhancer>, logs and benchmarks under enhance_queries/.
+for _enhancer in ENHANCING:
+
+    rule:
+        name:
+            f"enhance_{_enhancer}"
+        input:
+            unpack(for_enhancer(LAYOUT.enhancement_inputs, _enhancer, "part", "rep")),
+        output:
+            enhancement_outputs(_enhancer),
+        log:
+            f"{LOGS}/enhance_queries/{{part}}{_enhancer}{REP_OF[_enhancer]}.log",
+        benchmark:
+            f"{LOGS}/benchmarks/enhance_queries/{{part}}{_enhancer}{REP_OF[_enhancer]}.tsv"
+        group:
+            "restore"  # the Slurm profile's group of restorations (its rule list cannot name these)
+        threads: THREADS
+        resources:
+            mem_mb=MEM_MB["enhance_queries"],
+            gpu=GPU * int(_enhancer in TRAINED + ROUTED),
+        params:
+            names=restored_by(_enhancer),
+            enhancer=config["enhancers"][_enhancer],
+            expect=for_enhancer(enhancer_expectation, _enhancer, "rep"),
+            routing=for_enhancer(LAYOUT.route_params, _enhancer, "rep"),
+            runtime=config["runtime"],
+            batch_size=config["inference"]["batch_size"],
+        script:
+            "../scripts/enhance_queries.py"
 
 
 rule plot_enhancement:

@@ -73,7 +73,7 @@ rule evaluate_enhancement:
         enhance=ENHANCE,
         clean=CLEAN,
         tuned=TUNED_ALL,
-        networks=TRAINED,
+        networks=TRAINED + ROUTED,
         evaluation=config["evaluation"],
         seed=config["seed"],
     script:

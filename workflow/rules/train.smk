@@ -55,6 +55,32 @@ rule train_enhancer:
         "../scripts/train_enhancer.py"
 
 
+# The degradation detector (config `detector`), when an enhancer routes by it.
+rule train_detector:
+    input:
+        train=f"{RESULTS}/data/train.h5",
+        validation=f"{RESULTS}/data/validation.h5",
+    output:
+        model=f"{RESULTS}/models/detector{{rep}}.pt",
+        history=f"{RESULTS}/models/detector{{rep}}.csv",
+    log:
+        f"{LOGS}/train_detector/detector{{rep}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/train_detector/detector{{rep}}.tsv"
+    threads: THREADS
+    resources:
+        gpu=GPU,
+        mem_mb=MEM_MB["train_enhancer"],
+    params:
+        recipe=config["detector"],
+        pools=LAYOUT.detector_pools(),
+        runtime=config["runtime"],
+        seed=lambda wc: replicate_seed(wc.rep),
+        rescale=config["degradation"]["rescale"],
+    script:
+        "../scripts/train_detector.py"
+
+
 rule evaluate_classifier:
     input:
         model=f"{RESULTS}/models/classifier.pt",
@@ -96,7 +122,7 @@ rule plot_learning_curve:
     log:
         f"{LOGS}/plot_learning_curve/{{model}}.log",
     wildcard_constraints:
-        model="|".join([*KEYS_OF, *TRAINED]),
+        model="|".join([*KEYS_OF, *TRAINED, "detector"]),
     script:
         "../scripts/plot_learning_curve.py"
 

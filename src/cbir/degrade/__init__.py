@@ -23,18 +23,23 @@ from cbir.degrade.noise import normal_quantiles
 from cbir.degrade.random import CounterRandom
 from cbir.degrade.reference import DEFINITIONS, degrade_float
 from cbir.degrade.registry import (
+    KIND_OF,
+    KINDS,
     NAMES,
     PARAMETERS,
     DegradationError,
     channel_stream,
     check_spec,
     check_specs,
+    kind_of,
     spec_choices,
 )
 from cbir.degrade.rescale import RESCALES, finish
 
 __all__ = [
     "DEFINITIONS",
+    "KINDS",
+    "KIND_OF",
     "NAMES",
     "PARAMETERS",
     "RESCALES",
@@ -47,6 +52,7 @@ __all__ = [
     "degrade",
     "degrade_float",
     "finish",
+    "kind_of",
     "motion_transfer",
     "normal_quantiles",
     "spec_choices",

@@ -12,6 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from cbir.degrade.random import CounterRandom
+from cbir.kinds import KIND_OF as KIND_OF  # the kinds a detector tells apart, re-exported
+from cbir.kinds import KINDS as KINDS
+from cbir.kinds import kind_of as kind_of
 
 # name -> parameter -> type (int parameters must be integral; floats are stored as floats;
 # bool parameters take booleans only, never 0 or 1).

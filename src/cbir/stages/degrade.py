@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +85,51 @@ def degrade_query_set(
     if "classes" in source.attrs:  # a folder source's class names travel with its images
         attrs["classes"] = source.attrs["classes"]
     write_image_set(output, out, source.columns, attrs)
+
+
+def mix_query_set(
+    *,
+    test: str | os.PathLike,
+    output: str | os.PathLike,
+    queries: Mapping[str, Sequence[dict]],
+    members: Sequence[str],
+    query: str,
+    seed: int,
+    rescale: str,
+    threads: int,
+    stream: str | None = None,
+) -> None:
+    """Rule mix_queries: the mixture `query` (config `mixtures`: the configured query sets
+    `members`, `queries` being config `queries`) of the test split at `test` -> `output`, each
+    image drawn as `cbir.mixture.degrade_mixture` says, its true kind in the column ``kind``."""
+    from cbir.degrade import KINDS
+    from cbir.mixture import degrade_mixture, mixture_entries
+
+    entries = mixture_entries(queries, members, where=f"mixtures.{query}")
+    stream = stream or query
+    source = read_image_set(test)
+    out, kinds, entry = degrade_mixture(
+        source.images, entries, seed=seed, stream=stream, rescale=rescale, threads=threads
+    )
+    degraded = np.flatnonzero([bool(entries[e]["specs"]) for e in entry])
+    drawn = [entries[entry[i]] for i in degraded]
+    refuse_blanked(source.images[degraded], out[degraded], f"query set {query!r}", drawn, output)
+    counts = {kind: int(c) for kind, c in zip(KINDS, np.bincount(kinds, minlength=len(KINDS)), strict=True)}
+    log.info("%s: %d images, kinds %s", query, len(out), counts)
+    attrs = {
+        "query": query,
+        "mixture_of": list(members),
+        "entries": entries,
+        "seed": int(seed),
+        "stream": stream,
+        "rescale": rescale,
+        "source": str(Path(test)),
+        "kind_counts": counts,
+        "choice": "degrade_mixture(images, entries, seed=seed, stream=stream)",
+    }
+    if "classes" in source.attrs:
+        attrs["classes"] = source.attrs["classes"]
+    write_image_set(output, out, {**source.columns, "kind": kinds}, attrs)
 
 
 def plot_degradations(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -42,20 +42,69 @@ def restore_images(
         return restore(images, **params), {"enhancer_params": params, "tuning": str(tuned or "")}
     from cbir.checkpoint import public_meta
     from cbir.inference import enhance
-    from cbir.networks import KINDS
+    from cbir.networks import ENHANCER_KINDS
     from cbir.stages.common import load_network
 
     if model is None:
         raise ValueError(f"enhancer network {enhancer['network']!r} needs a trained checkpoint; none was given")
-    kinds = tuple(kind for kind in KINDS if kind != "classifier")
     net, meta = load_network(
-        model, kind=kinds, images=query_set, images_path=queries, runtime=runtime, threads=threads, expect=expect
+        model,
+        kind=tuple(ENHANCER_KINDS),
+        images=query_set,
+        images_path=queries,
+        runtime=runtime,
+        threads=threads,
+        expect=expect,
     )
     return enhance(net, images, batch_size=batch_size), {
         "enhancer_model": str(model),
         "enhancer_weights_sha256": meta["weights_sha256"],
         "enhancer_meta": public_meta(meta),
     }
+
+
+def route_images(
+    enhancer: Mapping, query_set, queries, routing: Mapping, inputs: Mapping, runtime, batch_size, threads
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(restored images, each query's routed kind, attributes) of a routed enhancer: every query
+    of kind k (the detector's prediction, route `detector`; the stored truth, route `truth`) goes
+    through the restorer `routing["routes"][k]`, a clean one (or a kind without a route) through
+    nothing. `inputs`: the detector's checkpoint (`detector`) and each route's
+    `<kind>_model` / `<kind>_tuned` (`cbir.layout.RunLayout.routed_inputs`)."""
+    from cbir.degrade import KINDS
+    from cbir.mixture import true_kinds
+
+    images = query_set.images
+    if enhancer["route"] == "truth":
+        kinds = true_kinds(query_set)
+        extra = {"route": "truth"}
+    else:
+        from cbir.stages.common import load_network
+        from cbir.train.detector import predict_kinds
+
+        net, meta = load_network(
+            inputs["detector"], kind="detector", images=query_set, images_path=queries, runtime=runtime,
+            threads=threads, expect=routing["detector"],
+        )  # fmt: skip
+        kinds = predict_kinds(net, images, batch_size=batch_size)
+        extra = {
+            "route": "detector",
+            "detector_model": str(inputs["detector"]),
+            "detector_sha256": meta["weights_sha256"],
+        }
+    out = images.copy()
+    used = {}
+    for kind, route in routing["routes"].items():
+        rows = np.flatnonzero(kinds == KINDS.index(kind))
+        used[kind] = {"enhancer": route["name"], "queries": int(rows.size)}
+        if rows.size:
+            subset = query_set.subset(rows)
+            out[rows], _ = restore_images(
+                dict(route["enhancer"]), subset.images, inputs.get(f"{kind}_model"), subset, queries, runtime,
+                batch_size, threads, inputs.get(f"{kind}_tuned"), route["expect"],
+            )  # fmt: skip
+    log.info("routed %s: %s", queries, used)
+    return out, kinds, {**extra, "routes": used}
 
 
 def enhance_query_set(
@@ -71,6 +120,8 @@ def enhance_query_set(
     threads: int,
     tuned: str | os.PathLike | None = None,
     expect: Mapping | None = None,
+    routing: Mapping | None = None,
+    inputs: Mapping | None = None,
 ) -> None:
     """Rule enhance_queries: query set `query` restored by the enhancer `name` (config
     `enhancers.<name>`: a network whose checkpoint is `model`, or a classical method whose
@@ -80,14 +131,24 @@ def enhance_query_set(
     A network's checkpoint must be that enhancer's, of its network and recipe
     (`network_expectation`); `expect` adds to or overrides that (the rule gives the seed). Grey
     and colour query sets alike: the output keeps the input's layout, and a network trained on
-    the other kind of image is refused (`cbir.stages.common.load_network`, `cbir.inference`)."""
+    the other kind of image is refused (`cbir.stages.common.load_network`, `cbir.inference`).
+    A routed enhancer (`route`) restores each query by its kind's restorer (`route_images`;
+    `routing`: the rule's route params, `inputs`: its input files) and stores the kind it routed
+    by in the column ``routed_kind``."""
     query_set = read_image_set(queries)
-    if "network" in enhancer:
-        expect = {**network_expectation(name, enhancer), **(expect or {})}
-    restored, extra = restore_images(
-        enhancer, query_set.images, model, query_set, queries, runtime, batch_size, threads, tuned, expect
-    )
-    used = extra.get("enhancer_params") or {"network": enhancer["network"], "model": str(model)}
+    columns = dict(query_set.columns)
+    if "route" in enhancer:
+        restored, columns["routed_kind"], extra = route_images(
+            enhancer, query_set, queries, routing, inputs or {}, runtime, batch_size, threads
+        )
+        used = {"route": enhancer["route"]}
+    else:
+        if "network" in enhancer:
+            expect = {**network_expectation(name, enhancer), **(expect or {})}
+        restored, extra = restore_images(
+            enhancer, query_set.images, model, query_set, queries, runtime, batch_size, threads, tuned, expect
+        )
+        used = extra.get("enhancer_params") or {"network": enhancer["network"], "model": str(model)}
     refuse_blanked(query_set.images, restored, f"{query!r} restored by {name!r}", [used] * len(restored), output)
     attrs = {
         **query_set.attrs,
@@ -97,8 +158,30 @@ def enhance_query_set(
         "enhanced_from": str(queries),
         **extra,
     }
-    write_image_set(output, restored, query_set.columns, attrs)
+    write_image_set(output, restored, columns, attrs)
     log.info("wrote %s: %d images of %s restored by %s", output, len(restored), query, name)
+
+
+def enhance_query_sets(
+    *,
+    queries: Sequence[str | os.PathLike],
+    outputs: Sequence[str | os.PathLike],
+    names: Sequence[str],
+    name: str,
+    inputs: Mapping,
+    **restorer,
+) -> None:
+    """Rule enhance_<enhancer>: every query set the enhancer `name` restores (`names`, files
+    `queries`) -> `outputs`, one `enhance_query_set` each in one process (torch imported and the
+    job started once). `inputs`: the rule's input files (a model, a tuning file, a router's
+    detector and routes); `restorer`: the other keywords of `enhance_query_set`."""
+    if not len(queries) == len(outputs) == len(names):
+        raise ValueError(f"{len(names)} query sets, {len(queries)} inputs and {len(outputs)} outputs")
+    for query, path, output in zip(names, queries, outputs, strict=True):
+        enhance_query_set(
+            queries=path, output=output, query=query, name=name, model=inputs.get("model"),
+            tuned=inputs.get("tuned"), inputs=inputs, **restorer,
+        )  # fmt: skip
 
 
 def plot_enhancement(

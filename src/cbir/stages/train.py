@@ -198,6 +198,41 @@ def train_enhancer(
     return _train(task, train_set, heldout_set, model_path, history_path, runtime, stop_after, {"role": "enhancer"})
 
 
+def train_detector(
+    *,
+    train: str | os.PathLike,
+    validation: str | os.PathLike,
+    model_path: str | os.PathLike,
+    history_path: str | os.PathLike,
+    recipe: dict,
+    pools: Mapping[str, list[dict]],
+    runtime: dict,
+    seed: int,
+    threads: int,
+    rescale: str,
+    stop_after: int | None = None,
+) -> bool:
+    """Train the degradation detector (config `detector`) on the training split, each image clean
+    or degraded by a kind drawn per image and a strength of that kind's `pools` entry
+    (`cbir.train.detector`); write `model_path` and `history_path`."""
+    from cbir.device import placement as resolve_placement
+    from cbir.train.detector import DetectorTask
+
+    placement = resolve_placement(runtime, threads)
+    train_set, heldout_set = read_image_set(train), read_image_set(validation)
+    task = DetectorTask(
+        "detector",
+        train_images=train_set.images,
+        heldout_images=heldout_set.images,
+        pools={kind: list(specs) for kind, specs in pools.items()},
+        recipe=recipe,
+        seed=int(seed),
+        placement=placement,
+        rescale=rescale,
+    )
+    return _train(task, train_set, heldout_set, model_path, history_path, runtime, stop_after, {"role": "detector"})
+
+
 # ---------------------------------------------------------------------------------------
 # Evaluation and figures
 # ---------------------------------------------------------------------------------------

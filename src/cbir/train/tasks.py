@@ -53,7 +53,7 @@ from cbir.degrade import check_specs, degrade
 from cbir.device import Placement
 from cbir.imagemath import from_stored, image_channels, normalize, psnr_pm1, to_stored, unit_range
 from cbir.inference import embed
-from cbir.networks import KINDS, NUM_CLASSES, create, input_channels
+from cbir.networks import ENHANCER_KINDS, KINDS, NUM_CLASSES, create, input_channels
 from cbir.pretrained import load_pretrained
 from cbir.seeding import torch_seed
 
@@ -299,7 +299,7 @@ class EnhancerTask(Task):
         classifier_path: str | None = None,
     ):
         network = recipe["network"]
-        if network not in KINDS or network == "classifier":
+        if network not in ENHANCER_KINDS:
             raise TrainingError(f"enhancers.{name}.network: unknown restoration network {network!r}")
         self.pixel_weight, self.feature_weight = float(recipe["loss"]["pixel"]), float(recipe["loss"]["feature"])
         if self.pixel_weight <= 0 and self.feature_weight <= 0:
