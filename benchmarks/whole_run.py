@@ -34,17 +34,27 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "workflow" / "Snakefile")]
-TORCH_RULES = [  # the rules whose threads were fixed at 8 (see workflow/rules)
+TORCH_RULES = [  # the rules whose threads were fixed at 8 (see workflow/rules), but the restorations'
     "train_classifier",
     "train_enhancer",
+    "train_detector",
     "evaluate_classifier",
+    "evaluate_detector",
     "tune_enhancer",
-    "enhance_queries",
     "embed_gallery",
     "search_queries",
     "judge_restorers",
 ]
-NETWORK_RULES = [rule for rule in TORCH_RULES if rule != "enhance_queries"]  # enhance: networks only
+
+
+def restoration_rules(config: dict) -> tuple[list[str], list[str]]:
+    """(every restoration rule, those that run a network): one rule per restorer in `enhance`,
+    enhance_<enhancer>. (The per-set restoration jobs of before cannot be scheduled any more: both
+    layouts restore one job per restorer.)"""
+    names = sorted({name for names in config["enhance"].values() for name in names})
+    recipes = config["enhancers"]
+    networks = [name for name in names if "network" in recipes[name] or "route" in recipes[name]]
+    return [f"enhance_{name}" for name in names], [f"enhance_{name}" for name in networks]
 
 
 def quick(config: dict) -> dict:
@@ -54,21 +64,23 @@ def quick(config: dict) -> dict:
     for recipe in config["enhancers"].values():
         if "network" in recipe:
             recipe.update(epochs=1, steps_per_epoch=5, eval_images=50)
+    config["detector"] = {**config.get("detector", {}), "epochs": 1, "steps_per_epoch": 5, "eval_images": 50}
     return config
 
 
-def layout_args(layout: str, cores: int) -> list[str]:
+def layout_args(layout: str, cores: int, config: dict) -> list[str]:
     if layout == "current":
         return []
-    threads = [f"{rule}={min(8, cores)}" for rule in TORCH_RULES]
-    gpus = [f"{rule}:gpu=1" for rule in NETWORK_RULES]
+    restorers, networks = restoration_rules(config)
+    threads = [f"{rule}={min(8, cores)}" for rule in TORCH_RULES + restorers]
+    gpus = [f"{rule}:gpu=1" for rule in TORCH_RULES + networks]
     return ["--set-threads", *threads, "--set-resources", *gpus, "--resources", "gpu=1"]
 
 
-def run(workdir: Path, run_name: str, layout: str, cores: int) -> float:
+def run(workdir: Path, run_name: str, layout: str, cores: int, config: dict) -> float:
     shutil.rmtree(workdir / "results" / run_name, ignore_errors=True)
     shutil.rmtree(workdir / "logs" / run_name, ignore_errors=True)
-    command = [*SNAKEMAKE, "--cores", str(cores), "--config", f"run={run_name}", *layout_args(layout, cores)]
+    command = [*SNAKEMAKE, "--cores", str(cores), "--config", f"run={run_name}", *layout_args(layout, cores, config)]
     started = time.perf_counter()
     proc = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
@@ -106,7 +118,7 @@ def main() -> None:
 
     elapsed, tables = {}, {}
     for layout in ("previous", "current"):
-        elapsed[layout] = run(workdir, layout, layout, args.cores)
+        elapsed[layout] = run(workdir, layout, layout, args.cores, config)
         tables[layout] = per_rule(workdir, layout)
         print(f"{layout}: {elapsed[layout]:.0f} s", flush=True)
 

@@ -20,7 +20,7 @@ from PIL import Image
 from cbir.checkpoint import save_checkpoint
 from cbir.config import validate_config
 from cbir.h5store import COLUMNS, write_image_set
-from cbir.networks import SRCNN, Classifier, architecture
+from cbir.networks import SRCNN, Classifier, Detector, architecture
 from cbir.stages.retrieve import embed_images, search_query_sets
 
 SEED = 7
@@ -38,9 +38,15 @@ def run_config() -> dict:
             "run": "handmade",
             "seed": SEED,
             "replicates": 1,
-            "queries": {"clean": [], "lowres": [{"name": "lowres", "level": 1}]},
-            "enhancers": {"median": MEDIAN, "upscaler": UPSCALER},
-            "enhance": {"lowres": ["upscaler", "median"]},
+            "queries": {
+                "clean": [],
+                "lowres": [{"name": "lowres", "level": 1}],
+                # a set of every kind: the detector's pools (noise and blur have no restorer here)
+                "noisy": [{"name": "gaussian", "sigma": 0.3}],
+                "blurry": [{"name": "motion_blur", "sigma": 0.2}],
+            },
+            "enhancers": {"median": MEDIAN, "upscaler": UPSCALER, "blind": {"route": "detector"}},
+            "enhance": {"lowres": ["upscaler", "median", "blind"]},
         }
     )
 
@@ -96,6 +102,9 @@ def make_run(
     recipe = recorded["enhancers"]["upscaler"]  # as training records it: every default filled
     meta = {"name": "upscaler", **architecture(upscaler), "input_size": input_size, "recipe": recipe, "seed": SEED}
     save_checkpoint(run / "models" / "upscaler.pt", upscaler.state_dict(), meta)
+    detector = Detector(width=4, image_channels=channels)  # untrained: what it predicts is what counts
+    meta = {"name": "detector", **architecture(detector), "input_size": input_size, "seed": SEED}
+    save_checkpoint(run / "models" / "detector.pt", detector.state_dict(), meta)
     batch_size, retrieval = recorded["inference"]["batch_size"], recorded["retrieval"]
     gallery = run / "embeddings" / "standard" / "gallery.h5"
     embed_images(

@@ -83,3 +83,26 @@ def test_blind_frame_values_gaps_and_share_of_the_oracle():
     assert row.loc[("clean", "oracle"), "image_set"] == "clean"
     text = blind_markdown(frame, distance="l2", k=1, n_objects=10, replicates=1)
     assert "| standard | blind | 62.50 [" in text and "; gap 50 % [" in text and "75 % [" in text
+
+
+def test_heldout_frame_transfer_is_the_paired_difference_to_training_on_all():
+    from cbir.stages.heldout import heldout_frame, heldout_markdown
+
+    n = 40
+    counts = {("none", "-"): 10, ("robust keys", "all"): 30, ("robust keys", "held out"): 20}
+    counts.update({("universal", "all"): 16, ("universal", "held out"): 16})
+    hits = {}
+    for (remedy, trained), count in counts.items():
+        values = np.zeros(n)
+        values[:count] = 1.0
+        hits["noise", "gaussian", 1, remedy, trained] = values
+    frame = heldout_frame(hits, np.arange(n) // 4, seed=0, evaluation={"resamples": 200, "level": 0.95})
+    row = frame.set_index(["remedy", "trained_on"])
+    assert row.loc[("robust keys", "held out"), "value"] == pytest.approx(50.0)
+    assert row.loc[("robust keys", "held out"), "transfer"] == pytest.approx(-25.0)  # 20 - 30 of 40 queries
+    assert row.loc[("robust keys", "held out"), "change"] == pytest.approx(25.0)  # against the standard keys
+    assert row.loc[("universal", "held out"), "transfer"] == pytest.approx(0.0)
+    assert math.isnan(row.loc[("robust keys", "all"), "transfer"]) and math.isnan(row.loc[("none", "-"), "change"])
+    low, high = row.loc[("robust keys", "held out"), ["transfer_low", "transfer_high"]]
+    assert low <= -25.0 <= high <= 0  # no resample finds the held-out keys better
+    assert "| noise | gaussian | 1 | 25.00 [" in heldout_markdown(frame)

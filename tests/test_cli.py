@@ -199,6 +199,32 @@ def test_enhancers_of_a_run_with_a_recorded_config(results, tmp_path, capsys):
     assert code == 0 and "restored by upscaler" in out, err
 
 
+def test_the_blind_router_restores_each_image_by_the_kind_the_detector_sees(results, tmp_path, capsys):
+    from cbir.checkpoint import load_model
+    from cbir.inference import enhance
+    from cbir.kinds import KINDS
+    from cbir.train.detector import predict_kinds
+
+    run = results / "grey"
+    files, images = pngs(run, tmp_path, [0, 1, 2, 3, 5])
+    code, out, err = cli(
+        capsys, "query", "--results", results, "grey", *files, "-k", 3, "--enhancer", "blind", "--no-montage"
+    )
+    assert code == 0, err
+    detector, _ = load_model(run / "models" / "detector.pt", kind="detector")
+    kinds = predict_kinds(detector, images, batch_size=8)
+    assert re.findall(r"detected as (\w+)", out) == [KINDS[k] for k in kinds]
+    upscaler, _ = load_model(run / "models" / "upscaler.pt", kind="srcnn")
+    expected = images.copy()
+    low = kinds == KINDS.index("lowres")  # the run's only route: lowres -> upscaler; other kinds stay
+    if low.any():
+        expected[low] = enhance(upscaler, images[low], batch_size=8)
+    indices, _ = reference(run, expected, k=3)
+    assert [[r[1] for r in rows] for rows in parse(out)] == indices.tolist()
+    code, out, err = cli(capsys, "query", "--results", results, "old", *files, "--enhancer", "blind", "--no-montage")
+    assert code != 0 and "blind" in err
+
+
 def test_export_round_trip(results, tmp_path, capsys):
     run = results / "colour"
     path = tmp_path / "out" / "gallery.parquet"
@@ -224,7 +250,7 @@ def test_runs_lists_each_run(results, capsys):
     lines = {line.split()[0]: line.split() for line in out.splitlines()}
     assert lines["run"][:5] == ["run", "config", "source", "images", "replicates"]
     assert lines["grey"][:7] == ["grey", DIGEST[:12], "synthetic", "32x32", "grey", "0", "standard"]
-    assert lines["grey"][7:9] == ["clean,lowres", "yes"]  # the configured query sets
+    assert lines["grey"][7:9] == ["clean,lowres,noisy,blurry", "yes"]  # the configured query sets
     assert lines["colour"][:7] == ["colour", "-", "folder", "32x32", "colour", "0", "standard"]
     assert lines["colour"][7:9] == ["clean", "yes"]  # without a config: the degraded sets found
 

@@ -171,3 +171,64 @@ class BlindPlan:
                 self.path("figures", f"learning_curve_{DETECTOR}.png"),
             ]
         return files
+
+    # Held-out families (target `heldout`) --------------------------------------------------
+
+    def heldout_kinds(self) -> list[str]:
+        """The families left out one at a time: every kind some sweep varies (none excluded)."""
+        kinds = {kind_of([self.config["sweeps"][s]["degradation"]]) for s in self.config["sweeps"]}
+        return [kind for kind in KINDS if kind in kinds]
+
+    def heldout_sweeps(self, kind: str) -> list[str]:
+        """The sweeps of one family: where what was left out of training is scored."""
+        return [s for s, spec in self.config["sweeps"].items() if kind_of([spec["degradation"]]) == kind]
+
+    def heldout_recipe(self, model: str, kind: str) -> dict:
+        """The recipe of the robust keys (`model` "keys") or the universal restorer ("universal")
+        with every degradation of `kind` left out of training."""
+        keys = next(iter(self.config["keys"]))
+        name, recipe = (f"keys.{keys}", self.config["keys"][keys]) if model == "keys" else (None, None)
+        if model != "keys":
+            name = f"enhancers.{self.blind_remedies()['universal']}"
+            recipe = self.config["enhancers"][name.split(".")[1]]
+        left = [d for d in recipe["degradations"] if kind_of([d]) != kind]
+        if not left:
+            raise ValueError(
+                f"config key '{name}.degradations': all of kind {kind!r}; left out, nothing is left to train on"
+            )
+        recipe = {**recipe, "degradations": left}
+        return {**self.config["classifier"], "degrade": recipe} if model == "keys" else recipe
+
+    def heldout_model(self, model: str, kind: str) -> str:
+        """The checkpoint of a model trained without `kind`: models/heldout/<model>_without_<kind>.pt."""
+        return self.path("models", "heldout", f"{model}_without_{kind}.pt")
+
+    def heldout_inputs(self) -> dict:
+        """What scoring the left-out families reads: per family (`heldout_kinds` order) the models
+        trained without it; the full robust keys and universal restorer and the standard keys
+        (replicate 0); the gallery (the training split); every severity of every family's sweeps
+        (test split), family by family, sweep by sweep, weakest first."""
+        keys, kinds = next(iter(self.config["keys"])), self.heldout_kinds()
+        return {
+            "keys_without": [self.heldout_model("keys", kind) for kind in kinds],
+            "universal_without": [self.heldout_model("universal", kind) for kind in kinds],
+            "keys_all": self.classifier_model(keys),
+            "universal_all": self.path("models", f"{self.blind_remedies()['universal']}.pt"),
+            "standard": self.classifier_model("standard"),
+            "gallery": self.path("data", "train.h5"),
+            "queries": [
+                self.sweep_file("queries", s, "none", n)
+                for kind in kinds
+                for s in self.heldout_sweeps(kind)
+                for n in self.severities
+            ],
+        }
+
+    def heldout_outputs(self) -> list[str]:
+        """The files of the named target `heldout`."""
+        if not (self.config["keys"] and "universal" in self.blind_remedies() and self.heldout_kinds()):
+            raise ValueError(
+                "the target `heldout` needs robust keys (config `keys`), a universal restorer (a network trained "
+                "on several kinds) and severity sweeps (config `sweeps`)"
+            )
+        return [self.path("tables", f"heldout.{ext}") for ext in ("csv", "md")] + [self.path("figures", "heldout.png")]

@@ -7,7 +7,9 @@ The path of each image, as the pipeline's stages take it:
 2. optionally degraded (`cbir.degrade.degrade`, the run's seed and `degradation.rescale`,
    random stream "cli", image i of the command line is index i: the same command degrades alike);
 3. optionally restored by the restorer of `cbir.stages.enhance` (a trained network of the
-   replicate, or a classical method with the recorded config's parameters and tuned choice);
+   replicate, or a classical method with the recorded config's parameters and tuned choice; a
+   router by the detector, such as the default run's `blind`: each image to the restorer of the
+   kind the replicate's detector sees in it, the kind printed with the image);
 4. embedded by the key set's classifier (`cbir.stages.common.load_network`, `cbir.inference.embed`
    with the run's inference batch size), which must be the model that embedded the gallery;
 5. searched with `cbir.search.topk` (the run's chunk size) in the gallery embeddings.
@@ -123,6 +125,38 @@ def gallery_images(run: Run, indices: np.ndarray, labels: np.ndarray) -> dict[in
     return {int(i): image for i, image in zip(wanted, images, strict=True)}
 
 
+def route(run: Run, args, recipe: dict, images: np.ndarray, runtime, batch_size: int, threads: int):
+    """(restored images, each image's detected kind) by the router `args.enhancer` (`route:
+    detector`): the replicate's detector tells each image's kind, the run's restorer of that kind
+    (`cbir.blind_plan.kind_routes` of the recorded config) restores it, a clean one stays. A router
+    by the truth cannot serve images that carry no kind."""
+    from cbir.blind_plan import kind_routes
+    from cbir.kinds import KINDS
+    from cbir.layout import tag_of
+    from cbir.stages.enhance import route_images
+
+    if recipe["route"] != "detector":
+        raise CliError(
+            f"enhancer {args.enhancer!r} routes by each query's true kind, which an image file does not carry; "
+            "use a router by the detector (the default run's `blind`)"
+        )
+    config = run.recorded_config or {}
+    routes = kind_routes(config.get("queries", {}), config.get("enhance", {}), config.get("enhancers", {}))
+    detector = run.file("models", f"detector{tag_of(args.replicate)}.pt")
+    if not detector.is_file():
+        raise CliError(f"run {run.name} has no detector {run.rel(detector)} (replicate {args.replicate})")
+    inputs, routing = {"detector": detector}, {"detector": {"role": "detector"}, "routes": {}}
+    for kind, name in routes.items():
+        route_recipe, checkpoint, tuned = run.restorer(name, args.replicate)
+        inputs.update({f"{kind}_model": checkpoint, f"{kind}_tuned": tuned})
+        expect = {"role": "enhancer", "name": name}
+        routing["routes"][kind] = {"name": name, "enhancer": route_recipe or {}, "expect": expect}
+    restored, kinds, _ = route_images(
+        recipe, ImageSet(images, {}), "the query images", routing, inputs, runtime, batch_size, threads
+    )
+    return restored, [KINDS[k] for k in kinds]
+
+
 def query(args, out: TextIO, err: TextIO) -> int:
     """The `cbir query` command (see the module docstring)."""
     run = Run.find(args.results, args.run)
@@ -154,7 +188,11 @@ def query(args, out: TextIO, err: TextIO) -> int:
 
         rescale = config["degradation"]["rescale"]
         stages["degraded"] = degrade(decoded, specs, seed=run.seed(), stream=STREAM, rescale=rescale, threads=1)
-    if restorer is not None:
+    routed = None
+    if restorer is not None and "route" in (restorer[0] or {}):
+        source = stages.get("degraded", decoded)
+        stages["restored"], routed = route(run, args, restorer[0], source, runtime, batch_size, threads)
+    elif restorer is not None:
         # the enhance stage's own restoration of in-memory images (network or classical method)
         from cbir.stages.enhance import network_expectation, restore_images
 
@@ -207,7 +245,8 @@ def query(args, out: TextIO, err: TextIO) -> int:
     )
     width = max(len("class"), *(len(names[int(gallery.labels[g])]) for g in indices.ravel()))
     for q, path in enumerate(args.images):
-        print(f"\nquery {q + 1}: {path}" + (f" ({', '.join(how)})" if how else ""), file=out)
+        said = how + ([f"detected as {routed[q]}"] if routed else [])
+        print(f"\nquery {q + 1}: {path}" + (f" ({', '.join(said)})" if said else ""), file=out)
         print(f"{'rank':>4}  {'gallery':>7}  {'class':<{width}}  {args.distance}", file=out)
         for rank, (g, score) in enumerate(zip(indices[q], scores[q], strict=True), start=1):
             print(f"{rank:>4}  {int(g):>7}  {names[int(gallery.labels[g])]:<{width}}  {score:.6g}", file=out)

@@ -198,6 +198,8 @@ class Run:
         known = (config or {}).get("enhancers") or {}
         recipe = known.get(name) if isinstance(known, dict) else None
         checkpoint = self.file("models", f"{name}{tag_of(replicate)}.pt")
+        if isinstance(recipe, dict) and "route" in recipe:  # a router: its detector and routes are found by `router`
+            return recipe, None, None
         if isinstance(recipe, dict) and "method" in recipe:
             tuned = self.file("tuning", f"{name}.json") if auto_params(recipe) else None
             if tuned is not None and not tuned.is_file():
