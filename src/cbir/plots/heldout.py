@@ -22,7 +22,8 @@ def heldout_figure(frame: pd.DataFrame) -> plt.Figure:
     sweeps = list(dict.fromkeys(zip(frame["family"], frame["sweep"], strict=True)))
     cols = min(3, len(sweeps))
     rows = -(-len(sweeps) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols + 2.2, 2.8 * rows), squeeze=False)
+    legend = 2.8  # inches right of the panels for the legend
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols + legend, 2.8 * rows), squeeze=False)
     for ax, (family, sweep) in zip(axes.flat, sweeps, strict=False):
         part = frame[(frame["family"] == family) & (frame["sweep"] == sweep)]
         for (remedy, trained), (colour, dash, label) in STYLES.items():
@@ -40,5 +41,5 @@ def heldout_figure(frame: pd.DataFrame) -> plt.Figure:
         row[0].set_ylabel("top-1 (L2), %")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="center right", frameon=False, fontsize=8)
-    fig.tight_layout(rect=(0, 0, 1 - 2.0 / (3.4 * cols + 2.2), 1))
+    fig.tight_layout(rect=(0, 0, 1 - legend / (3.4 * cols + legend), 1))
     return fig
