@@ -197,6 +197,21 @@ def _compare(resampler: Resampler, after: np.ndarray, before: np.ndarray) -> tup
     return resampler.difference(after, before).scaled(100.0), mcnemar_exact(after > 0.5, before > 0.5)
 
 
+def search_hits(results: Mapping[tuple[str, str], SearchResult]):
+    """((distance, k) of every top-k accuracy stored, hits(keys, query set, distance, k) -> the
+    [replicates, Nq] top-k hits of that search), for the tables that compare searches."""
+    first = next(iter(results.values()))
+    combos = [(d, k) for (d, m, k) in first.values if m == "top_k_accuracy"]
+
+    def hits(keys: str, qset: str, distance: str, k: int) -> np.ndarray:
+        result = results.get((keys, qset))
+        if result is None:
+            raise TableError(f"no retrieval of the {keys} keys for the query set {qset}")
+        return result.values[distance, "top_k_accuracy", k]
+
+    return combos, hits
+
+
 def enhancement_frame(
     results: Mapping[tuple[str, str], SearchResult],
     resampler: Resampler,
@@ -220,15 +235,7 @@ def enhancement_frame(
     key_sets = list(dict.fromkeys(keys for keys, _ in results))
     other_keys = next((keys for keys in key_sets if keys != STANDARD), None)
     judge_keys = "next replicate" if judges else other_keys
-    first = next(iter(results.values()))
-    combos = [(d, k) for (d, m, k) in first.values if m == "top_k_accuracy"]
-
-    def hits(keys, qset, distance, k):
-        result = results.get((keys, qset))
-        if result is None:
-            raise TableError(f"no retrieval of the {keys} keys for the query set {qset}")
-        return result.values[distance, "top_k_accuracy", k]
-
+    combos, hits = search_hits(results)
     nan = float("nan")
     rows = []
     for keys in key_sets:

@@ -9,9 +9,9 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from cbir.blind_table import blind_frame, blind_markdown
+from cbir.evaluation import search_hits
 from cbir.fsutil import atomic_path
 from cbir.stages.report import PathLike, _searched
-from cbir.tables import TableError
 
 log = logging.getLogger("cbir.stages.blind")
 
@@ -38,15 +38,7 @@ def evaluate_blind(
     searches, _, _, resampler = _searched(
         galleries, plan, embeddings, results, key_sets, replicates, ks, seed, evaluation
     )
-    first = next(iter(searches.values()))
-    combos = [(d, k) for (d, m, k) in first.values if m == "top_k_accuracy"]
-
-    def hits(keys, name, distance, k):
-        result = searches.get((keys, name))
-        if result is None:
-            raise TableError(f"no retrieval of the {keys} keys for the image set {name}")
-        return result.values[distance, "top_k_accuracy", k]
-
+    combos, hits = search_hits(searches)
     frame = blind_frame(hits, resampler, key_sets=key_sets, plan=table_plan, clean=clean, combos=combos)
     with atomic_path(csv) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.8g")
