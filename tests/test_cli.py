@@ -366,6 +366,7 @@ def workflow_results(tmp_path_factory):
         keys=dropped("keys"),
         sweeps=dropped("sweeps"),
         calibration=dropped("calibration"),
+        mixtures=dropped("mixtures"),
     )
     synthesize(
         folder=workdir / "resources" / "smallnorb",

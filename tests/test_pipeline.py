@@ -442,7 +442,8 @@ def test_only_stale_stages_rerun(tiny_run):
         write_config(workdir, retrieval={"ks": [1, 5]})
         jobs = planned_jobs(workdir)
         # a changed config also rewrites its record (rule record_config), and nothing else does
-        assert set(jobs) == {"evaluate_retrieval", "evaluate_enhancement", "plot_gap_closed", "record_config", "all"}
+        tables = {"evaluate_retrieval", "evaluate_enhancement", "plot_gap_closed", "evaluate_blind", "plot_blind"}
+        assert set(jobs) == {*tables, "record_config", "all"}
         assert jobs["evaluate_retrieval"] == jobs["evaluate_enhancement"] == 2  # test and validation tables
 
         config_path.write_text(original)
@@ -548,6 +549,8 @@ def test_editing_one_severity_table_reruns_only_that_sweep(tiny_run):
             "plot_robustness": 1,
             "robustness": 1,
         }
-        assert planned_jobs(tiny_run) == {"record_config": 1, "all": 1}  # `all` holds no sweep, only the record
+        # `all` holds no sweep: the record, and the detector's table, which scores the sweeps' extremes
+        # (the detector itself learns the strengths config `detector.degradations` lists: not retrained)
+        assert planned_jobs(tiny_run) == {"record_config": 1, "evaluate_detector": 1, "all": 1}
     finally:
         config_path.write_text(original)

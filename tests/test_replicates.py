@@ -55,6 +55,7 @@ def run(tmp_path_factory):
     config["enhance"] = {"noisy": ["denoiser"]}
     config["queries"] = QUERIES
     config["calibration"] = {}  # it names the demo's query sets
+    config["mixtures"] = {}  # so does the mixture
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     synthetic = yaml.safe_load((REPO / "config/config.yaml").read_text())["dataset"]["synthetic"]
     synthesize(

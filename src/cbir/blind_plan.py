@@ -82,13 +82,17 @@ class BlindPlan:
         }
 
     def detector_pools(self) -> dict[str, list[dict]]:
-        """Kind -> every degradation of that kind the run uses: the query sets' and every
-        severity of every sweep (so the detector is not tied to one strength). A kind no query
-        set or sweep uses has no pool; "none" has the empty one."""
+        """Kind -> every degradation of that kind the detector learns: the query sets' and config
+        `detector.degradations`, or without those every severity of every sweep (so the detector
+        is not tied to one strength). The default config lists the sweeps' severities itself, so
+        that editing a sweep (a named target) does not retrain the detector of `all`. A kind
+        nothing uses has no pool; "none" has the empty one."""
         found = [spec for specs in self.config["queries"].values() for spec in specs]
-        for sweep in self.config["sweeps"].values():
-            for specs in severity_specs(sweep):
-                found += specs
+        extra = self.config["detector"]["degradations"]
+        for specs in (
+            [extra] if extra else [s for sweep in self.config["sweeps"].values() for s in severity_specs(sweep)]
+        ):
+            found += specs
         pools: dict[str, list[dict]] = {"none": []}
         for spec in (dict(spec) for spec in found):
             pool = pools.setdefault(kind_of([spec]), [])

@@ -123,7 +123,7 @@ def enhance_query_set(
     routing: Mapping | None = None,
     inputs: Mapping | None = None,
 ) -> None:
-    """Rule enhance_queries: query set `query` restored by the enhancer `name` (config
+    """One query set of rule enhance_<enhancer>: `query` restored by the enhancer `name` (config
     `enhancers.<name>`: a network whose checkpoint is `model`, or a classical method whose
     `auto` parameters come from `tuned`, the tuning rule's JSON) -> `output`, same columns;
     the attributes keep the query set's and name the enhancer and its parameters.
