@@ -21,7 +21,7 @@ from cbir.fsutil import atomic_path
 from cbir.h5store import read_image_set
 from cbir.mixture import true_kinds
 from cbir.seeding import stream_key
-from cbir.stats import Resampler
+from cbir.stats import LEVEL, N_RESAMPLES, Resampler
 from cbir.tables import fmt, markdown_table
 
 log = logging.getLogger("cbir.stages.detect")
@@ -100,12 +100,13 @@ def evaluate_detector(
     the mixtures `queries` (name -> test query set with true kinds) and on the test split `test`
     degraded by each of `extremes` (name -> specs: a sweep's weakest and strongest severities,
     stream "detector/<name>") -> `csv`, `markdown` and the confusion figure of the first mixture."""
+    from cbir.inference import confusion_matrix
     from cbir.plots import save_figure
     from cbir.plots.training import confusion_matrix_figure
     from cbir.stages.common import load_network
     from cbir.train.detector import predict_kinds
 
-    evaluation = evaluation or {"resamples": 2000, "level": 0.95}
+    evaluation = evaluation or {"resamples": N_RESAMPLES, "level": LEVEL}  # the schema's defaults
     clean = read_image_set(test)
     sets = {name: read_image_set(path) for name, path in queries.items()}
     for name, specs in extremes.items():
@@ -129,9 +130,7 @@ def evaluate_detector(
     with atomic_path(markdown) as tmp:
         tmp.write_text(detector_markdown(frame, len(models)))
     first = next(iter(queries))
-    counts = np.zeros((len(KINDS), len(KINDS)), np.int64)
-    for predicted in predictions[first]:
-        np.add.at(counts, (truths[first], predicted), 1)
+    counts = sum(confusion_matrix(truths[first], predicted, len(KINDS)) for predicted in predictions[first])
     save_figure(
         confusion_matrix_figure(counts, list(KINDS), title=f"detector on {first} (test, all replicates)"), figure
     )
